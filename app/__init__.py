@@ -1,0 +1,1 @@
+"""Composition root: CLI, web app, worker. The only package that imports both front-ends."""

@@ -1,0 +1,81 @@
+"""Settings → engine, catalogue, HTTP client, summariser. The one place edge clients are built."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from core.config import Settings
+from core.errors import ConfigError
+from core.sources import Catalogue, load_sources
+from storage.db import make_engine, upgrade
+
+__all__ = ["Runtime", "open_engine"]
+
+log = logging.getLogger(__name__)
+
+
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """An engine for `url`, with the schema brought up to date (first use creates it)."""
+    try:
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL: cannot use {_redact(url)!r}: {exc}") from None
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(f"DATABASE_URL: cannot connect to {_redact(url)!r}: {reason}") from None
+    return engine
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@dataclass
+class Runtime:
+    """What a command needs, built lazily from settings (so `--help` touches nothing)."""
+
+    settings: Settings
+    sources_path: str | None = None
+    _clients: list[httpx.Client] = field(default_factory=list)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return open_engine(self.settings.database_url)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return load_sources(self.sources_path or self.settings.sources_path)
+
+    def http_client(self, **overrides: object) -> httpx.Client:
+        """An httpx client with our User-Agent and timeouts; closed by `close()`."""
+        options: dict[str, object] = {
+            "headers": {"User-Agent": self.settings.user_agent},
+            "timeout": httpx.Timeout(self.settings.fetch_timeout, connect=10.0),
+            "follow_redirects": False,
+            "limits": httpx.Limits(
+                max_connections=self.settings.fetch_concurrency,
+                max_keepalive_connections=self.settings.fetch_concurrency,
+            ),
+        }
+        options.update(overrides)
+        client = httpx.Client(**options)  # type: ignore[arg-type]
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Slack front-end (slack-bolt): `/digest` command, daily post, Block Kit."""

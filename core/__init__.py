@@ -1,0 +1,1 @@
+"""The shared ingestion + summarisation core. Front-ends import from here."""

@@ -1,0 +1,193 @@
+"""Settings: one frozen object built from an environment mapping.
+
+Nothing reads `os.environ` except `Settings.from_env()` when the caller passes it in
+(the CLI does; tests pass a plain dict). Every field has a default, so the embedded
+default (SQLite, extractive summaries, no Slack, no SMTP) needs no configuration at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.errors import ConfigError
+
+__all__ = ["Settings", "SETTINGS_HELP", "parse_duration", "parse_clock", "parse_weekly_at"]
+
+BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sources.toml"
+
+
+def _env(name: str, default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": name, "help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the system reads, with its environment variable and default."""
+
+    database_url: str = _env(
+        "DATABASE_URL", "sqlite:///digest.db",
+        "SQLAlchemy URL of the database: a SQLite file (default) or postgresql+psycopg://…",
+    )
+    digest_tz: str = _env("DIGEST_TZ", "UTC", "Time zone that decides which day a post belongs to")
+    sources_path: str = _env(
+        "DIGEST_SOURCES", str(BUNDLED_SOURCES), "Path of the sources.toml listing editions and feeds"
+    )
+    summariser: str = _env("DIGEST_SUMMARISER", "extractive", "Summariser: extractive | llm")
+    user_agent: str = _env(
+        "DIGEST_USER_AGENT",
+        "EngineeringAtScaleDigest/0.1 (+https://github.com/engineering-at-scale/digest)",
+        "User-Agent sent with every feed and page request",
+    )
+    fetch_concurrency: int = _env("FETCH_CONCURRENCY", 16, "Feeds fetched at once, overall")
+    fetch_per_host: int = _env("FETCH_PER_HOST", 2, "Feeds fetched at once from one host")
+    fetch_timeout: float = _env("FETCH_TIMEOUT", 20.0, "Overall deadline of one fetch, in seconds")
+    fetch_max_bytes: int = _env(
+        "FETCH_MAX_BYTES", 10_000_000, "Largest (decompressed) body accepted, in bytes"
+    )
+    fulltext: bool = _env(
+        "DIGEST_FULLTEXT", True, "Fetch the page of excerpt-only posts to extract the full text"
+    )
+    llm_base_url: str = _env(
+        "LLM_BASE_URL", "", "Base URL of an OpenAI-compatible chat API (e.g. http://localhost:11434/v1)"
+    )
+    llm_api_key: str = _env("LLM_API_KEY", "", "API key for LLM_BASE_URL", secret=True)
+    llm_model: str = _env("LLM_MODEL", "", "Model name sent to LLM_BASE_URL")
+    llm_token_budget: int = _env("LLM_TOKEN_BUDGET", 200_000, "Most LLM tokens one run may spend")
+    llm_concurrency: int = _env("LLM_CONCURRENCY", 4, "LLM requests in flight at once")
+    slack_bot_token: str = _env("SLACK_BOT_TOKEN", "", "Bot token (xoxb-…) for one workspace", secret=True)
+    slack_signing_secret: str = _env(
+        "SLACK_SIGNING_SECRET", "", "Signing secret that verifies Slack's requests", secret=True
+    )
+    slack_app_token: str = _env("SLACK_APP_TOKEN", "", "App token (xapp-…) for Socket Mode", secret=True)
+    slack_channel: str = _env("SLACK_CHANNEL", "", "Default channel for the daily post")
+    slack_api_url: str = _env("SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL")
+    slack_client_id: str = _env("SLACK_CLIENT_ID", "", "OAuth client id (multi-workspace installs)")
+    slack_client_secret: str = _env(
+        "SLACK_CLIENT_SECRET", "", "OAuth client secret (multi-workspace installs)", secret=True
+    )
+    smtp_url: str = _env(
+        "SMTP_URL", "", "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465", secret=True
+    )
+    mail_from: str = _env("MAIL_FROM", "digest@localhost", "From address of the newsletter")
+    mail_rate: float = _env("MAIL_RATE", 50.0, "Most messages sent per second")
+    mail_concurrency: int = _env("MAIL_CONCURRENCY", 4, "SMTP connections used at once")
+    public_base_url: str = _env(
+        "PUBLIC_BASE_URL", "http://localhost:8000", "Public URL of the web app; links in mail use it"
+    )
+    secret_key: str = _env(
+        "SECRET_KEY", "dev-secret-change-me", "Key that signs subscribe/unsubscribe tokens", secret=True
+    )
+    ingest_every: str = _env("INGEST_EVERY", "1h", "How often the worker ingests (e.g. 30m, 1h)")
+    daily_at: str = _env("DAILY_AT", "08:00", "When the worker posts the daily digest (HH:MM, DIGEST_TZ)")
+    weekly_at: str = _env(
+        "WEEKLY_AT", "mon 09:00", "When the worker sends the weekly newsletter (day HH:MM, DIGEST_TZ)"
+    )
+    port: int = _env("PORT", 8000, "Port of the web server")
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.digest_tz)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from an environment mapping and validate them.
+
+        Raises `ConfigError` naming the variable and the problem, in one line.
+        """
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = f.metadata["env"]
+            if name not in environ or environ[name] == "":
+                continue
+            raw = environ[name].strip()
+            values[f.name] = _coerce(name, raw, type(f.default))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.digest_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"DIGEST_TZ: unknown time zone {self.digest_tz!r} (try Europe/London)") from None
+        if self.summariser not in ("extractive", "llm"):
+            raise ConfigError(f"DIGEST_SUMMARISER: must be extractive or llm, not {self.summariser!r}")
+        if self.summariser == "llm" and not (self.llm_base_url and self.llm_model):
+            raise ConfigError("DIGEST_SUMMARISER=llm needs LLM_BASE_URL and LLM_MODEL")
+        if "://" not in self.database_url:
+            raise ConfigError(f"DATABASE_URL: not a database URL: {self.database_url!r}")
+        parse_duration(self.ingest_every, name="INGEST_EVERY")
+        parse_clock(self.daily_at, name="DAILY_AT")
+        parse_weekly_at(self.weekly_at, name="WEEKLY_AT")
+
+
+SETTINGS_HELP: dict[str, str] = {
+    f.metadata["env"]: f.metadata["help"] for f in dataclasses.fields(Settings)
+}
+
+
+def _coerce(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
+    return raw
+
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+
+
+def parse_duration(text: str, *, name: str = "duration") -> timedelta:
+    """'30m' → timedelta(minutes=30). Raises ConfigError on anything else."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match.group(1)) == 0:
+        raise ConfigError(f"{name}: expected a duration like 30m, 1h or 1d, got {text!r}")
+    amount, unit = int(match.group(1)), match.group(2)
+    return timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: amount})
+
+
+def parse_clock(text: str, *, name: str = "time") -> time:
+    """'08:00' → time(8, 0). Raises ConfigError on anything else."""
+    match = re.match(r"^(\d{1,2}):(\d{2})$", text.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ConfigError(f"{name}: expected a time like 08:00, got {text!r}")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_weekly_at(text: str, *, name: str = "WEEKLY_AT") -> tuple[int, time]:
+    """'mon 09:00' → (0, time(9, 0)); weekday 0 is Monday."""
+    parts = text.strip().lower().split()
+    if len(parts) != 2 or parts[0][:3] not in _DAYS:
+        raise ConfigError(f"{name}: expected a day and a time like 'mon 09:00', got {text!r}")
+    return _DAYS.index(parts[0][:3]), parse_clock(parts[1], name=name)

@@ -1,0 +1,84 @@
+"""Edition days and ISO weeks in DIGEST_TZ. `now` is always a parameter, never read here."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from core.errors import ConfigError
+
+__all__ = [
+    "day_bounds",
+    "day_of",
+    "iso_week",
+    "parse_day",
+    "parse_week",
+    "week_bounds",
+    "week_days",
+]
+
+
+def day_of(moment: datetime, tz: ZoneInfo) -> date:
+    """The calendar day of a UTC moment in `tz` (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(tz).date()
+
+
+def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of `day` in `tz`, as aware UTC datetimes (how the database stores times)."""
+    start = datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def iso_week(day: date) -> str:
+    """date(2026, 4, 1) → '2026-W14'."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_days(week: str) -> tuple[date, date]:
+    """'2026-W14' → (Monday, Sunday)."""
+    monday = parse_week(week, today=date(2000, 1, 1))
+    return monday, monday + timedelta(days=6)
+
+
+def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of an ISO week in `tz`, as aware UTC datetimes."""
+    monday, sunday = week_days(week)
+    return day_bounds(monday, tz)[0], day_bounds(sunday, tz)[1]
+
+
+_WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
+
+
+def parse_week(text: str, *, today: date) -> date:
+    """'this' | 'last' | '2026-W14' → that week's Monday. Raises ConfigError otherwise."""
+    value = text.strip().lower()
+    if value in ("this", "current", ""):
+        return today - timedelta(days=today.weekday())
+    if value in ("last", "previous"):
+        return today - timedelta(days=today.weekday() + 7)
+    match = _WEEK.match(value)
+    if match:
+        year, week = int(match.group(1)), int(match.group(2))
+        try:
+            return date.fromisocalendar(year, week, 1)
+        except ValueError:
+            pass
+    raise ConfigError(f"not a week: {text!r} (try 2026-W14, this or last)")
+
+
+def parse_day(text: str, *, today: date) -> date:
+    """'today' | 'yesterday' | '2026-04-01' → a date. Raises ConfigError otherwise."""
+    value = text.strip().lower()
+    if value in ("today", ""):
+        return today
+    if value == "yesterday":
+        return today - timedelta(days=1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"not a date: {text!r} (try 2026-04-01, today or yesterday)") from None

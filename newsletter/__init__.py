@@ -1,0 +1,1 @@
+"""Email front-end: subscribers, weekly mail (jinja2 + premailer), SMTP delivery."""

@@ -1,0 +1,139 @@
+"""Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL).
+
+The network is blocked except loopback (pytest-socket, `--allow-hosts` in pyproject.toml).
+Every test that takes `engine` runs twice: on SQLite and on the local PostgreSQL. PostgreSQL
+tests use a database of their own per test session (several runs may share one server), and
+are skipped only when no server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from core.config import Settings
+from storage.db import make_engine, upgrade
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FIXED_NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's DATABASE_URL, SLACK_* or SMTP_URL."""
+    for name in list(os.environ):
+        if name.startswith(("DIGEST_", "SLACK_", "SMTP_", "LLM_", "MAIL_")) or name in (
+            "DATABASE_URL", "PUBLIC_BASE_URL", "SECRET_KEY", "INGEST_EVERY", "DAILY_AT",
+            "WEEKLY_AT", "PORT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
+            "https_proxy", "all_proxy",
+        ):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def now() -> datetime:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings built from a dict, never from os.environ."""
+    return Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'digest.db'}"})
+
+
+# --- databases -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_url() -> Iterator[str]:
+    """A fresh, migrated database on the local PostgreSQL server, dropped at the end."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+            connect_timeout=3,
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    name = f"digest_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A migrated SQLite file of this test's own."""
+    path = tmp_path / "digest.db"
+    shutil.copy(_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_url(_postgres_url: str) -> Iterator[str]:
+    """The session's PostgreSQL database, emptied before the test."""
+    engine = make_engine(_postgres_url)
+    with engine.begin() as connection:
+        names = [n for n in inspect(connection).get_table_names() if n != "alembic_version"]
+        if names:
+            quoted = ", ".join(f'"{n}"' for n in names)
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield _postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    """SQLite only, for tests that are not about storage."""
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
