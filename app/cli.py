@@ -31,7 +31,10 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--sources", "sources_path", type=click.Path(dir_okay=False), default=None,
+    "--sources",
+    "sources_path",
+    type=click.Path(dir_okay=False),
+    default=None,
     help="sources.toml to use (default: $DIGEST_SOURCES or the bundled one).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")

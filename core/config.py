@@ -32,12 +32,15 @@ class Settings:
     """Every setting the system reads, with its environment variable and default."""
 
     database_url: str = _env(
-        "DATABASE_URL", "sqlite:///digest.db",
+        "DATABASE_URL",
+        "sqlite:///digest.db",
         "SQLAlchemy URL of the database: a SQLite file (default) or postgresql+psycopg://…",
     )
     digest_tz: str = _env("DIGEST_TZ", "UTC", "Time zone that decides which day a post belongs to")
     sources_path: str = _env(
-        "DIGEST_SOURCES", str(BUNDLED_SOURCES), "Path of the sources.toml listing editions and feeds"
+        "DIGEST_SOURCES",
+        str(BUNDLED_SOURCES),
+        "Path of the sources.toml listing editions and feeds",
     )
     summariser: str = _env("DIGEST_SUMMARISER", "extractive", "Summariser: extractive | llm")
     user_agent: str = _env(
@@ -55,17 +58,23 @@ class Settings:
         "DIGEST_FULLTEXT", True, "Fetch the page of excerpt-only posts to extract the full text"
     )
     llm_base_url: str = _env(
-        "LLM_BASE_URL", "", "Base URL of an OpenAI-compatible chat API (e.g. http://localhost:11434/v1)"
+        "LLM_BASE_URL",
+        "",
+        "Base URL of an OpenAI-compatible chat API (e.g. http://localhost:11434/v1)",
     )
     llm_api_key: str = _env("LLM_API_KEY", "", "API key for LLM_BASE_URL", secret=True)
     llm_model: str = _env("LLM_MODEL", "", "Model name sent to LLM_BASE_URL")
     llm_token_budget: int = _env("LLM_TOKEN_BUDGET", 200_000, "Most LLM tokens one run may spend")
     llm_concurrency: int = _env("LLM_CONCURRENCY", 4, "LLM requests in flight at once")
-    slack_bot_token: str = _env("SLACK_BOT_TOKEN", "", "Bot token (xoxb-…) for one workspace", secret=True)
+    slack_bot_token: str = _env(
+        "SLACK_BOT_TOKEN", "", "Bot token (xoxb-…) for one workspace", secret=True
+    )
     slack_signing_secret: str = _env(
         "SLACK_SIGNING_SECRET", "", "Signing secret that verifies Slack's requests", secret=True
     )
-    slack_app_token: str = _env("SLACK_APP_TOKEN", "", "App token (xapp-…) for Socket Mode", secret=True)
+    slack_app_token: str = _env(
+        "SLACK_APP_TOKEN", "", "App token (xapp-…) for Socket Mode", secret=True
+    )
     slack_channel: str = _env("SLACK_CHANNEL", "", "Default channel for the daily post")
     slack_api_url: str = _env("SLACK_API_URL", "https://slack.com/api/", "Slack Web API base URL")
     slack_client_id: str = _env("SLACK_CLIENT_ID", "", "OAuth client id (multi-workspace installs)")
@@ -73,21 +82,33 @@ class Settings:
         "SLACK_CLIENT_SECRET", "", "OAuth client secret (multi-workspace installs)", secret=True
     )
     smtp_url: str = _env(
-        "SMTP_URL", "", "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465", secret=True
+        "SMTP_URL",
+        "",
+        "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465",
+        secret=True,
     )
     mail_from: str = _env("MAIL_FROM", "digest@localhost", "From address of the newsletter")
     mail_rate: float = _env("MAIL_RATE", 50.0, "Most messages sent per second")
     mail_concurrency: int = _env("MAIL_CONCURRENCY", 4, "SMTP connections used at once")
     public_base_url: str = _env(
-        "PUBLIC_BASE_URL", "http://localhost:8000", "Public URL of the web app; links in mail use it"
+        "PUBLIC_BASE_URL",
+        "http://localhost:8000",
+        "Public URL of the web app; links in mail use it",
     )
     secret_key: str = _env(
-        "SECRET_KEY", "dev-secret-change-me", "Key that signs subscribe/unsubscribe tokens", secret=True
+        "SECRET_KEY",
+        "dev-secret-change-me",
+        "Key that signs subscribe/unsubscribe tokens",
+        secret=True,
     )
     ingest_every: str = _env("INGEST_EVERY", "1h", "How often the worker ingests (e.g. 30m, 1h)")
-    daily_at: str = _env("DAILY_AT", "08:00", "When the worker posts the daily digest (HH:MM, DIGEST_TZ)")
+    daily_at: str = _env(
+        "DAILY_AT", "08:00", "When the worker posts the daily digest (HH:MM, DIGEST_TZ)"
+    )
     weekly_at: str = _env(
-        "WEEKLY_AT", "mon 09:00", "When the worker sends the weekly newsletter (day HH:MM, DIGEST_TZ)"
+        "WEEKLY_AT",
+        "mon 09:00",
+        "When the worker sends the weekly newsletter (day HH:MM, DIGEST_TZ)",
     )
     port: int = _env("PORT", 8000, "Port of the web server")
 
@@ -128,9 +149,13 @@ class Settings:
         try:
             ZoneInfo(self.digest_tz)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"DIGEST_TZ: unknown time zone {self.digest_tz!r} (try Europe/London)") from None
+            raise ConfigError(
+                f"DIGEST_TZ: unknown time zone {self.digest_tz!r} (try Europe/London)"
+            ) from None
         if self.summariser not in ("extractive", "llm"):
-            raise ConfigError(f"DIGEST_SUMMARISER: must be extractive or llm, not {self.summariser!r}")
+            raise ConfigError(
+                f"DIGEST_SUMMARISER: must be extractive or llm, not {self.summariser!r}"
+            )
         if self.summariser == "llm" and not (self.llm_base_url and self.llm_model):
             raise ConfigError("DIGEST_SUMMARISER=llm needs LLM_BASE_URL and LLM_MODEL")
         if "://" not in self.database_url:

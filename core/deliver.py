@@ -61,8 +61,12 @@ def deliver_once(
     """
     with session_scope(engine) as session:
         claimed = deliveries.claim(
-            session=session, channel=channel, target=target, issue=issue,
-            stale_after=stale_after, now=now,
+            session=session,
+            channel=channel,
+            target=target,
+            issue=issue,
+            stale_after=stale_after,
+            now=now,
         )
         if claimed is None:
             return Outcome("skipped", target)
@@ -71,11 +75,20 @@ def deliver_once(
         except DeliveryError as exc:
             status = "failed" if exc.permanent else "deferred"
             deliveries.finish(session=session, delivery=claimed, status=status, error=str(exc))
-            log.warning("delivery %s channel=%s target=%s issue=%s error=%s", status, channel, target, issue, exc)
+            log.warning(
+                "delivery %s channel=%s target=%s issue=%s error=%s",
+                status,
+                channel,
+                target,
+                issue,
+                exc,
+            )
             return Outcome(status, target, error=str(exc))
         except BaseException:
             # Unknown outcome (a bug, Ctrl-C): leave it deferred so a re-run retries it.
-            deliveries.finish(session=session, delivery=claimed, status="deferred", error="interrupted")
+            deliveries.finish(
+                session=session, delivery=claimed, status="deferred", error="interrupted"
+            )
             raise
         deliveries.finish(session=session, delivery=claimed, status="sent", external_id=external_id)
         return Outcome("sent", target, external_id=external_id)

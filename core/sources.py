@@ -37,7 +37,9 @@ class Catalogue:
 
     def edition(self, key: str) -> Edition:
         if key not in self.editions:
-            raise ConfigError(f"unknown edition {key!r} (known: {', '.join(sorted(self.editions))})")
+            raise ConfigError(
+                f"unknown edition {key!r} (known: {', '.join(sorted(self.editions))})"
+            )
         return self.editions[key]
 
 

@@ -33,7 +33,9 @@ def claim(
     None to never take one over (at most once). Commits.
     """
     now = now or utcnow()
-    row = Delivery(channel=channel, target=target, issue=issue, status="claimed", claimed_at=now, attempts=1)
+    row = Delivery(
+        channel=channel, target=target, issue=issue, status="claimed", claimed_at=now, attempts=1
+    )
     session.add(row)
     try:
         session.commit()

@@ -76,7 +76,9 @@ class Article(SQLModel, table=True):
     tags: str = Field(default="", max_length=500)  # comma-separated topic tags
     published_at: datetime = Field(index=True)  # UTC; fallback updated, then first seen
     first_seen_at: datetime = Field(default_factory=utcnow, index=True)
-    digest_day: date | None = Field(default=None, index=True)  # the day (DIGEST_TZ) it is reported in
+    digest_day: date | None = Field(
+        default=None, index=True
+    )  # the day (DIGEST_TZ) it is reported in
     updated_at: datetime = Field(default_factory=utcnow)
     content_hash: str = Field(default="", max_length=64)
 
@@ -186,4 +188,6 @@ class JobRun(SQLModel, table=True):
     status: str = Field(default="running", max_length=10)  # running | ok | failed
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
-    detail: str | None = Field(default=None, sa_column=Column(Text))  # counts or error, as JSON/text
+    detail: str | None = Field(
+        default=None, sa_column=Column(Text)
+    )  # counts or error, as JSON/text

@@ -23,7 +23,9 @@ from sqlmodel import Session
 from core.config import Settings
 from storage.db import make_engine, upgrade
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 FIXED_NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
@@ -32,9 +34,19 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's DATABASE_URL, SLACK_* or SMTP_URL."""
     for name in list(os.environ):
         if name.startswith(("DIGEST_", "SLACK_", "SMTP_", "LLM_", "MAIL_")) or name in (
-            "DATABASE_URL", "PUBLIC_BASE_URL", "SECRET_KEY", "INGEST_EVERY", "DAILY_AT",
-            "WEEKLY_AT", "PORT", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy",
-            "https_proxy", "all_proxy",
+            "DATABASE_URL",
+            "PUBLIC_BASE_URL",
+            "SECRET_KEY",
+            "INGEST_EVERY",
+            "DAILY_AT",
+            "WEEKLY_AT",
+            "PORT",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
         ):
             monkeypatch.delenv(name, raising=False)
 
@@ -51,6 +63,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 # --- databases -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -71,7 +84,8 @@ def _postgres_url() -> Iterator[str]:
         import psycopg
 
         admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
+            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
+            autocommit=True,
             connect_timeout=3,
         )
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"

@@ -10,17 +10,28 @@ from storage import deliveries
 
 
 def test_a_delivery_is_claimed_once(session: Session) -> None:
-    first = deliveries.claim(session=session, channel="email", target="1", issue="tech/weekly/2026-W14")
-    second = deliveries.claim(session=session, channel="email", target="1", issue="tech/weekly/2026-W14")
+    first = deliveries.claim(
+        session=session, channel="email", target="1", issue="tech/weekly/2026-W14"
+    )
+    second = deliveries.claim(
+        session=session, channel="email", target="1", issue="tech/weekly/2026-W14"
+    )
     assert first is not None and first.status == "claimed"
     assert second is None
 
 
 def test_a_sent_delivery_is_never_claimed_again(session: Session) -> None:
-    row = deliveries.claim(session=session, channel="slack", target="C1", issue="tech/daily/2026-04-01")
+    row = deliveries.claim(
+        session=session, channel="slack", target="C1", issue="tech/daily/2026-04-01"
+    )
     assert row is not None
     deliveries.finish(session=session, delivery=row, status="sent", external_id="123.456")
-    assert deliveries.claim(session=session, channel="slack", target="C1", issue="tech/daily/2026-04-01") is None
+    assert (
+        deliveries.claim(
+            session=session, channel="slack", target="C1", issue="tech/daily/2026-04-01"
+        )
+        is None
+    )
     assert deliveries.counts(session=session) == {"sent": 1}
 
 
@@ -43,9 +54,15 @@ def test_a_stale_claim_is_taken_over_only_when_allowed(session: Session) -> None
     then = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
     assert deliveries.claim(session=session, channel="email", target="9", issue="w", now=then)
     later = then + timedelta(hours=1)
-    assert deliveries.claim(session=session, channel="email", target="9", issue="w", now=later) is None
+    assert (
+        deliveries.claim(session=session, channel="email", target="9", issue="w", now=later) is None
+    )
     taken = deliveries.claim(
-        session=session, channel="email", target="9", issue="w", now=later,
+        session=session,
+        channel="email",
+        target="9",
+        issue="w",
+        now=later,
         stale_after=timedelta(minutes=15),
     )
     assert taken is not None and taken.attempts == 2
