@@ -1,0 +1,75 @@
+"""sources.toml: the bundled catalogue, and errors that name the edition or feed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import BUNDLED_SOURCES
+from core.errors import ConfigError
+from core.sources import load_sources
+
+
+def test_the_bundled_catalogue_has_three_editions_and_31_company_blogs() -> None:
+    catalogue = load_sources(BUNDLED_SOURCES)
+    assert set(catalogue.editions) == {"tech", "reads", "videos"}
+    tech = catalogue.select(edition="tech")
+    assert len(tech) == 31
+    companies = {s.name: s.company for s in tech}
+    assert companies["Facebook Code"] == "Meta"
+    assert {s.company for s in tech if "Netflix" in s.name} == {"Netflix"}
+    assert {s.company for s in tech if "GitHub" in s.name} == {"GitHub"}
+    videos = catalogue.select(edition="videos")
+    assert videos and all("youtube.com/feeds/videos.xml" in s.url for s in videos)
+    assert catalogue.select(edition="reads")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_local_file_source_resolves_relative_to_the_sources_file(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[editions.tech]
+title = "Engineering @ Scale"
+[[sources]]
+name = "Archive"
+company = "Acme"
+url = "archive/feed.xml"
+edition = "tech"
+""",
+    )
+    [source] = load_sources(path).select()
+    assert source.url == str(tmp_path / "archive" / "feed.xml")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            '[editions.tech]\ntitle = "T"\n[[sources]]\nname = "A"\ncompany = "A"\nedition = "tech"\n',
+            "source 'A' needs a url",
+        ),
+        (
+            '[editions.tech]\ntitle = "T"\n[[sources]]\nname = "A"\ncompany = "A"\nurl = "http://x"\nedition = "nope"\n',
+            "unknown edition 'nope'",
+        ),
+        ('[[sources]]\nname = "A"\n', "no [editions.*]"),
+        ("not toml [", "not valid TOML"),
+    ],
+)
+def test_a_broken_sources_file_names_the_culprit(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("*", r"\*")):
+        load_sources(_write(tmp_path, body))
+
+
+def test_select_by_name_and_unknown_edition() -> None:
+    catalogue = load_sources(BUNDLED_SOURCES)
+    assert [s.company for s in catalogue.select(name="netflix tech blog")] == ["Netflix"]
+    with pytest.raises(ConfigError, match="unknown edition"):
+        catalogue.select(edition="sports")

@@ -1,0 +1,49 @@
+"""Import direction: app → {bot, newsletter} → core → storage, checked on every module's AST."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("storage", "core", "bot", "newsletter", "app")
+# What each package may import from this project.
+ALLOWED = {
+    "storage": {"storage"},
+    "core": {"core", "storage"},
+    "bot": {"bot", "core", "storage"},
+    "newsletter": {"newsletter", "core", "storage"},
+    "app": set(PACKAGES),
+}
+# Third-party modules kept at the edges.
+FORBIDDEN_THIRD_PARTY = {
+    "core": {"slack_bolt", "slack_sdk", "smtplib", "premailer"},
+    "storage": {"httpx", "slack_bolt", "slack_sdk", "smtplib", "premailer", "jinja2"},
+}
+
+
+def _modules() -> list[Path]:
+    return sorted(p for package in PACKAGES for p in (ROOT / package).rglob("*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_imports_point_one_way(path: Path) -> None:
+    package = path.relative_to(ROOT).parts[0]
+    imported = _imports(path)
+    ours = imported & set(PACKAGES)
+    assert ours <= ALLOWED[package], f"{package} may not import {sorted(ours - ALLOWED[package])}"
+    banned = imported & FORBIDDEN_THIRD_PARTY.get(package, set())
+    assert not banned, f"{package} may not import {sorted(banned)}"

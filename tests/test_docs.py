@@ -1,0 +1,23 @@
+"""The README documents every setting and every top-level command."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from app.cli import cli
+from core.config import Settings
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("field", dataclasses.fields(Settings), ids=lambda f: f.metadata["env"])
+def test_every_setting_is_in_the_readme(field: dataclasses.Field) -> None:  # type: ignore[type-arg]
+    assert f"`{field.metadata['env']}`" in README
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_is_in_the_readme(name: str) -> None:
+    assert f"digest {name}" in README
