@@ -1,0 +1,157 @@
+"""Fixtures of the Slack front-end: a fake Slack Web API and stored digests/articles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlmodel import Session
+
+from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
+from storage.digests import save_digest
+from storage.tables import Article, DeepDiveRow, FeedSource
+from tests.peers.slack_api import SlackAPI
+from tests.peers.slack_api import slack_api as _slack_api
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackAPI]:
+    with _slack_api() as api:
+        yield api
+
+
+def make_daily(
+    day: date = date(2026, 4, 1), *, dives: int = 3, text: str = "", title: str = ""
+) -> DailyDigest:
+    articles = tuple(
+        ArticleRef(
+            title=title or f"Post {i} of {day}",
+            company=f"Company {i % 4}",
+            url=f"https://blog{i % 4}.example/{day}/{i}",
+            source=f"Blog {i % 4}",
+            published=f"{day}T08:00:00+00:00",
+            text=text or f"Problem {i}; approach; trade-off; lesson.",
+            tags=("distributed-systems",),
+        )
+        for i in range(dives)
+    )
+    signal = (
+        Signal(
+            url=articles[0].url,
+            title=articles[0].title,
+            company=articles[0].company,
+            text=f"The signal of {day}.",
+            why="Most companies wrote about it.",
+        )
+        if articles
+        else None
+    )
+    return DailyDigest(
+        edition="tech",
+        date=day,
+        title=f"Engineering @ Scale — {day}",
+        stats=Stats(sources_checked=31, posts=dives, minutes_saved=7 * dives),
+        sources=("Blog 0", "Blog 1"),
+        signal=signal,
+        deep_dives=articles,
+        patterns=(Pattern("Zero trust", ("Company 0", "Company 1"), (), "Both dropped secrets."),),
+        tags=("distributed-systems",),
+        section_titles={"signal": "Signal of the Day", "deep_dives": "Deep Dives"},
+    )
+
+
+def make_weekly(week: str = "2026-W14", *, stories: int = 3) -> WeeklyRollup:
+    start = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
+    return WeeklyRollup(
+        edition="tech",
+        week=week,
+        title=f"Engineering @ Scale — Week {week}",
+        start=start,
+        end=start + timedelta(days=6),
+        stats=Stats(sources_checked=31, posts=20, minutes_saved=140),
+        week_in_review=f"The week {week} in review.",
+        top_stories=tuple(
+            Story(
+                theme=f"Story {i} of {week}",
+                companies=("Netflix", "Uber"),
+                urls=(f"https://n.example/{week}/{i}",),
+                text="Why it matters.",
+                articles=(
+                    ArticleRef(
+                        title=f"Article {i}", company="Netflix", url=f"https://n.example/{week}/{i}"
+                    ),
+                ),
+            )
+            for i in range(stories)
+        ),
+        patterns=(),
+    )
+
+
+def store_daily(session: Session, digest: DailyDigest) -> None:
+    save_digest(
+        session=session,
+        edition=digest.edition,
+        kind="daily",
+        period=digest.date.isoformat(),
+        title=digest.title,
+        payload=digest.to_dict(),
+    )
+
+
+def store_weekly(session: Session, rollup: WeeklyRollup) -> None:
+    save_digest(
+        session=session,
+        edition=rollup.edition,
+        kind="weekly",
+        period=rollup.week,
+        title=rollup.title,
+        payload=rollup.to_dict(),
+    )
+
+
+def add_source(session: Session, name: str = "Netflix Tech Blog", **fields: object) -> FeedSource:
+    values: dict[str, object] = {
+        "company": "Netflix",
+        "url": f"https://{name.replace(' ', '').lower()}.example/feed",
+        "edition": "tech",
+        "status": "ok",
+    }
+    values.update(fields)
+    source = FeedSource(name=name, **values)
+    session.add(source)
+    session.commit()
+    session.refresh(source)
+    return source
+
+
+def add_article(
+    session: Session,
+    source: FeedSource,
+    *,
+    title: str,
+    company: str | None = None,
+    tags: str = "",
+    dive: str = "",
+    published: datetime | None = None,
+    url: str | None = None,
+) -> Article:
+    published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
+    article = Article(
+        url=url or f"https://example.com/{abs(hash((title, published)))}",
+        fingerprint=str(abs(hash(title)))[:16],
+        source_id=source.id or 0,
+        edition=source.edition,
+        company=company or source.company,
+        title=title,
+        tags=tags,
+        published_at=published,
+    )
+    session.add(article)
+    session.commit()
+    session.refresh(article)
+    if dive:
+        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
+        session.commit()
+    return article
