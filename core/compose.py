@@ -1,0 +1,412 @@
+"""Posts and their deep dives → `DailyDigest` / `WeeklyRollup`. Pure: no database, no clock.
+
+Why pure: the Slack bot, the newsletter and the web archive all read what this produces, so it
+must be easy to pin down in tests. Everything it writes is either a deep dive (itself faithful
+to its article) or a sentence assembled from facts it counted: which companies wrote on which
+theme, how many posts, which words they share. Nothing here invents a claim.
+
+Themes come from TF-IDF similarity: each post becomes a vector of its title (counted twice),
+its deep dive and its tags; posts are taken most significant first and each joins the group
+whose leading post it is most similar to (cosine ≥ `SIMILARITY`), or leads a new group. A
+group with posts from two or more companies is a pattern. Leader grouping over an inverted
+index keeps a week of 1,000 posts to a few hundred thousand sparse multiplications.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from core.dates import week_days
+from core.model import ArticleRef, DailyDigest, Edition, Pattern, Signal, Stats, Story, WeeklyRollup
+from core.score import SignalFeatures, score_signal, why_signal
+from core.tags import TAGS
+
+__all__ = [
+    "Post",
+    "READING_WPM",
+    "SIMILARITY",
+    "belongs_to_day",
+    "compose_daily",
+    "compose_weekly",
+    "group_posts",
+]
+
+READING_WPM = 230
+SIMILARITY = 0.25
+WORD_SHARE = 0.6
+TERMS_PER_POST = 25
+MAX_STORIES = 7
+
+
+@dataclass(frozen=True)
+class Post:
+    """One article as composing sees it: its facts and its deep dive."""
+
+    url: str
+    title: str
+    company: str
+    source: str
+    published: datetime
+    deep_dive: str
+    summariser: str = "extractive"
+    words: int = 0
+    text_kind: str = "full"
+    tags: tuple[str, ...] = ()
+    source_weight: float = 1.0
+
+
+def belongs_to_day(
+    *, published: date, first_seen: date, day: date, digested: set[date] | frozenset[date]
+) -> bool:
+    """Whether an article not yet in any digest goes into the digest of `day`.
+
+    A post belongs to the day it was published, unless that day's digest was already composed
+    when it arrived (feeds backdate posts, or we fetched late): then it belongs to the first
+    digest composed on or after the day it was first seen, so no post is ever skipped.
+    """
+    if published == day:
+        return True
+    if published > day:
+        return False
+    return published in digested and first_seen <= day
+
+
+# --- similarity ------------------------------------------------------------------------------
+
+_STOP = frozenset(
+    """a about above after again against all also am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers him his how i if in into is it its itself just
+    me more most my new no nor not now of off on once one only or other our ours out over own
+    same she should so some such than that the their theirs them then there these they this
+    those through to too two under until up very was we were what when where which while who
+    whom why will with would you your yours use used using uses like get make made way ways
+    across every many much first today time year years help helps need needs build built
+    post blog team teams work works company""".split()
+)
+_TOKEN = re.compile(r"[a-z][a-z0-9+#-]{2,}")
+
+
+def _stem(word: str) -> str:
+    """Crude plural/verb folding (credentials → credential, scaling → scal), enough for overlap."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
+def _terms(post: Post) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for word in _TOKEN.findall(post.title.lower()):
+        if word not in _STOP:
+            counts[_stem(word)] += 2
+    for word in _TOKEN.findall(post.deep_dive.lower()):
+        if word not in _STOP:
+            counts[_stem(word)] += 1
+    return counts
+
+
+def _vectors(posts: Sequence[Post]) -> list[dict[str, float]]:
+    """Unit vectors: TF-IDF of the words (weight 0.6) plus the post's tags (weight 0.8).
+
+    Tags carry most of the weight because a day has few posts, too few for word statistics
+    alone to find that two posts about OIDC and IAM delegation are both about credentials.
+    """
+    counted = [_terms(p) for p in posts]
+    documents = Counter(term for counts in counted for term in counts)
+    n = len(posts)
+    vectors: list[dict[str, float]] = []
+    for post, counts in zip(posts, counted, strict=True):
+        weights = {
+            term: (1 + math.log(tf)) * (math.log((1 + n) / (1 + documents[term])) + 1)
+            for term, tf in counts.items()
+        }
+        top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:TERMS_PER_POST]
+        norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
+        tags = [t for t in dict.fromkeys(post.tags)]
+        word_share = WORD_SHARE if tags else 1.0
+        vector = {term: word_share * w / norm for term, w in top}
+        for tag in tags:
+            vector[f"#{tag}"] = math.sqrt(1 - word_share**2) / math.sqrt(len(tags))
+        vectors.append(vector)
+    return vectors
+
+
+def group_posts(posts: Sequence[Post], *, threshold: float = SIMILARITY) -> list[list[int]]:
+    """Indexes of `posts` grouped by similarity; `posts` should come most significant first.
+
+    Each group lists its leader first. Deterministic for the same input order.
+    """
+    vectors = _vectors(posts)
+    postings: dict[str, list[tuple[int, float]]] = defaultdict(list)  # term → (group, weight)
+    groups: list[list[int]] = []
+    for index, vector in enumerate(vectors):
+        scores: dict[int, float] = defaultdict(float)
+        for term, weight in vector.items():
+            for group, leader_weight in postings.get(term, ()):
+                scores[group] += weight * leader_weight
+        best = max(scores.items(), key=lambda kv: (kv[1], -kv[0]), default=None)
+        if best is not None and best[1] >= threshold:
+            groups[best[0]].append(index)
+            continue
+        groups.append([index])
+        for term, weight in vector.items():
+            postings[term].append((len(groups) - 1, weight))
+    return groups
+
+
+def _theme(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> str:
+    """'security: secrets, oidc, credentials': the group's common tag and its heaviest words."""
+    tags = Counter(tag for p in posts for tag in p.tags)
+    tag = tags.most_common(1)[0][0] if tags else ""
+    weights: Counter[str] = Counter()
+    holders: Counter[str] = Counter()
+    for vector in vectors:
+        for term, weight in vector.items():
+            if not term.startswith("#"):
+                weights[term] += weight
+                holders[term] += 1
+    needed = 2 if len(vectors) > 1 else 1  # a theme's words are ones its posts share
+    ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    shared = [t for t, _ in ranked if holders[t] >= needed][:3]
+    words = ", ".join(shared)
+    if tag and words:
+        return f"{tag}: {words}"
+    return tag or words or "assorted"
+
+
+def _companies(posts: Iterable[Post]) -> tuple[str, ...]:
+    seen: list[str] = []
+    for post in posts:
+        if post.company not in seen:
+            seen.append(post.company)
+    return tuple(seen)
+
+
+def _names(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s+[A-Z\"“(]|$)", text.strip())
+    return match.group(1) if match else text.strip()
+
+
+def _pattern(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> Pattern:
+    theme = _theme(posts, vectors)
+    companies = _companies(posts)
+    topic = theme.split(":", 1)[0]
+    words = theme.split(":", 1)[1].strip() if ":" in theme else ""
+    each = "; ".join(f"{p.company} in “{p.title}”" for p in posts)
+    text = f"{_names(companies)} each wrote about {topic}: {each}."
+    if words:
+        text += f" The posts share {words}."
+    return Pattern(
+        theme=theme, companies=companies, urls=tuple(p.url for p in posts), text=text
+    )
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
+    """Posts with their signal score, most significant first.
+
+    Cross-company relevance needs themes, and themes want the most significant posts first, so
+    posts are grouped once in publication order to find related companies, then ranked.
+    """
+    ordered = sorted(posts, key=lambda p: (p.published, p.url))
+    related: dict[str, tuple[str, ...]] = {}
+    for group in group_posts(ordered):
+        companies = _companies(ordered[i] for i in group)
+        for i in group:
+            related[ordered[i].url] = tuple(c for c in companies if c != ordered[i].company)
+    result = []
+    for post in ordered:
+        features = SignalFeatures(
+            deep_dive=post.deep_dive,
+            words=post.words,
+            text_kind=post.text_kind,
+            summariser=post.summariser,
+            related_companies=related.get(post.url, ()),
+            source_weight=post.source_weight,
+        )
+        result.append((post, score_signal(features), features))
+    result.sort(key=lambda item: (-item[1], item[0].published, item[0].url))
+    return result
+
+
+def _ref(post: Post, score: float) -> ArticleRef:
+    return ArticleRef(
+        title=post.title,
+        company=post.company,
+        url=post.url,
+        source=post.source,
+        published=post.published.isoformat(),
+        text=post.deep_dive,
+        tags=post.tags,
+        summariser=post.summariser,
+        score=score,
+    )
+
+
+def _digest_tags(posts: Iterable[Post]) -> tuple[str, ...]:
+    counts = Counter(tag for p in posts for tag in p.tags if tag in TAGS)
+    return tuple(tag for tag, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _stats(posts: Sequence[Post], sources: Sequence[str]) -> Stats:
+    words = sum(p.words for p in posts)
+    return Stats(
+        sources_checked=len(sources),
+        posts=len(posts),
+        minutes_saved=round(words / READING_WPM),
+    )
+
+
+def _patterns(ranked: Sequence[Post]) -> list[Pattern]:
+    vectors = _vectors(ranked)
+    patterns = []
+    for group in group_posts(ranked):
+        members = [ranked[i] for i in group]
+        if len(_companies(members)) >= 2:
+            patterns.append(_pattern(members, [vectors[i] for i in group]))
+    patterns.sort(key=lambda p: (-len(p.companies), -len(p.urls), p.theme))
+    return patterns
+
+
+# --- digests ---------------------------------------------------------------------------------
+
+
+def compose_daily(
+    *, edition: Edition, day: date, posts: Sequence[Post], sources: Sequence[str]
+) -> DailyDigest:
+    """The daily digest of one edition.
+
+    Example: `compose_daily(edition=tech, day=date(2026, 4, 1), posts=[...], sources=names)`.
+
+    - `posts`: the day's posts with their deep dives (see `belongs_to_day`).
+    - `sources`: names of the edition's sources, all of which were checked.
+    A day with no posts gives a digest with no signal, no deep dives and no patterns, which
+    renders as a short "no new posts" note.
+    """
+    ranked = _scored(posts)
+    signal = None
+    if ranked:
+        top, _, features = ranked[0]
+        signal = Signal(
+            url=top.url,
+            title=top.title,
+            company=top.company,
+            text=top.deep_dive,
+            why=why_signal(features, company=top.company),
+        )
+    ordered = [post for post, _, _ in ranked]
+    return DailyDigest(
+        edition=edition.key,
+        date=day,
+        title=f"{edition.title} — {day.isoformat()}",
+        stats=_stats(posts, sources),
+        sources=tuple(sources),
+        signal=signal,
+        deep_dives=tuple(_ref(post, score) for post, score, _ in ranked),
+        patterns=tuple(_patterns(ordered)),
+        tags=_digest_tags(posts),
+        section_titles={
+            "signal": edition.signal_title,
+            "deep_dives": edition.deep_dives_title,
+            "patterns": edition.patterns_title,
+        },
+    )
+
+
+def _story(members: Sequence[tuple[Post, float]], vectors: Sequence[dict[str, float]]) -> Story:
+    posts = [p for p, _ in members]
+    lead = posts[0]
+    text = f"{lead.company}: {_first_sentence(lead.deep_dive)}"
+    if len(posts) > 1:
+        others = "; ".join(f"{p.company} in “{p.title}”" for p in posts[1:])
+        text += f" Also on this theme: {others}."
+    return Story(
+        theme=_theme(posts, vectors) if len(posts) > 1 else lead.title,
+        companies=_companies(posts),
+        urls=tuple(p.url for p in posts),
+        text=text,
+        articles=tuple(_ref(p, s) for p, s in members),
+    )
+
+
+def _week_in_review(
+    posts: Sequence[Post], stories: Sequence[Story], ranked: Sequence[tuple[Post, float, object]]
+) -> str:
+    if not posts:
+        return "No new posts this week."
+    companies = _companies(posts)
+    text = (
+        f"This week {len(companies)} compan{'ies' if len(companies) != 1 else 'y'} "
+        f"published {len(posts)} post{'s' if len(posts) != 1 else ''}."
+    )
+    tags = Counter(tag for p in posts for tag in p.tags)
+    if tags:
+        parts = []
+        for tag, count in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:3]:
+            by = _companies(p for p in posts if tag in p.tags)
+            shown = _names(list(by[:3]) + ([f"{len(by) - 3} more"] if len(by) > 3 else []))
+            parts.append(f"{tag} ({count} post{'s' if count != 1 else ''}: {shown})")
+        text += f" The dominant themes were {_names(parts)}."
+    top = ranked[0][0]
+    text += (
+        f" The most significant post was “{top.title}” from {top.company}: "
+        f"{_first_sentence(top.deep_dive)}"
+    )
+    return text
+
+
+def compose_weekly(
+    *, edition: Edition, week: str, posts: Sequence[Post], sources: Sequence[str]
+) -> WeeklyRollup:
+    """The weekly rollup of one edition: Week in Review, 3–7 Top Stories, and the patterns.
+
+    Example: `compose_weekly(edition=tech, week="2026-W14", posts=[...], sources=names)`.
+
+    Top stories are the groups of similar posts, the ones spanning the most companies and the
+    highest scores first; when fewer than three groups exist, the most significant single
+    posts fill in. A week with one post gives a rollup with one story.
+    """
+    start, end = week_days(week)
+    ranked = _scored(posts)
+    ordered = [post for post, _, _ in ranked]
+    scores = {post.url: score for post, score, _ in ranked}
+    vectors = _vectors(ordered)
+    groups = group_posts(ordered)
+    groups.sort(
+        key=lambda g: (
+            -len(_companies(ordered[i] for i in g)),
+            -sum(scores[ordered[i].url] for i in g),
+            g[0],
+        )
+    )
+    stories = [
+        _story([(ordered[i], scores[ordered[i].url]) for i in g], [vectors[i] for i in g])
+        for g in groups[:MAX_STORIES]
+    ]
+    return WeeklyRollup(
+        edition=edition.key,
+        week=week,
+        title=f"{edition.title} — Week {week}",
+        start=start,
+        end=end,
+        stats=_stats(posts, sources),
+        week_in_review=_week_in_review(ordered, stories, ranked),
+        top_stories=tuple(stories),
+        patterns=tuple(_patterns(ordered)),
+        tags=_digest_tags(posts),
+    )

@@ -1,0 +1,187 @@
+"""Deep dives, the LLM summary cache, and the article queries that summarising and composing need.
+
+Queries take a keyword-only `session` and never commit, except the cache write, which is its own
+small fact (a paid-for answer worth keeping even if the batch around it fails later).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.tables import Article, DeepDiveRow, Digest, FeedSource, SummaryCache, utcnow
+
+__all__ = [
+    "ArticleRow",
+    "articles_in_window",
+    "articles_needing_summary",
+    "articles_of_days",
+    "assign_digest_day",
+    "digested_days",
+    "load_cached_summary",
+    "save_cached_summary",
+    "save_deep_dive",
+    "unassigned_articles",
+]
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """An article with its source and deep dive (None when not yet summarised)."""
+
+    article: Article
+    source: FeedSource
+    deep_dive: DeepDiveRow | None
+
+
+def articles_needing_summary(
+    *, session: Session, since: datetime | None = None, edition: str | None = None
+) -> list[tuple[Article, DeepDiveRow | None]]:
+    """Articles with no deep dive, or whose row changed after their deep dive was written.
+
+    The caller compares text hashes to skip rows whose text did not really change.
+    """
+    query = (
+        select(Article, DeepDiveRow)
+        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+        .where(
+            or_(
+                col(DeepDiveRow.id).is_(None),
+                col(DeepDiveRow.created_at) < col(Article.updated_at),
+            )
+        )
+        .order_by(col(Article.published_at), col(Article.id))
+    )
+    if since is not None:
+        query = query.where(col(Article.published_at) >= since)
+    if edition is not None:
+        query = query.where(Article.edition == edition)
+    return [(a, d) for a, d in session.exec(query)]
+
+
+def save_deep_dive(
+    *,
+    session: Session,
+    article_id: int,
+    text: str,
+    summariser: str,
+    model: str = "",
+    tokens: int = 0,
+    text_hash: str = "",
+) -> DeepDiveRow:
+    """Insert or replace the deep dive of one article (flushed, not committed)."""
+    row = session.exec(select(DeepDiveRow).where(DeepDiveRow.article_id == article_id)).first()
+    if row is None:
+        row = DeepDiveRow(article_id=article_id, text=text, summariser=summariser)
+    row.text = text
+    row.summariser = summariser
+    row.model = model
+    row.tokens = tokens
+    row.text_hash = text_hash
+    row.created_at = utcnow()
+    session.add(row)
+    session.flush()
+    return row
+
+
+def load_cached_summary(*, session: Session, key: str) -> SummaryCache | None:
+    return session.get(SummaryCache, key)
+
+
+def save_cached_summary(
+    *,
+    session: Session,
+    key: str,
+    model: str,
+    prompt_version: str,
+    text: str,
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+) -> None:
+    """Remember one validated LLM answer. A concurrent writer of the same key wins quietly."""
+    if session.get(SummaryCache, key) is not None:
+        return
+    session.add(
+        SummaryCache(
+            key=key,
+            model=model,
+            prompt_version=prompt_version,
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+
+
+def _with_sources(session: Session, query) -> list[ArticleRow]:  # type: ignore[no-untyped-def]
+    return [ArticleRow(article=a, source=s, deep_dive=d) for a, s, d in session.exec(query)]
+
+
+def _base_query():  # type: ignore[no-untyped-def]
+    return (
+        select(Article, FeedSource, DeepDiveRow)
+        .join(FeedSource, col(FeedSource.id) == col(Article.source_id))
+        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+    )
+
+
+def articles_in_window(
+    *, session: Session, edition: str, start: datetime, end: datetime
+) -> list[ArticleRow]:
+    """Articles of an edition published in [start, end), with their sources and deep dives."""
+    query = (
+        _base_query()
+        .where(Article.edition == edition)
+        .where(col(Article.published_at) >= start, col(Article.published_at) < end)
+        .order_by(col(Article.published_at), col(Article.id))
+    )
+    return _with_sources(session, query)
+
+
+def articles_of_days(*, session: Session, edition: str, days: list[date]) -> list[ArticleRow]:
+    """Articles already assigned to one of `days` (their `digest_day`)."""
+    query = (
+        _base_query()
+        .where(Article.edition == edition)
+        .where(col(Article.digest_day).in_(days))
+        .order_by(col(Article.published_at), col(Article.id))
+    )
+    return _with_sources(session, query)
+
+
+def unassigned_articles(*, session: Session, edition: str, before: datetime) -> list[ArticleRow]:
+    """Articles of an edition not yet in any daily digest, published and first seen before `before`."""
+    query = (
+        _base_query()
+        .where(Article.edition == edition)
+        .where(col(Article.digest_day).is_(None))
+        .where(col(Article.published_at) < before, col(Article.first_seen_at) < before)
+        .order_by(col(Article.published_at), col(Article.id))
+    )
+    return _with_sources(session, query)
+
+
+def assign_digest_day(*, session: Session, article_ids: list[int], day: date) -> None:
+    """Record the day a set of articles is reported in (flushed, not committed)."""
+    if not article_ids:
+        return
+    for article in session.exec(select(Article).where(col(Article.id).in_(article_ids))):
+        article.digest_day = day
+        session.add(article)
+    session.flush()
+
+
+def digested_days(*, session: Session, edition: str) -> set[date]:
+    """Days that already have a stored daily digest for this edition."""
+    rows = session.exec(
+        select(Digest.period).where(Digest.edition == edition, Digest.kind == "daily")
+    )
+    return {date.fromisoformat(p) for p in rows}
