@@ -1,0 +1,287 @@
+"""Conditional GET of a feed or page, within a deadline and a size cap. The only feed network code.
+
+httpx's timeouts are per operation ("5 seconds of inactivity"), so a server dripping one
+byte every few seconds would never trip them: every fetch also has an overall deadline,
+checked between chunks and used as the per-operation timeout of each hop. The body is
+counted after decompression (`iter_bytes()` decodes), so a gzip bomb stops at the cap.
+Redirects are followed here, one hop at a time, so `core.netguard` checks every hop; a chain
+made only of 301/308 is reported as `permanent_redirect` for the caller to remember.
+
+Failures are data: `fetch_feed` returns a `FetchResult` with `error` in plain words and
+never raises for anything a remote server or the network can do.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from core.errors import FetchError
+from core.model import FetchResult
+from core.netguard import allowing, check_peer
+
+__all__ = ["fetch_feed", "fetch_page", "is_local_path", "parse_retry_after"]
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER = timedelta(hours=24)
+_REDIRECTS = (301, 302, 303, 307, 308)
+_PERMANENT = (301, 308)
+
+
+def is_local_path(url: str) -> bool:
+    """A source URL that names a file (archives, offline use) rather than an HTTP resource."""
+    return url.startswith(("/", "file://", "./", "../"))
+
+
+def fetch_feed(
+    url: str,
+    *,
+    client: httpx.Client,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int = 10_000_000,
+    timeout: float = 20.0,
+    allowed_hosts: frozenset[str] | set[str] = frozenset(),
+    now: datetime | None = None,
+) -> FetchResult:
+    """Fetch a feed, sending the stored validators so an unchanged feed costs a 304.
+
+    Example:
+        result = fetch_feed(url, client=client, etag=row.etag, last_modified=row.last_modified)
+        if result.error: ...          # plain words, e.g. "no answer within 20 s"
+        elif result.not_modified: ... # nothing to parse
+
+    Parameters:
+    - `allowed_hosts`: host names that may resolve to private addresses (the feed's own host).
+    - `timeout`: overall deadline in seconds, redirects included.
+    - `now`: the time `Retry-After` is counted from (default: the current time).
+    """
+    if is_local_path(url):
+        return _read_file(url, max_bytes=max_bytes)
+    headers = {
+        "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"
+    }
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return _get(
+        url,
+        client=client,
+        headers=headers,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        allowed_hosts=allowed_hosts,
+        now=now,
+    )
+
+
+def fetch_page(
+    url: str,
+    *,
+    client: httpx.Client,
+    max_bytes: int = 3_000_000,
+    timeout: float = 15.0,
+    allowed_hosts: frozenset[str] | set[str] = frozenset(),
+) -> FetchResult:
+    """Fetch an article page (a link found in a feed) for full-text extraction."""
+    headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
+    return _get(
+        url,
+        client=client,
+        headers=headers,
+        max_bytes=max_bytes,
+        timeout=timeout,
+        allowed_hosts=allowed_hosts,
+        now=None,
+    )
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> datetime | None:
+    """`Retry-After` as seconds or an HTTP date → the moment to retry, at most 24 h ahead.
+
+    Returns None for a missing or unreadable value (the caller applies its default back-off).
+    """
+    if not value:
+        return None
+    value = value.strip()
+    delay: timedelta | None = None
+    if value.isdigit():
+        delay = timedelta(seconds=int(value))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = when - now
+    delay = max(timedelta(0), min(delay, MAX_RETRY_AFTER))
+    return now + delay
+
+
+def _read_file(url: str, *, max_bytes: int) -> FetchResult:
+    path = Path(url.removeprefix("file://"))
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(max_bytes + 1)
+    except OSError as exc:
+        return FetchResult(
+            url=url, final_url=url, status=0, error=f"cannot read {path}: {exc.strerror}"
+        )
+    if len(body) > max_bytes:
+        return FetchResult(
+            url=url, final_url=url, status=0, error=f"the file is larger than {_size(max_bytes)}"
+        )
+    return FetchResult(url=url, final_url=url, status=200, body=body)
+
+
+def _get(
+    url: str,
+    *,
+    client: httpx.Client,
+    headers: dict[str, str],
+    max_bytes: int,
+    timeout: float,
+    allowed_hosts: frozenset[str] | set[str],
+    now: datetime | None,
+) -> FetchResult:
+    deadline = time.monotonic() + timeout
+    current = url
+    permanent = True
+    for hop in range(MAX_REDIRECTS + 1):
+        scheme = urlsplit(current).scheme.lower()
+        if scheme not in ("http", "https"):
+            return _failed(url, current, f"refused to follow a {scheme or 'relative'}: link")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _failed(url, current, f"no complete answer within {timeout:g} s")
+        try:
+            request = client.build_request(
+                "GET", current, headers=headers, timeout=httpx.Timeout(remaining)
+            )
+            with allowing(allowed_hosts):
+                response = client.send(request, stream=True)
+        except FetchError as exc:
+            return _failed(url, current, str(exc))
+        except httpx.InvalidURL as exc:
+            return _failed(url, current, f"not a valid URL: {exc}")
+        except httpx.HTTPError as exc:
+            return _failed(url, current, _explain(exc, timeout))
+        try:
+            try:
+                with allowing(allowed_hosts):
+                    check_peer(response)
+            except FetchError as exc:
+                return _failed(url, current, str(exc))
+            status = response.status_code
+            if status in _REDIRECTS and "location" in response.headers:
+                if status not in _PERMANENT:
+                    permanent = False
+                current = urljoin(current, response.headers["location"])
+                continue
+            result_headers = {k.lower(): v for k, v in response.headers.items()}
+            base = dict(
+                url=url,
+                final_url=current,
+                status=status,
+                headers=result_headers,
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
+                permanent_redirect=current if (hop and permanent) else None,
+            )
+            if status == 304:
+                return FetchResult(**base)  # type: ignore[arg-type]
+            if status in (429, 503):
+                moment = now or datetime.now(UTC)
+                retry = parse_retry_after(response.headers.get("retry-after"), now=moment)
+                reason = "too many requests" if status == 429 else "service unavailable"
+                return FetchResult(
+                    **base,  # type: ignore[arg-type]
+                    retry_after=retry,
+                    error=f"the server answered {status} ({reason}); backing off",
+                )
+            if status >= 400:
+                return FetchResult(
+                    **base,  # type: ignore[arg-type]
+                    error=f"the server answered {status} {response.reason_phrase}".rstrip(),
+                )
+            try:
+                body = _read_body(response, max_bytes=max_bytes, deadline=deadline)
+            except FetchError as exc:
+                return FetchResult(**base, error=str(exc))  # type: ignore[arg-type]
+            except httpx.HTTPError as exc:
+                return FetchResult(**base, error=_explain(exc, timeout))  # type: ignore[arg-type]
+            return FetchResult(**base, body=body)  # type: ignore[arg-type]
+        finally:
+            response.close()
+    return _failed(url, current, f"more than {MAX_REDIRECTS} redirects")
+
+
+def _read_body(response: httpx.Response, *, max_bytes: int, deadline: float) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if (
+        declared.isdigit()
+        and int(declared) > max_bytes
+        and "content-encoding" not in response.headers
+    ):
+        raise FetchError(f"the body is larger than {_size(max_bytes)}")
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise FetchError(f"the body is larger than {_size(max_bytes)}")
+        if time.monotonic() > deadline:
+            raise FetchError("the server sent the body too slowly (overall deadline passed)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failed(url: str, final_url: str, reason: str) -> FetchResult:
+    return FetchResult(url=url, final_url=final_url, status=0, error=reason)
+
+
+def _explain(exc: httpx.HTTPError, timeout: float) -> str:
+    """An httpx exception in words a user can act on."""
+    host = ""
+    try:
+        host = exc.request.url.host
+    except RuntimeError:
+        pass
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer from {host} within {timeout:g} s"
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        lowered = text.lower()
+        if (
+            "resolve" in lowered
+            or "name or service" in lowered
+            or "nodename" in lowered
+            or "getaddrinfo" in lowered
+        ):
+            return f"could not resolve host {host} (DNS)"
+        if "refused" in lowered:
+            return f"{host} refused the connection"
+        return f"could not connect to {host}: {text}"
+    if isinstance(exc, httpx.DecodingError):
+        return "the server sent a body that could not be decompressed"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{host} broke the connection ({text})"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects"
+    return f"request to {host} failed: {text}"
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:g} MB" if n >= 1_000_000 else f"{n / 1000:g} kB"

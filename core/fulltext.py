@@ -1,0 +1,55 @@
+"""The main text of an article page, for feeds that carry only an excerpt.
+
+The page is fetched with `core.fetch.fetch_page` (the address guard, a size cap and an
+overall deadline apply: the link came from an untrusted feed) and reduced to its main text
+by trafilatura, which drops navigation, comments and boilerplate. Extraction is CPU work of
+tens of milliseconds a page, so `extract_text` is a plain function the ingest run sends to
+its worker processes. A page is only worth it when it says more than the excerpt did.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+__all__ = ["MAX_PAGE_BYTES", "extract_text", "wants_fulltext"]
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_BYTES = 3_000_000
+# Pages that hold no article text to extract (video pages, social posts).
+_NO_TEXT_HOSTS = ("youtube.com", "youtu.be", "vimeo.com", "twitter.com", "x.com")
+
+
+def wants_fulltext(url: str) -> bool:
+    """False for links whose page has no article text (a YouTube watch page)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return not any(host == h or host.endswith("." + h) for h in _NO_TEXT_HOSTS)
+
+
+def extract_text(page: bytes, *, url: str) -> str:
+    """The main text of an HTML page as plain paragraphs; "" when none was found.
+
+    Example:
+        text = extract_text(result.body, url=result.final_url)
+    """
+    if not page.strip():
+        return ""
+    import trafilatura  # heavy import, paid only by the worker processes that extract
+
+    try:
+        text = trafilatura.extract(
+            page[:MAX_PAGE_BYTES],
+            url=url,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            output_format="txt",
+        )
+    except Exception as exc:  # noqa: BLE001 - a hostile page must not end the run
+        log.debug("extract failed url=%s error=%r", url, exc)
+        return ""
+    if not text:
+        return ""
+    paragraphs = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n\n".join(p for p in paragraphs if p)

@@ -1,0 +1,402 @@
+"""One ingest run: every due source fetched, parsed, normalised and stored, each on its own.
+
+The run is a small scheduler on the calling thread. Network waits go to a thread pool
+(bounded overall and per host), CPU work (feedparser, HTML to text, trafilatura) to
+`workers`, which is a process pool in production so parsing uses every core and never
+stalls the fetching; the database is touched from the calling thread only, so SQLite sees
+one writer. Per source:
+
+    fetch (threads) ─ error ──────────────> record_failure (back-off, 410 disables)
+          ├─ 304, or the same body hash ──> record_unchanged (nothing parsed)
+          └─ 200 ─> prepare_feed (workers) ─> new excerpts? fetch_page + extract_text
+                                               └─> store (ON CONFLICT DO NOTHING) ─> record_success
+
+One failing source never stops the others; each outcome ends with a reason in plain words.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from core.errors import ParseError
+from core.fetch import fetch_feed, fetch_page, is_local_path
+from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
+from core.model import FetchResult, Source
+from core.normalise import NormalisedArticle, PreparedFeed, prepare_feed
+from storage.articles import existing_fingerprints, existing_urls, insert_articles
+from storage.feeds import is_due, record_failure, record_success, record_unchanged, sync_sources
+from storage.tables import FeedSource
+
+__all__ = ["IngestOptions", "IngestReport", "SourceOutcome", "ingest_sources"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Limits of one run (from Settings: FETCH_CONCURRENCY, FETCH_PER_HOST, …)."""
+
+    concurrency: int = 16
+    per_host: int = 2
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+    fulltext: bool = True
+    fulltext_per_source: int = 20  # pages fetched per source per run, newest posts first
+    page_timeout: float = 15.0
+
+
+@dataclass
+class SourceOutcome:
+    """What happened to one source in one run."""
+
+    name: str
+    edition: str
+    status: str = "pending"  # ok | unchanged | error | disabled | skipped
+    new: int = 0
+    entries: int = 0
+    parsed: bool = False
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[SourceOutcome]
+
+    def counts(self) -> dict[str, int]:
+        """{"sources", "new", "unchanged", "errors", "skipped", "parsed"}."""
+        return {
+            "sources": len(self.outcomes),
+            "new": sum(o.new for o in self.outcomes),
+            "unchanged": sum(o.status == "unchanged" for o in self.outcomes),
+            "errors": sum(o.status in ("error", "disabled") for o in self.outcomes),
+            "skipped": sum(o.status == "skipped" for o in self.outcomes),
+            "parsed": sum(o.parsed for o in self.outcomes),
+        }  # fmt: skip
+
+
+@dataclass
+class _Job:
+    source: Source
+    row: FeedSource
+    outcome: SourceOutcome
+    allowed: frozenset[str]
+    result: FetchResult | None = None
+    body_hash: str | None = None
+    articles: list[NormalisedArticle] = field(default_factory=list)
+    pages_pending: int = 0
+
+
+def ingest_sources(
+    sources: Sequence[Source],
+    *,
+    session: Session,
+    client: httpx.Client,
+    workers: Executor,
+    options: IngestOptions = IngestOptions(),
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_done: Callable[[SourceOutcome], None] | None = None,
+) -> IngestReport:
+    """Ingest `sources`; returns one outcome per source, in the order given.
+
+    Example:
+        with ProcessPoolExecutor() as workers:
+            report = ingest_sources(catalogue.select(), session=session,
+                                    client=client, workers=workers)
+        report.counts()  # {"sources": 79, "new": 312, "unchanged": 0, "errors": 2, ...}
+
+    Parameters:
+    - `client`: an httpx client whose transport is `core.netguard.GuardedTransport`
+      (links in feeds are untrusted), with `follow_redirects=False`.
+    - `workers`: where CPU work runs; a `ProcessPoolExecutor` in production.
+    - `on_done`: called on this thread as each source finishes (progress bars).
+    """
+    run = _Run(session=session, client=client, workers=workers, options=options, now=now,
+               on_done=on_done)  # fmt: skip
+    return run.execute(sources)
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        client: httpx.Client,
+        workers: Executor,
+        options: IngestOptions,
+        now: Callable[[], datetime],
+        on_done: Callable[[SourceOutcome], None] | None,
+    ) -> None:
+        self.session = session
+        self.client = client
+        self.workers = workers
+        self.options = options
+        self.now = now
+        self.on_done = on_done
+        self.queue: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
+        self.in_flight: Counter[str] = Counter()
+        self.pending: dict[Future[Any], tuple[Any, ...]] = {}
+
+    # --- the loop -----------------------------------------------------------------------
+
+    def execute(self, sources: Sequence[Source]) -> IngestReport:
+        rows = sync_sources(sources, session=self.session)
+        outcomes: list[SourceOutcome] = []
+        start = self.now()
+        with ThreadPoolExecutor(max_workers=self.options.concurrency,
+                                thread_name_prefix="fetch") as self.fetchers:  # fmt: skip
+            for source in sources:
+                row = rows[source.name]
+                outcome = SourceOutcome(name=source.name, edition=source.edition)
+                outcomes.append(outcome)
+                if not self._due(row, outcome, now=start):
+                    self._finish_outcome(outcome)
+                    continue
+                job = _Job(source=source, row=row, outcome=outcome,
+                           allowed=frozenset({_host(source.url)}))  # fmt: skip
+                url = row.fetch_url or source.url
+                self._queue_fetch(
+                    _host(url), ("feed", job), fetch_feed, url,
+                    client=self.client, etag=row.etag, last_modified=row.last_modified,
+                    max_bytes=self.options.max_bytes, timeout=self.options.timeout,
+                    allowed_hosts=job.allowed, now=start,
+                )  # fmt: skip
+            while self.queue or self.pending:
+                self._pump()
+                done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._handle(future, self.pending.pop(future))
+        return IngestReport(outcomes)
+
+    def _due(self, row: FeedSource, outcome: SourceOutcome, *, now: datetime) -> bool:
+        if row.status == "disabled":
+            outcome.status = "disabled"
+            outcome.error = row.last_error or "disabled"
+            return False
+        if not is_due(row, now=now):
+            until = row.backoff_until.strftime("%Y-%m-%d %H:%M UTC") if row.backoff_until else "?"
+            outcome.status = "skipped"
+            outcome.error = f"backing off until {until} after: {row.last_error or 'errors'}"
+            return False
+        return True
+
+    def _queue_fetch(self, host: str, tag: tuple[Any, ...], fn: Callable[..., Any], *args: Any,
+                     **kwargs: Any) -> None:  # fmt: skip
+        self.queue.append((host, (tag, *args), fn, kwargs))
+
+    def _pump(self) -> None:
+        """Start queued fetches while the overall and per-host limits allow."""
+        total = sum(self.in_flight.values())
+        kept: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
+        while self.queue:
+            host, (tag, *args), fn, kwargs = item = self.queue.popleft()
+            if total >= self.options.concurrency or self.in_flight[host] >= self.options.per_host:
+                kept.append(item)
+                continue
+            self.in_flight[host] += 1
+            total += 1
+            self.pending[self.fetchers.submit(fn, *args, **kwargs)] = (*tag, host)
+        self.queue = kept
+
+    def _handle(self, future: Future[Any], tag: tuple[Any, ...]) -> None:
+        kind, job = tag[0], tag[1]
+        try:
+            if kind in ("feed", "page"):
+                self.in_flight[tag[-1]] -= 1
+            if kind == "feed":
+                self._fetched(job, future.result())
+            elif kind == "parse":
+                self._parsed(job, future)
+            elif kind == "page":
+                try:
+                    page = future.result()
+                except Exception:  # noqa: BLE001 - a page is optional: keep the excerpt
+                    log.exception("page fetch failed source=%s", job.source.name)
+                    self._page_done(job)
+                else:
+                    self._page_fetched(job, tag[2], page)
+            elif kind == "extract":
+                self._extracted(job, tag[2], future)
+        except SQLAlchemyError as exc:
+            self.session.rollback()
+            self._fail(
+                job, f"could not store: {str(exc.orig or exc).splitlines()[0]}", record=False
+            )
+        except Exception as exc:  # noqa: BLE001 - one source's surprise must not end the run
+            log.exception("ingest failed source=%s", job.source.name)
+            self._fail(job, f"unexpected error: {exc}")
+
+    # --- stages ---------------------------------------------------------------------
+
+    def _fetched(self, job: _Job, result: FetchResult) -> None:
+        job.result = result
+        if result.error:
+            self._fail(job, result.error, result=result)
+            return
+        if result.not_modified:
+            self._unchanged(job, result)
+            return
+        job.body_hash = hashlib.sha256(result.body).hexdigest()
+        if job.body_hash == job.row.content_hash:
+            self._unchanged(job, result)
+            return
+        future = self.workers.submit(
+            prepare_feed, result.body, url=result.final_url,
+            content_type=result.headers.get("content-type"), now=self.now(),
+        )  # fmt: skip
+        self.pending[future] = ("parse", job)
+
+    def _parsed(self, job: _Job, future: Future[PreparedFeed]) -> None:
+        job.outcome.parsed = True
+        try:
+            prepared = future.result()
+        except ParseError as exc:
+            self._fail(job, str(exc))
+            return
+        job.outcome.notes.extend(prepared.notes)
+        job.outcome.entries = len(prepared.articles)
+        job.articles = list(prepared.articles)
+        if not self.options.fulltext:
+            self._store(job)
+            return
+        known = existing_urls([a.url for a in job.articles], session=self.session)
+        wanted = [
+            (index, article)
+            for index, article in enumerate(job.articles)
+            if article.url not in known
+            and article.text_kind == "excerpt"
+            and wants_fulltext(article.url)
+        ]
+        wanted.sort(key=lambda pair: pair[1].published_at, reverse=True)
+        for index, article in wanted[: self.options.fulltext_per_source]:
+            job.pages_pending += 1
+            self._queue_fetch(
+                _host(article.url), ("page", job, index), fetch_page, article.url,
+                client=self.client, max_bytes=MAX_PAGE_BYTES,
+                timeout=self.options.page_timeout, allowed_hosts=job.allowed,
+            )  # fmt: skip
+        if not job.pages_pending:
+            self._store(job)
+
+    def _page_fetched(self, job: _Job, index: int, result: FetchResult) -> None:
+        kind = result.headers.get("content-type", "text/html").lower()
+        if result.error or not result.body or "html" not in kind:
+            log.info("fulltext skipped url=%s reason=%s", result.url, result.error or kind)
+            self._page_done(job)
+            return
+        future = self.workers.submit(extract_text, result.body, url=result.final_url)
+        self.pending[future] = ("extract", job, index)
+
+    def _extracted(self, job: _Job, index: int, future: Future[str]) -> None:
+        try:
+            text = future.result()
+        except Exception as exc:  # noqa: BLE001 - keep the excerpt
+            log.info("extract failed url=%s error=%r", job.articles[index].url, exc)
+            text = ""
+        article = job.articles[index]
+        if len(text.split()) > article.words:
+            job.articles[index] = article.with_text(text, "full")
+        self._page_done(job)
+
+    def _page_done(self, job: _Job) -> None:
+        job.pages_pending -= 1
+        if job.pages_pending == 0:
+            self._store(job)
+
+    def _store(self, job: _Job) -> None:
+        result = job.result
+        if result is None or job.outcome.status != "pending":
+            return
+        now = self.now()
+        articles = job.articles
+        urls = existing_urls([a.url for a in articles], session=self.session)
+        folded = existing_fingerprints([a.fingerprint for a in articles], session=self.session)
+        rows: list[dict[str, Any]] = []
+        for article in articles:
+            if article.url in urls or article.fingerprint in folded:
+                continue
+            folded.add(article.fingerprint)
+            rows.append(self._row(job, article, now=now))
+        job.outcome.new = insert_articles(rows, session=self.session)
+        record_success(
+            job.row, session=self.session, now=now, etag=result.etag,
+            last_modified=result.last_modified, content_hash=job.body_hash,
+            redirect_to=result.permanent_redirect,
+        )  # fmt: skip
+        job.outcome.status = "ok"
+        self._finish_outcome(job.outcome)
+
+    def _row(self, job: _Job, article: NormalisedArticle, *, now: datetime) -> dict[str, Any]:
+        return {
+            "url": article.url,
+            "fingerprint": article.fingerprint,
+            "guid": article.guid,
+            "source_id": job.row.id,
+            "edition": job.source.edition,
+            "company": job.source.company,
+            "title": article.title,
+            "author": article.author,
+            "text": article.text,
+            "text_kind": article.text_kind,
+            "words": article.words,
+            "tags": ",".join(job.source.tags),
+            "published_at": article.published_at,
+            "first_seen_at": now,
+            "digest_day": None,
+            "updated_at": now,
+            "content_hash": article.content_hash,
+        }
+
+    def _unchanged(self, job: _Job, result: FetchResult) -> None:
+        record_unchanged(
+            job.row, session=self.session, now=self.now(), etag=result.etag,
+            last_modified=result.last_modified, redirect_to=result.permanent_redirect,
+        )  # fmt: skip
+        job.outcome.status = "unchanged"
+        self._finish_outcome(job.outcome)
+
+    def _fail(self, job: _Job, error: str, *, result: FetchResult | None = None,
+              record: bool = True) -> None:  # fmt: skip
+        if job.outcome.status != "pending":
+            return
+        gone = result is not None and result.status == 410
+        if gone:
+            error = "the feed is gone (410); disabled until its URL changes in the sources file"
+        job.outcome.status = "disabled" if gone else "error"
+        job.outcome.error = error
+        if record:
+            try:
+                record_failure(
+                    job.row, session=self.session, now=self.now(), error=error,
+                    retry_after=result.retry_after if result else None,
+                    rate_limited=result is not None and result.status in (429, 503),
+                    gone=gone,
+                )  # fmt: skip
+            except SQLAlchemyError:
+                self.session.rollback()
+                log.exception("could not record failure source=%s", job.source.name)
+        self._finish_outcome(job.outcome)
+
+    def _finish_outcome(self, outcome: SourceOutcome) -> None:
+        log.info("ingested source=%s status=%s new=%d error=%s", outcome.name, outcome.status,
+                 outcome.new, outcome.error)  # fmt: skip
+        if self.on_done is not None:
+            self.on_done(outcome)
+
+
+def _host(url: str) -> str:
+    if is_local_path(url):
+        return "(local files)"
+    return (urlsplit(url).hostname or "").lower()

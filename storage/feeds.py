@@ -1,0 +1,184 @@
+"""Feed state: the catalogue's sources mirrored as `FeedSource` rows, with their fetch history.
+
+Failures are data (miniflux's `feed.go`): each failure increments `error_count` and keeps the
+reason in plain words; a success resets both. Validators (ETag, Last-Modified) and the body
+hash are stored only after a success, so a half-finished run never makes a feed look
+unchanged. 410 Gone disables the feed (polling a gone feed is rude); 429/503 with
+Retry-After and repeated failures set `backoff_until`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.tables import Article, FeedSource
+
+__all__ = [
+    "SourceSpec",
+    "article_counts",
+    "backoff_for",
+    "is_due",
+    "list_feeds",
+    "record_failure",
+    "record_success",
+    "record_unchanged",
+    "sync_sources",
+]
+
+DEFAULT_BACKOFF = timedelta(hours=1)  # 429/503 without a readable Retry-After
+FREE_FAILURES = 2  # failures in a row before back-off starts
+MAX_BACKOFF = timedelta(hours=24)
+
+
+class SourceSpec(Protocol):
+    """What `sync_sources` reads from a configured source (`core.model.Source` fits)."""
+
+    name: str
+    company: str
+    url: str
+    edition: str
+    tags: tuple[str, ...]
+    weight: float
+    enabled: bool
+
+
+def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str, FeedSource]:
+    """Create or update a row per configured source; returns rows by name. Commits.
+
+    A source whose configured URL changed starts afresh: its remembered redirect, validators
+    and "disabled after 410" state belonged to the old URL.
+    """
+    sources = list(sources)
+    names = [s.name for s in sources]
+    rows = {
+        row.name: row
+        for row in session.exec(select(FeedSource).where(col(FeedSource.name).in_(names)))
+    }
+    for source in sources:
+        row = rows.get(source.name)
+        if row is None:
+            row = FeedSource(
+                name=source.name, company=source.company, url=source.url, edition=source.edition
+            )
+            rows[source.name] = row
+        elif row.url != source.url:
+            row.fetch_url = None
+            row.etag = row.last_modified = row.content_hash = None
+            row.error_count = 0
+            row.last_error = None
+            row.backoff_until = None
+            row.status = "never"
+        row.url = source.url
+        row.company = source.company
+        row.edition = source.edition
+        row.tags = ",".join(source.tags)
+        row.weight = source.weight
+        row.enabled = source.enabled
+        session.add(row)
+    session.commit()
+    return rows
+
+
+def list_feeds(*, session: Session) -> list[FeedSource]:
+    return list(session.exec(select(FeedSource).order_by(FeedSource.edition, FeedSource.name)))
+
+
+def article_counts(*, session: Session) -> dict[int, int]:
+    """Stored articles per feed id."""
+    query = select(Article.source_id, func.count()).group_by(Article.source_id)
+    return {source_id: count for source_id, count in session.exec(query)}
+
+
+def is_due(row: FeedSource, *, now: datetime) -> bool:
+    """Enabled, not disabled by a 410, and not backing off."""
+    if not row.enabled or row.status == "disabled":
+        return False
+    return row.backoff_until is None or row.backoff_until <= now
+
+
+def backoff_for(error_count: int) -> timedelta | None:
+    """Exponential back-off after repeated failures: none for the first two, then 1 h, 2 h, … 24 h."""
+    if error_count <= FREE_FAILURES:
+        return None
+    return min(timedelta(hours=2 ** (error_count - FREE_FAILURES - 1)), MAX_BACKOFF)
+
+
+def record_success(
+    row: FeedSource,
+    *,
+    session: Session,
+    now: datetime,
+    etag: str | None,
+    last_modified: str | None,
+    content_hash: str | None,
+    redirect_to: str | None = None,
+) -> None:
+    """A fetch (and parse and store) went through: keep validators, clear errors. Commits."""
+    row.etag = etag
+    row.last_modified = last_modified
+    if content_hash is not None:
+        row.content_hash = content_hash
+    if redirect_to:
+        row.fetch_url = redirect_to
+    row.status = "ok"
+    row.last_error = None
+    row.error_count = 0
+    row.backoff_until = None
+    row.last_attempt_at = now
+    row.last_success_at = now
+    session.add(row)
+    session.commit()
+
+
+def record_unchanged(
+    row: FeedSource,
+    *,
+    session: Session,
+    now: datetime,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    redirect_to: str | None = None,
+) -> None:
+    """304, or the same body as last time: a success that stores nothing. Commits."""
+    record_success(
+        row,
+        session=session,
+        now=now,
+        etag=etag or row.etag,
+        last_modified=last_modified or row.last_modified,
+        content_hash=None,
+        redirect_to=redirect_to,
+    )
+
+
+def record_failure(
+    row: FeedSource,
+    *,
+    session: Session,
+    now: datetime,
+    error: str,
+    retry_after: datetime | None = None,
+    rate_limited: bool = False,
+    gone: bool = False,
+) -> None:
+    """Count a failure and decide when to try again. Commits.
+
+    `rate_limited` (429/503): back off until `retry_after`, or an hour when the server gave
+    no usable Retry-After. `gone` (410): disable the feed until its URL changes.
+    """
+    row.error_count += 1
+    row.last_error = error
+    row.last_attempt_at = now
+    row.status = "disabled" if gone else "error"
+    if rate_limited:
+        row.backoff_until = retry_after or now + DEFAULT_BACKOFF
+    else:
+        delay = backoff_for(row.error_count)
+        row.backoff_until = now + delay if delay else None
+    session.add(row)
+    session.commit()
