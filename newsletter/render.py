@@ -1,0 +1,321 @@
+"""WeeklyRollup → the weekly issue: HTML (inlined once) + plain text → per-subscriber MIME bytes.
+
+Inlining CSS with premailer costs tens of milliseconds and building a MIME message a few
+more, so both happen once per issue: `render_issue` produces a serialised message whose
+per-subscriber parts (To, Message-ID, unsubscribe links) are placeholders, and
+`Issue.personalise` fills them with `bytes.replace` in microseconds. That only works
+when no transfer encoding can split a placeholder, so the HTML part is made pure ASCII
+(character references) and sent as 7bit with lines wrapped under SMTP's 998-byte limit,
+and the text part goes out as 7bit or 8bit (every relay we target speaks 8BITMIME;
+`Issue.message_for` builds a conventional quoted-printable message for the others).
+
+Templates autoescape; summary text that may carry feed HTML goes through nh3 first, and
+premailer never touches the network (`allow_network=False`).
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import logging
+import re
+import textwrap
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nh3
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from premailer import Premailer
+
+from core.config import Settings
+from core.model import WeeklyRollup
+from storage.tables import utcnow
+
+__all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue"]
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# Gmail clips a message whose HTML passes ~102 KB; stay well under it after personalising.
+HTML_BUDGET = 90_000
+_LINE_LIMIT = 900  # SMTP allows 998 bytes per line; leave room for substituted values
+
+_TO = b"recipient@placeholder.invalid"
+_MSGID = b"msgid-placeholder"
+_HREF = b"__UNSUBSCRIBE_HREF__"
+_URL = b"__UNSUBSCRIBE_URL__"
+_MAILTO = b"__UNSUBSCRIBE_MAILTO__"
+
+
+def issue_key(edition: str, week: str) -> str:
+    """The ledger's name for one weekly issue: 'tech/weekly/2026-W14'."""
+    return f"{edition}/weekly/{week}"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One rendered weekly issue, ready to personalise for each subscriber."""
+
+    edition: str
+    week: str
+    subject: str
+    html: str  # inlined, with __UNSUBSCRIBE_HREF__ where the subscriber's link goes
+    text: str  # with __UNSUBSCRIBE_URL__
+    archive_url: str
+    list_id: str
+    mail_from: str
+    domain: str
+    date: str  # RFC 5322 Date of the issue
+    stories_shown: int
+    stories_total: int
+    template: bytes  # the serialised message with placeholders
+
+    @property
+    def key(self) -> str:
+        return issue_key(self.edition, self.week)
+
+    def message_id(self, subscriber_id: int) -> str:
+        """Stable per (issue, subscriber): a resend after a crash carries the same id,
+        so receiving systems can fold the duplicate."""
+        return f"<{self.edition}.{self.week}.s{subscriber_id}@{self.domain}>"
+
+    def personalise(
+        self, *, subscriber_id: int, email: str, unsubscribe_url: str, mailto: str
+    ) -> bytes:
+        """The message for one subscriber, as SMTP-ready bytes (CRLF line ends).
+
+        `email` must be ASCII (internationalised addresses go through `message_for`).
+        """
+        return (
+            self.template.replace(_TO, email.encode("ascii"))
+            .replace(_MSGID, self.message_id(subscriber_id)[1:-1].encode("ascii"))
+            .replace(_HREF, htmllib.escape(unsubscribe_url).encode("ascii"))
+            .replace(_URL, unsubscribe_url.encode("ascii"))
+            .replace(_MAILTO, mailto.encode("ascii"))
+        )
+
+    def message_for(
+        self, *, subscriber_id: int, email: str, unsubscribe_url: str, mailto: str
+    ) -> EmailMessage:
+        """The same message built conventionally (slow: ~5 ms); for previews and for
+        servers or addresses the fast path cannot serve (no 8BITMIME, SMTPUTF8)."""
+        message = EmailMessage(policy=SMTP)
+        _headers(
+            message,
+            issue=self,
+            to=email,
+            message_id=self.message_id(subscriber_id),
+            list_unsubscribe=f"<{unsubscribe_url}>, <{mailto}>",
+        )
+        message.set_content(self.text.replace(_URL.decode(), unsubscribe_url))
+        message.add_alternative(
+            self.html.replace(_HREF.decode(), htmllib.escape(unsubscribe_url)), subtype="html"
+        )
+        return message
+
+    @property
+    def eight_bit(self) -> bool:
+        return not self.text.isascii()
+
+
+def render_issue(
+    rollup: WeeklyRollup,
+    *,
+    settings: Settings,
+    edition_title: str | None = None,
+    now: datetime | None = None,
+    budget: int = HTML_BUDGET,
+) -> Issue:
+    """Render, inline (premailer, once) and serialise the issue for `rollup`.
+
+    A long week is cut to the stories that fit in `budget` bytes of HTML; the email then
+    links to the web archive for the rest.
+    """
+    now = now or utcnow()
+    title = edition_title or rollup.title.split(" — ")[0]
+    base_url = settings.public_base_url.rstrip("/")
+    archive_url = f"{base_url}/weekly/{rollup.week}"
+    if rollup.edition != "tech":
+        archive_url += f"?edition={rollup.edition}"
+    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    total = len(rollup.top_stories)
+    shown = total
+    while True:
+        context = _context(rollup, title=title, archive_url=archive_url, shown=shown)
+        context["base_host"] = urlsplit(base_url).hostname or base_url
+        html = inline_css(_env().get_template("email/weekly.html").render(context), base_url)
+        size = len(html.encode("ascii", "xmlcharrefreplace"))
+        if size <= budget or shown == 0:
+            break
+        # Shrink in proportion to the overshoot; a few passes at most, once per issue.
+        shown = min(shown - 1, int(shown * budget / size * 0.95))
+        shown = max(shown, 0)
+        log.info(
+            "issue too large edition=%s week=%s bytes=%d stories=%d",
+            rollup.edition,
+            rollup.week,
+            size,
+            shown,
+        )
+    text = _env().get_template("email/weekly.txt").render(context)
+    html = _ascii_lines(html)
+    issue = Issue(
+        edition=rollup.edition,
+        week=rollup.week,
+        subject=rollup.title,
+        html=html,
+        text=_normalise_text(text),
+        archive_url=archive_url,
+        list_id=f"{title} <{rollup.edition}.weekly.{domain}>",
+        mail_from=settings.mail_from,
+        domain=domain,
+        date=format_datetime(now),
+        stories_shown=shown,
+        stories_total=total,
+        template=b"",
+    )
+    return _with_template(issue)
+
+
+def inline_css(html: str, base_url: str) -> str:
+    """premailer over trusted template output; never fetches (allow_network=False)."""
+    return str(
+        Premailer(
+            html,
+            base_url=base_url,
+            allow_network=False,
+            strip_important=False,  # the dark-mode rules must still beat inline styles
+            cssutils_logging_level=logging.CRITICAL,
+            remove_classes=False,
+        ).transform()
+    )
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _with_template(issue: Issue) -> Issue:
+    message = EmailMessage(policy=SMTP)
+    _headers(
+        message,
+        issue=issue,
+        to=_TO.decode(),
+        message_id=f"<{_MSGID.decode()}>",
+        list_unsubscribe=f"<{_URL.decode()}>, <{_MAILTO.decode()}>",
+    )
+    message.set_content(issue.text, cte="8bit" if issue.eight_bit else "7bit")
+    message.add_alternative(issue.html, subtype="html", cte="7bit")
+    template = message.as_bytes(policy=SMTP)
+    return Issue(**{**issue.__dict__, "template": template})
+
+
+def _headers(
+    message: EmailMessage, *, issue: Issue, to: str, message_id: str, list_unsubscribe: str
+) -> None:
+    message["From"] = issue.mail_from
+    message["To"] = to
+    message["Subject"] = issue.subject
+    message["Date"] = issue.date
+    message["Message-ID"] = message_id
+    message["List-Id"] = issue.list_id
+    message["List-Unsubscribe"] = list_unsubscribe
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message["List-Archive"] = f"<{issue.archive_url}>"
+    message["Precedence"] = "bulk"
+
+
+def _context(
+    rollup: WeeklyRollup, *, title: str, archive_url: str, shown: int
+) -> dict[str, object]:
+    review = [p.strip() for p in re.split(r"\n\s*\n", rollup.week_in_review) if p.strip()]
+    return {
+        "rollup": rollup,
+        "edition_title": title,
+        "archive_url": archive_url,
+        "period": _period(rollup.start, rollup.end),
+        "review_paragraphs": review,
+        "preheader": textwrap.shorten(_plain(rollup.week_in_review), 140, placeholder="…"),
+        "stories": rollup.top_stories[:shown],
+        "stories_left": len(rollup.top_stories) - shown,
+        "patterns": rollup.patterns,
+    }
+
+
+def _period(start: date, end: date) -> str:
+    """'30 March – 5 April 2026'."""
+    left = f"{start.day} {start:%B}" + (f" {start.year}" if start.year != end.year else "")
+    return f"{left} – {end.day} {end:%B} {end.year}"
+
+
+_ALLOWED_TAGS = {"a", "b", "strong", "em", "i", "code", "br"}
+
+
+def _sanitise(text: str) -> Markup:
+    """Summary text may carry feed HTML: keep a few harmless tags, drop everything else."""
+    return Markup(
+        nh3.clean(
+            text,
+            tags=_ALLOWED_TAGS,
+            url_schemes={"http", "https", "mailto"},
+            link_rel="noopener noreferrer",
+        )
+    )
+
+
+def _plain(text: str) -> str:
+    return htmllib.unescape(nh3.clean(text, tags=set()))
+
+
+def _safe_url(url: str) -> str:
+    return url if urlsplit(url).scheme in ("http", "https") else "#"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(_plain(text), width=72, break_long_words=False, break_on_hyphens=False)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(sanitise=_sanitise, safe_url=_safe_url, host=_host, wrap=_wrap)
+    return env
+
+
+def _ascii_lines(html: str) -> str:
+    """Pure ASCII (non-ASCII as character references) with no line over _LINE_LIMIT, so
+    the part can travel as 7bit and placeholders can be replaced in the bytes."""
+    html = html.encode("ascii", "xmlcharrefreplace").decode("ascii")
+    out: list[str] = []
+    for line in html.splitlines():
+        while len(line) > _LINE_LIMIT:
+            cut = line.rfind(" ", 0, _LINE_LIMIT)
+            if cut <= 0:  # no space to break at (never in our template): cut between tags
+                cut = line.rfind("><", 0, _LINE_LIMIT) + 1
+            if cut <= 0:
+                break
+            out.append(line[:cut])
+            line = line[cut + 1 :] if line[cut] == " " else line[cut:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _normalise_text(text: str) -> str:
+    text = re.sub(r"\n{3,}", "\n\n", text).strip("\n") + "\n"
+    return "\n".join(line.rstrip() if line != "-- " else line for line in text.splitlines()) + "\n"
