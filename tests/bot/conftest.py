@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.app import build_app
+from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
 from storage.digests import save_digest
 from storage.tables import Article, DeepDiveRow, FeedSource
-from tests.peers.slack_api import SlackAPI
+from tests.peers.slack_api import TEAM_ID, SlackAPI
 from tests.peers.slack_api import slack_api as _slack_api
 
 
@@ -155,3 +164,99 @@ def add_article(
         session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
         session.commit()
     return article
+
+
+# --- signed Slack requests ---------------------------------------------------------------
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+def slack_settings(database_url: str, api: SlackAPI, **extra: str) -> Settings:
+    return Settings.from_env(
+        {
+            "DATABASE_URL": database_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": api.base_url,
+            **extra,
+        }
+    )
+
+
+def command_body(api: SlackAPI, text: str, **fields: str) -> str:
+    values = {
+        "token": "legacy",
+        "team_id": TEAM_ID,
+        "team_domain": "example",
+        "channel_id": "C0GENERAL",
+        "channel_name": "general",
+        "user_id": "U0ALICE",
+        "user_name": "alice",
+        "command": "/digest",
+        "text": text,
+        "api_app_id": "A0APP",
+        "response_url": api.response_url(),
+        "trigger_id": "1.2.3",
+    }
+    values.update(fields)
+    return urlencode(values)
+
+
+def action_body(api: SlackAPI, value: str) -> str:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM_ID, "domain": "example"},
+        "user": {"id": "U0ALICE", "team_id": TEAM_ID},
+        "api_app_id": "A0APP",
+        "channel": {"id": "C0GENERAL", "name": "general"},
+        "container": {"type": "message", "is_ephemeral": True},
+        "response_url": api.response_url(),
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": "digest_share",
+                "block_id": "b",
+                "value": value,
+                "action_ts": "1.2",
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def signed_headers(
+    body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    """Headers exactly as Slack signs a request: v0 HMAC-SHA256 over `v0:{ts}:{body}`."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+
+
+@pytest.fixture
+def clock() -> Callable[[], datetime]:
+    return lambda: datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def bot_settings(sqlite_url: str, slack_api: SlackAPI) -> Settings:
+    return slack_settings(sqlite_url, slack_api)
+
+
+@pytest.fixture
+def bot(
+    bot_settings: Settings, sqlite_engine: Engine, clock: Callable[[], datetime]
+) -> Iterator[App]:
+    executor = ThreadPoolExecutor(8)
+    yield build_app(bot_settings, engine=sqlite_engine, clock=clock, executor=executor)
+    executor.shutdown(wait=True)
+
+
+def dispatch(app: App, body: str, headers: dict[str, str] | None = None) -> BoltResponse:
+    return app.dispatch(BoltRequest(body=body, headers=headers or signed_headers(body)))

@@ -1,0 +1,370 @@
+"""`/digest`: parse in the ack, answer from stored digests after it, reply via response_url.
+
+Two halves, on purpose:
+
+- `parse_command` is pure and takes microseconds. It runs inside `ack()` (bolt's
+  `process_before_response=True`), so the HTTP 200 Slack waits for never depends on the
+  database. Help and malformed input are answered right in the ack body.
+- `answer` reads the database (stored digests, articles, feeds) and builds Block Kit. It
+  runs in a lazy listener on the app's own executor, then replies with `respond()`, i.e.
+  the command's `response_url`: that works in channels the bot is not a member of and
+  makes ephemeral replies possible, which `say()` (chat.postMessage) cannot.
+
+Replies are ephemeral with a *Share to channel* button; its value is the resolved query
+(`tech day 2026-04-01`, not `today`), so a reply shared tomorrow still shows the same day.
+At most 4 messages per answer: Slack allows 5 uses of a response_url, one stays spare.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from bot import blocks
+from bot.blocks import FeedHealth, Message
+from core.dates import day_of, iso_week, parse_day, parse_week
+from core.errors import ConfigError
+from core.model import ArticleRef, DailyDigest, WeeklyRollup
+from storage import search
+from storage import slack as subscriptions
+from storage.db import session_scope
+from storage.digests import list_digests, load_digest
+from storage.tables import FeedSource
+
+__all__ = ["Query", "answer", "parse_command", "register"]
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 300  # longer /digest text gets a short answer instead of a search
+MAX_REPLIES = 4  # response_url allows 5 uses in 30 minutes; one stays spare
+STALE_AFTER = timedelta(hours=48)
+KINDS = (
+    "help",
+    "day",
+    "week",
+    "search",
+    "tag",
+    "company",
+    "sources",
+    "subscribe",
+    "unsubscribe",
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed `/digest` request. `problem` set means: answer with the help and say why."""
+
+    kind: str
+    edition: str
+    arg: str = ""
+    problem: str = ""
+
+    def canonical(self) -> str:
+        """The resolved command text: `tech day 2026-04-01`, `tech search kafka`."""
+        return " ".join(x for x in (self.edition, self.kind, self.arg) if x)
+
+
+def parse_command(
+    text: str, *, editions: Sequence[str], today: date, default_edition: str = "tech"
+) -> Query:
+    """Turn `/digest` text into a `Query`; never raises.
+
+    Examples (today = 2026-04-01): `"week last"` → week 2026-W13; `"reads today"` →
+    the reads edition's 2026-04-01; `"frobnicate"` → help, with the reason.
+    """
+    text = " ".join(text.split())
+    edition = default_edition
+
+    def helpful(problem: str) -> Query:
+        return Query("help", edition, problem=problem)
+
+    if len(text) > MAX_TEXT:
+        return helpful(f"That is {len(text):,} characters; keep /digest under {MAX_TEXT}.")
+    words = text.split(" ") if text else []
+    if words and words[0].lower() in editions:
+        edition = words.pop(0).lower()
+    if not words:
+        return Query("help", edition)
+    verb, rest = words[0].lower(), " ".join(words[1:])
+    try:
+        if verb in ("help", "?"):
+            return Query("help", edition)
+        if verb in ("today", "yesterday"):
+            verb, rest = "day", verb
+        if verb in ("day", "daily"):
+            return Query("day", edition, parse_day(rest or "today", today=today).isoformat())
+        if verb in ("week", "weekly"):
+            return Query("week", edition, iso_week(parse_week(rest or "this", today=today)))
+    except ConfigError as exc:
+        return helpful(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+    if verb in ("search", "find"):
+        if not search.search_words(rest):
+            return helpful("Search for at least one word, e.g. `/digest search kafka`.")
+        return Query("search", edition, rest)
+    if verb in ("tag", "company"):
+        if not rest or len(rest) > 100 or not re.search(r"\w", rest):
+            return helpful(f"Name a {verb}, e.g. `/digest {verb} {_EXAMPLE[verb]}`.")
+        return Query(verb, edition, rest)
+    if verb in ("sources", "feeds", "subscribe", "unsubscribe"):
+        if rest:
+            return helpful(f"`/digest {verb}` takes nothing after it.")
+        return Query("sources" if verb == "feeds" else verb, edition)
+    shown = verb if len(verb) <= 30 else verb[:29] + "…"
+    return helpful(f"I don't know `{shown}`.")
+
+
+_EXAMPLE = {"tag": "security", "company": "Netflix"}
+
+
+# --- answers (database reads; run after the ack) ------------------------------------------
+
+
+def answer(query: Query, *, engine: Engine, now: datetime, tz: Any) -> list[Message]:
+    """Build the reply to a query from storage: at most `MAX_REPLIES` messages."""
+    if query.kind == "help":
+        return [blocks.help_answer(problem=query.problem)]
+    with session_scope(engine) as session:
+        if query.kind == "day":
+            return _day(session, query)
+        if query.kind == "week":
+            return _week(session, query, today=day_of(now, tz))
+        if query.kind in ("search", "tag", "company"):
+            return _articles(session, query)
+        if query.kind == "sources":
+            return _sources(session, query, now=now)
+    return [blocks.help_answer()]
+
+
+def _day(session: Session, query: Query) -> list[Message]:
+    payload = load_digest(session=session, edition=query.edition, kind="daily", period=query.arg)
+    if payload is None:
+        return [blocks.notice(f"No {query.edition} digest for {query.arg} (yet).")]
+    digest = DailyDigest.from_dict(payload)
+    return blocks.daily_answer(digest, max_messages=MAX_REPLIES, reserve=1)
+
+
+def _week(session: Session, query: Query, *, today: date) -> list[Message]:
+    payload = load_digest(session=session, edition=query.edition, kind="weekly", period=query.arg)
+    if payload is not None:
+        rollup = WeeklyRollup.from_dict(payload)
+        return blocks.weekly_answer(rollup, max_messages=MAX_REPLIES, reserve=1)
+    monday = parse_week(query.arg, today=today)
+    if monday > today:
+        return [blocks.notice(f"Week {query.arg} has not started yet.")]
+    days = {(monday + timedelta(days=i)).isoformat() for i in range(7)}
+    dailies = [
+        DailyDigest.from_dict(p)
+        for p in (
+            load_digest(session=session, edition=query.edition, kind="daily", period=day)
+            for day in sorted(days)
+        )
+        if p is not None
+    ]
+    if not dailies:
+        return [blocks.notice(f"No {query.edition} digests stored for week {query.arg}.")]
+    return blocks.week_so_far(query.arg, dailies, max_messages=MAX_REPLIES, reserve=1)
+
+
+def _articles(session: Session, query: Query) -> list[Message]:
+    if query.kind == "search":
+        hits = search.search_articles(session=session, query=query.arg, edition=query.edition)
+        title = f"Search: {query.arg}: {len(hits)} best matches"
+        empty = f"Nothing in the archive matches “{query.arg}”."
+    elif query.kind == "tag":
+        hits = search.articles_by_tag(session=session, tag=query.arg, edition=query.edition)
+        title = f"Recent articles tagged {query.arg}"
+        tags = _known_tags(session, query.edition)
+        empty = f"No articles tagged “{query.arg}”." + (
+            f" Tags in use: {', '.join(tags)}." if tags else ""
+        )
+    else:
+        hits = search.articles_by_company(session=session, company=query.arg, edition=query.edition)
+        title = f"Recent articles from {query.arg}"
+        empty = f"No articles from “{query.arg}”."
+    refs = [
+        ArticleRef(
+            title=hit.article.title,
+            company=hit.article.company,
+            url=hit.article.url,
+            published=hit.article.published_at.isoformat(),
+            text=hit.deep_dive,
+            tags=tuple(t for t in hit.article.tags.split(",") if t),
+        )
+        for hit in hits
+    ]
+    return blocks.article_list(title, refs, empty=empty, reserve=1)
+
+
+def _known_tags(session: Session, edition: str) -> list[str]:
+    rows = list_digests(session=session, edition=edition, limit=30)
+    return sorted({t for row in rows for t in row.tags.split(",") if t})[:15]
+
+
+def _sources(session: Session, query: Query, *, now: datetime) -> list[Message]:
+    rows = session.exec(
+        select(FeedSource).where(FeedSource.edition == query.edition).order_by(col(FeedSource.name))
+    ).all()
+    return blocks.sources_answer([feed_health(row, now=now) for row in rows], now=now)
+
+
+def feed_health(row: FeedSource, *, now: datetime) -> FeedHealth:
+    """A feed's health as `/digest sources` reports it."""
+    if not row.enabled or row.status == "disabled":
+        state = "disabled"
+    elif row.status == "error":
+        state = "failing"
+    elif row.last_success_at is None:
+        state = "never"
+    elif row.last_success_at < now - STALE_AFTER:
+        state = "stale"
+    else:
+        state = "ok"
+    return FeedHealth(
+        name=row.name,
+        company=row.company,
+        state=state,
+        last_success=row.last_success_at,
+        error=row.last_error or "",
+        error_count=row.error_count,
+    )
+
+
+# --- listeners ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Deps:
+    engine: Engine
+    editions: tuple[str, ...]
+    default_edition: str
+    clock: Callable[[], datetime]
+    tz: Any
+
+
+def register(
+    app: Any,
+    *,
+    engine: Engine,
+    editions: Sequence[str],
+    clock: Callable[[], datetime],
+    tz: Any,
+) -> None:
+    """Add the `/digest` command and its share button to a bolt App."""
+    default = "tech" if "tech" in editions else (editions[0] if editions else "tech")
+    deps = _Deps(engine, tuple(editions), default, clock, tz)
+
+    def parse(text: str) -> Query:
+        today = day_of(deps.clock(), deps.tz)
+        return parse_command(
+            text, editions=deps.editions, today=today, default_edition=deps.default_edition
+        )
+
+    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
+        query = parse(command.get("text", ""))
+        if query.kind == "help":  # pure: answer in the ack itself, nothing runs later
+            help_message = blocks.help_answer(problem=query.problem, editions=deps.editions)
+            ack(response_type="ephemeral", **help_message.as_kwargs())
+        else:
+            ack()
+
+    def answer_command(
+        command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
+    ) -> None:
+        query = parse(command.get("text", ""))
+        if query.kind == "help":
+            return
+        if query.kind in ("subscribe", "unsubscribe"):
+            respond(
+                response_type="ephemeral",
+                **_subscription(query, command, client=client, engine=deps.engine).as_kwargs(),
+            )
+            return
+        _reply(respond, _safe_answer(query, deps), share=query.canonical())
+
+    def ack_share(ack: Ack) -> None:
+        ack()
+
+    def share(body: dict[str, Any], respond: Respond) -> None:
+        value = (body.get("actions") or [{}])[0].get("value", "")
+        query = parse(value)
+        if query.kind in ("help", "subscribe", "unsubscribe"):
+            return
+        messages = _safe_answer(query, deps)
+        user = body.get("user", {}).get("id", "")
+        if user and messages:
+            messages[-1].blocks.append(
+                {
+                    "type": "context",
+                    "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}],
+                }
+            )
+        for message in messages:
+            respond(response_type="in_channel", replace_original=False, **message.as_kwargs())
+
+    app.command("/digest")(ack=ack_command, lazy=[answer_command])
+    app.action(blocks.SHARE_ACTION)(ack=ack_share, lazy=[share])
+
+
+def _safe_answer(query: Query, deps: _Deps) -> list[Message]:
+    """The answer, or one plain line when storage fails (never a silent no-reply)."""
+    try:
+        return answer(query, engine=deps.engine, now=deps.clock(), tz=deps.tz)
+    except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
+        log.exception("slash answer failed query=%r", query.canonical())
+        return [blocks.notice("Sorry, the digest archive could not be read just now; try again.")]
+
+
+def _reply(respond: Respond, messages: list[Message], *, share: str) -> None:
+    for i, message in enumerate(messages[:MAX_REPLIES]):
+        payload = message.as_kwargs()
+        if i == len(messages[:MAX_REPLIES]) - 1 and len(message.blocks) < blocks.MAX_BLOCKS:
+            payload["blocks"] = [*message.blocks, blocks.share_button(share)]
+        respond(response_type="ephemeral", replace_original=False, **payload)
+
+
+def _subscription(
+    query: Query, command: dict[str, Any], *, client: WebClient, engine: Engine
+) -> Message:
+    channel = command.get("channel_id", "")
+    team = command.get("team_id", "")
+    if not channel or channel.startswith("D") or command.get("channel_name") == "directmessage":
+        return blocks.notice("Run /digest subscribe in the channel that should get the daily post.")
+    with session_scope(engine) as session:
+        if query.kind == "unsubscribe":
+            done = subscriptions.unsubscribe(session=session, team_id=team, channel_id=channel)
+            return blocks.notice(
+                "This channel no longer gets the daily post."
+                if done
+                else "This channel was not subscribed."
+            )
+        new = subscriptions.subscribe(
+            session=session,
+            team_id=team,
+            channel_id=channel,
+            edition=query.edition,
+            created_by=command.get("user_id", ""),
+        )
+    text = (
+        f"This channel now gets the daily {query.edition} post."
+        if new
+        else f"This channel already gets the daily {query.edition} post."
+    )
+    try:  # the daily post needs the bot in the channel; public channels it can join itself
+        client.conversations_join(channel=channel)
+    except SlackApiError as exc:
+        log.info(
+            "conversations.join failed channel=%s error=%s", channel, exc.response.get("error")
+        )
+        text += " Invite me with /invite so I can post here."
+    return blocks.notice(text)
