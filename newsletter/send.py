@@ -136,17 +136,21 @@ def send_issue(
     error_budget: int | None = None,
     stale_after: timedelta | None = None,
     on_outcome: Callable[[str], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> Tally:
     """Mail `issue` to every confirmed subscriber not yet served; returns the tally.
 
     `connect()` makes one `SMTPSender` per thread (`SMTPSender.from_url(SMTP_URL)` in
-    production). `on_outcome(status)` is called once per subscriber (a progress bar).
+    production). `on_plan(audience)` is called once the audience is known and
+    `on_outcome(status)` once per subscriber (a progress bar).
     A `KeyboardInterrupt` or a bug stops the run: messages in flight are recorded
     deferred by the ledger and the next run sends them.
     """
     concurrency = max(1, concurrency or settings.mail_concurrency)
     audience, ledger = plan_issue(issue, engine=engine)
     tally = Tally(audience=len(audience))
+    if on_plan:
+        on_plan(len(audience))
     work: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
     for subscriber_id, email in audience:
         if ledger.get(str(subscriber_id)) in ("sent", "failed"):

@@ -1,15 +1,227 @@
-"""HTTP routes of the newsletter: subscribe, confirm, unsubscribe (placeholder until issue 5)."""
+"""HTTP routes of the newsletter: subscribe, confirm, unsubscribe. Mounted by app/web.py.
+
+GET never changes anything: mail scanners and link previewers open every URL they see,
+so both the confirmation link and the unsubscribe link lead to a page with a button, and
+only the POST behind it acts. `POST /unsubscribe?token=…` is also the RFC 8058 one-click
+endpoint (body `List-Unsubscribe=One-Click`): no cookie, no CSRF token, no second step.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
-from starlette.routing import BaseRoute
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from core.config import Settings
+from newsletter import subscribers
+from newsletter.render import TEMPLATES
+from newsletter.smtp import MailError, SMTPSender
 
 __all__ = ["build_routes"]
 
+log = logging.getLogger(__name__)
 
-def build_routes(*, settings: Settings, engine: Engine) -> list[BaseRoute]:
-    """Starlette routes for /subscribe, /confirm and /unsubscribe."""
-    return []
+
+def build_routes(
+    *,
+    settings: Settings,
+    engine: Engine,
+    connect: Callable[[], SMTPSender] | None = None,
+) -> list[BaseRoute]:
+    """Starlette routes for /subscribe, /confirm and /unsubscribe.
+
+    `connect` makes the SMTP sender for confirmation mails (default: from SMTP_URL; with no
+    SMTP_URL the confirmation link is logged, which is enough on a developer machine).
+    """
+    pages = _Pages(settings=settings, engine=engine, connect=connect)
+    return [
+        Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),
+        Route("/confirm", pages.confirm, methods=["GET", "POST"]),
+        Route("/unsubscribe", pages.unsubscribe, methods=["GET", "POST"]),
+    ]
+
+
+class _Pages:
+    def __init__(
+        self, *, settings: Settings, engine: Engine, connect: Callable[[], SMTPSender] | None
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.connect = connect
+
+    # --- /subscribe -------------------------------------------------------------------
+
+    async def subscribe(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _page("subscribe.html", action=request.url.path, email="", error="")
+        form = await request.form()
+        email = str(form.get("email") or "")
+        try:
+            needs_mail = await run_in_threadpool(self._subscribe, email)
+        except subscribers.InvalidEmailError:
+            return _page(
+                "subscribe.html",
+                status_code=400,
+                action=request.url.path,
+                email=email,
+                error="That does not look like an email address; please check it.",
+            )
+        except MailError as exc:
+            log.warning("confirmation mail failed error=%s", exc)
+            return _message(
+                "Please try again later",
+                "We could not send the confirmation mail just now. Nothing was lost: "
+                "submit the form again in a few minutes.",
+                status_code=503,
+                error=True,
+            )
+        # The same answer whether the address was new, pending or already confirmed, so
+        # the form cannot be used to find out who subscribes.
+        del needs_mail
+        return _message(
+            "Check your inbox",
+            "If that address can receive mail, a confirmation link is on its way. "
+            "Open it and press the button to start receiving the weekly rollup.",
+        )
+
+    def _subscribe(self, email: str) -> bool:
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = subscribers.subscribe(email, session=session)
+        if result.needs_confirmation:
+            message = subscribers.confirmation_message(result.subscriber, settings=self.settings)
+            if self.connect is None and not self.settings.smtp_url:
+                log.warning(
+                    "SMTP_URL is not set; confirmation link for subscriber=%s: %s",
+                    result.subscriber.id,
+                    subscribers.confirm_url(self.settings, result.subscriber),
+                )
+            else:
+                connect = self.connect or (lambda: SMTPSender.from_url(self.settings.smtp_url))
+                with connect() as sender:
+                    sender.send_message(message)
+        return result.needs_confirmation
+
+    # --- /confirm ---------------------------------------------------------------------
+
+    async def confirm(self, request: Request) -> Response:
+        if request.method == "GET":
+            token = request.query_params.get("token", "")
+            return _page(
+                "button.html",
+                title="Confirm your subscription",
+                text="Press the button to start receiving the Engineering @ Scale weekly rollup.",
+                action=request.url.path,
+                token=token,
+                extra={},
+                button="Confirm subscription",
+            )
+        form = await request.form()
+        token = str(form.get("token") or request.query_params.get("token") or "")
+        try:
+            await run_in_threadpool(self._confirm, token)
+        except subscribers.TokenError as exc:
+            return _message(
+                "This link does not work",
+                _sentence(exc),
+                status_code=400,
+                error=True,
+                link={"url": "/subscribe", "text": "Subscribe again"},
+            )
+        return _message(
+            "You are subscribed",
+            "Thank you. The next weekly rollup will arrive in your inbox; every issue "
+            "carries a one-click unsubscribe link.",
+        )
+
+    def _confirm(self, token: str) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            subscribers.confirm(token, session=session, settings=self.settings)
+
+    # --- /unsubscribe -----------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        if request.method == "GET":
+            token = request.query_params.get("token", "")
+            try:
+                subscribers.read_unsubscribe_token(self.settings, token)
+            except subscribers.TokenError as exc:
+                return _message(
+                    "This link does not work", _sentence(exc), status_code=400, error=True
+                )
+            return _page(
+                "button.html",
+                title="Unsubscribe",
+                text="Press the button and you will receive no more issues.",
+                action=f"{request.url.path}?token={token}",
+                token=token,
+                extra={"List-Unsubscribe": "One-Click"},
+                button="Unsubscribe",
+            )
+        form = await request.form()
+        token = str(request.query_params.get("token") or form.get("token") or "")
+        try:
+            await run_in_threadpool(self._unsubscribe, token)
+        except subscribers.TokenError as exc:
+            return _message("This link does not work", _sentence(exc), status_code=400, error=True)
+        return _message(
+            "You are unsubscribed",
+            "You will receive no more issues. Changed your mind? You can subscribe again at any time.",
+            link={"url": "/subscribe", "text": "Subscribe again"},
+        )
+
+    def _unsubscribe(self, token: str) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            subscribers.unsubscribe(token, session=session, settings=self.settings)
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _page(name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = _env().get_template(f"web/newsletter/{name}").render(context)
+    return HTMLResponse(
+        html,
+        status_code=status_code,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _message(
+    title: str,
+    *paragraphs: str,
+    status_code: int = 200,
+    error: bool = False,
+    link: dict[str, str] | None = None,
+) -> HTMLResponse:
+    return _page(
+        "message.html",
+        status_code=status_code,
+        title=title,
+        paragraphs=paragraphs,
+        error=error,
+        link=link,
+    )
+
+
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

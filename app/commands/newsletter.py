@@ -1,18 +1,367 @@
-"""`digest` commands for this area (placeholder: filled in by its issue)."""
+"""`digest newsletter …`: subscribers, preview and sending of the weekly email."""
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
 import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from sqlmodel import Session
 
 from app.wiring import Runtime
+from core.dates import iso_week, parse_week
+from core.errors import ComposeError, ConfigError, DeliveryError, DigestError
+from core.model import WeeklyRollup
+from newsletter import subscribers
+from newsletter.render import Issue, render_issue
+from newsletter.send import Tally, plan_issue, send_issue
+from newsletter.smtp import SMTPSender
+from storage import subscribers as store
+from storage.tables import Subscriber, utcnow
 
-__all__ = ["register", "run_send_weekly"]
+__all__ = ["build_issue", "register", "resolve_week", "run_send_weekly"]
+
+log = logging.getLogger(__name__)
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
+    cli.add_command(newsletter_group)
+
+
+# --- entry points -------------------------------------------------------------------------
 
 
 def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> dict[str, int]:
-    """Send the week's issue to every confirmed subscriber, once each; returns a tally."""
-    raise NotImplementedError("issue 5")
+    """Send the week's issue to every confirmed subscriber, once each; returns a tally.
+
+    Safe to call again (a second worker, a retry after a crash): the ledger lets only the
+    deliveries not yet made through. Raises `DigestError` when SMTP is not configured or
+    the week has no rollup to send.
+    """
+    tally = _send_weekly(runtime, week=week, edition=edition, progress=None)
+    return tally.as_dict()
+
+
+def resolve_week(runtime: Runtime, text: str, *, now: datetime | None = None) -> str:
+    """'last' | 'this' | '2026-W14' → '2026-W14', with "today" taken in DIGEST_TZ."""
+    today = (now or utcnow()).astimezone(runtime.settings.tz).date()
+    return iso_week(parse_week(text, today=today))
+
+
+def build_issue(runtime: Runtime, *, week: str, edition: str = "tech") -> Issue:
+    """The rendered issue for (edition, week): the stored rollup, composed first if missing."""
+    rollup = _load_rollup(runtime, week=week, edition=edition)
+    title = None
+    try:
+        title = runtime.catalogue.edition(edition).title
+    except DigestError:  # an edition no longer in sources.toml: the rollup's own title will do
+        pass
+    return render_issue(rollup, settings=runtime.settings, edition_title=title)
+
+
+def _load_rollup(runtime: Runtime, *, week: str, edition: str) -> WeeklyRollup:
+    from app.commands.compose import run_compose_weekly
+
+    try:
+        rollup = run_compose_weekly(runtime, edition=edition, week=week)
+    except NotImplementedError:
+        raise ComposeError(
+            f"no weekly rollup stored for {edition} {week}; compose it first (digest weekly --week {week})"
+        ) from None
+    if not rollup.top_stories and not rollup.week_in_review:
+        raise ComposeError(f"the {edition} rollup for {week} is empty; nothing to send")
+    return rollup
+
+
+def _send_weekly(
+    runtime: Runtime,
+    *,
+    week: str,
+    edition: str,
+    progress: _Progress | None,
+) -> Tally:
+    settings = runtime.settings
+    SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
+    issue = build_issue(runtime, week=week, edition=edition)
+    return send_issue(
+        issue,
+        engine=runtime.engine,
+        settings=settings,
+        connect=lambda: SMTPSender.from_url(settings.smtp_url),
+        on_outcome=progress.advance if progress else None,
+        on_plan=progress.total if progress else None,
+    )
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@click.group("newsletter")
+def newsletter_group() -> None:
+    """The weekly email: subscribers, preview and sending.
+
+    Mail goes out over SMTP_URL from MAIL_FROM; links in it point at PUBLIC_BASE_URL.
+    """
+
+
+@newsletter_group.command("subscribe")
+@click.argument("email")
+@click.option("--edition", "-e", default="tech", show_default=True, help="Edition to subscribe to.")
+@click.pass_obj
+def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
+    """Subscribe EMAIL: it receives a confirmation link and nothing else until it is used.
+
+    \b
+    Examples:
+      digest newsletter subscribe reader@example.com
+    """
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        result = subscribers.subscribe(email, session=session, edition=edition)
+    row = result.subscriber
+    if not result.needs_confirmation:
+        click.echo(f"{row.email} is already subscribed (confirmed).")
+        return
+    if not runtime.settings.smtp_url:
+        click.echo(
+            f"{row.email} is pending. SMTP_URL is not set, so no mail was sent; "
+            f"the confirmation link is:\n{subscribers.confirm_url(runtime.settings, row)}"
+        )
+        return
+    message = subscribers.confirmation_message(row, settings=runtime.settings)
+    with SMTPSender.from_url(runtime.settings.smtp_url) as sender:
+        sender.send_message(message)
+    click.echo(f"{row.email} is pending: a confirmation link was mailed to it.")
+
+
+@newsletter_group.command("unsubscribe")
+@click.argument("email")
+@click.pass_obj
+def unsubscribe_command(runtime: Runtime, email: str) -> None:
+    """Unsubscribe EMAIL at once (for requests that arrive by mail or by hand)."""
+    address = subscribers.normalise_email(email)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        row = store.find_by_email(session=session, email=address)
+        if row is None:
+            raise ConfigError(f"{address} is not a subscriber")
+        store.set_status(session=session, subscriber=row, status="unsubscribed")
+    click.echo(f"{address} is unsubscribed.")
+
+
+@newsletter_group.command("subscribers")
+@click.option("--status", type=click.Choice(store.STATES), default=None, help="Only this state.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
+    """List subscribers and their state (pending, confirmed, unsubscribed, bounced).
+
+    \b
+    Examples:
+      digest newsletter subscribers
+      digest newsletter subscribers --status bounced --format json
+    """
+    with Session(runtime.engine) as session:
+        rows = store.list_subscribers(session=session, status=status)
+    items = [_subscriber_dict(r) for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("Id", "Email", "Edition", "Status", "Since", "Last error"):
+        table.add_column(name, justify="right" if name == "Id" else "left")
+    for item in items:
+        since = item["confirmed_at"] or item["created_at"]
+        table.add_row(
+            str(item["id"]), escape(item["email"]), item["edition"], item["status"],
+            (since or "")[:16], escape(item["last_error"] or ""),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No subscribers yet.")
+
+
+def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
+    def stamp(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": row.id,
+        "email": row.email,
+        "edition": row.edition,
+        "status": row.status,
+        "created_at": stamp(row.created_at),
+        "confirmed_at": stamp(row.confirmed_at),
+        "unsubscribed_at": stamp(row.unsubscribed_at),
+        "bounced_at": stamp(row.bounced_at),
+        "last_error": row.last_error,
+    }
+
+
+@newsletter_group.command("import")
+@click.argument("path", metavar="FILE.csv", type=click.Path(dir_okay=False))
+@click.option(
+    "--edition", "-e", default="tech", show_default=True, help="Edition they subscribe to."
+)
+@click.pass_obj
+def import_command(runtime: Runtime, path: str, edition: str) -> None:
+    """Import an existing, already-confirmed list from a CSV file with an `email` column.
+
+    Addresses already known keep their state: an import never re-subscribes someone who
+    unsubscribed or bounced. Invalid addresses are listed and skipped.
+
+    \b
+    Examples:
+      digest newsletter import subscribers.csv
+    """
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        report = subscribers.import_csv(path, session=session, edition=edition)
+    console = Console()
+    for line, value, reason in report.invalid:
+        console.print(f"[yellow]line {line}: skipped {escape(value)!s}: {escape(reason)}[/]")
+    console.print(
+        f"Imported {report.added} confirmed subscribers; {report.existing} already known, "
+        f"{report.duplicates} duplicates in the file, {len(report.invalid)} invalid."
+    )
+
+
+@newsletter_group.command("preview")
+@click.option(
+    "--week", "-w", default="last", show_default=True, help="ISO week (2026-W14), this or last."
+)
+@click.option("--edition", "-e", default="tech", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True
+)
+@click.pass_obj
+def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None:
+    """Print the week's issue exactly as subscribers get it (to open in a browser).
+
+    \b
+    Examples:
+      digest newsletter preview --week 2026-W14 > issue.html
+      digest newsletter preview --format eml > issue.eml
+    """
+    issue = build_issue(runtime, week=resolve_week(runtime, week), edition=edition)
+    url = f"{runtime.settings.public_base_url.rstrip('/')}/unsubscribe?token=preview"
+    message = issue.message_for(
+        subscriber_id=0,
+        email="preview@example.invalid",
+        unsubscribe_url=url,
+        mailto=f"mailto:{runtime.settings.mail_from}?subject=unsubscribe",
+    )
+    if fmt == "eml":
+        sys.stdout.buffer.write(message.as_bytes())
+        return
+    part = message.get_body(("html",) if fmt == "html" else ("plain",))
+    assert part is not None
+    click.echo(part.get_content(), nl=False)
+    if issue.stories_shown < issue.stories_total:
+        click.echo(
+            f"(size limit: {issue.stories_shown} of {issue.stories_total} stories in the mail; "
+            "the rest are linked to the web archive)",
+            err=True,
+        )
+
+
+@newsletter_group.command("send")
+@click.option(
+    "--week", "-w", default="last", show_default=True, help="ISO week (2026-W14), this or last."
+)
+@click.option("--edition", "-e", default="tech", show_default=True)
+@click.option("--dry-run", is_flag=True, help="Show who would receive it; send nothing.")
+@click.pass_obj
+def send_command(runtime: Runtime, week: str, edition: str, dry_run: bool) -> None:
+    """Mail the week's issue to every confirmed subscriber who has not had it yet.
+
+    Safe to run again: whatever was delivered is never sent twice, and what failed for a
+    passing reason (a 4xx reply, a dropped connection) is retried. Rate and parallelism
+    come from MAIL_RATE and MAIL_CONCURRENCY.
+
+    \b
+    Examples:
+      digest newsletter send --dry-run
+      digest newsletter send --week 2026-W14
+    """
+    week = resolve_week(runtime, week)
+    console = Console(stderr=True)
+    if dry_run:
+        issue = build_issue(runtime, week=week, edition=edition)
+        audience, ledger = plan_issue(issue, engine=runtime.engine)
+        done = sum(1 for sid, _ in audience if ledger.get(str(sid)) in ("sent", "failed"))
+        click.echo(
+            f"{issue.subject}: {len(audience)} confirmed subscribers, {done} already done, "
+            f"{len(audience) - done} would be sent now "
+            f"({len(issue.html.encode()) // 1024} KB HTML, {issue.stories_shown} of "
+            f"{issue.stories_total} stories). Nothing was sent."
+        )
+        return
+    with _progress_bar(console, f"Sending {edition} {week}") as advance:
+        tally = _send_weekly(runtime, week=week, edition=edition, progress=advance)
+    click.echo(_tally_line(tally))
+    if tally.paused:
+        raise DeliveryError(
+            f"{tally.paused}; run the same command again to resume", permanent=False
+        )
+
+
+def _tally_line(tally: Tally) -> str:
+    parts = [f"{tally.sent} sent"]
+    if tally.already:
+        parts.append(f"{tally.already} already done")
+    if tally.deferred:
+        parts.append(f"{tally.deferred} deferred (retried next run)")
+    if tally.failed:
+        parts.append(f"{tally.failed} failed ({tally.bounced} bounced)")
+    if tally.unsubscribed:
+        parts.append(f"{tally.unsubscribed} unsubscribed meanwhile")
+    if tally.remaining:
+        parts.append(f"{tally.remaining} not attempted")
+    return f"{tally.audience} subscribers: " + ", ".join(parts) + "."
+
+
+class _Progress:
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self.bar, self.task = bar, task
+
+    def total(self, n: int) -> None:
+        self.bar.update(self.task, total=n)
+
+    def advance(self, status: str) -> None:
+        self.bar.advance(self.task)
+
+
+@contextmanager
+def _progress_bar(console: Console, label: str) -> Iterator[_Progress | None]:
+    """A progress bar on stderr when it is a terminal (never in pipes, logs or tests)."""
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        yield _Progress(bar, bar.add_task(label, total=None))
