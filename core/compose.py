@@ -93,10 +93,9 @@ _TOKEN = re.compile(r"[a-z][a-z0-9+#-]{2,}")
 
 
 def _stem(word: str) -> str:
-    """Crude plural/verb folding (credentials → credential, scaling → scal), enough for overlap."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
+    """Plural folding (credentials → credential), so overlap counts; stems stay real words."""
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 4:
+        return word[:-1]
     return word
 
 
@@ -200,6 +199,18 @@ def _first_sentence(text: str) -> str:
     return match.group(1) if match else text.strip()
 
 
+def _signal_text(deep_dive: str) -> str:
+    """The deep dive's opening (the problem) and closing (the result or lesson) sentences.
+
+    The signal says why the post matters, not everything in it; its full deep dive follows
+    in Deep Dives. Both sentences come from the deep dive, so the signal is just as faithful.
+    """
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“(])", deep_dive.strip()) if s]
+    if len(sentences) < 3:
+        return deep_dive
+    return f"{sentences[0]} {sentences[-1]}"
+
+
 def _pattern(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> Pattern:
     theme = _theme(posts, vectors)
     companies = _companies(posts)
@@ -209,9 +220,7 @@ def _pattern(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> Patt
     text = f"{_names(companies)} each wrote about {topic}: {each}."
     if words:
         text += f" The posts share {words}."
-    return Pattern(
-        theme=theme, companies=companies, urls=tuple(p.url for p in posts), text=text
-    )
+    return Pattern(theme=theme, companies=companies, urls=tuple(p.url for p in posts), text=text)
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -306,7 +315,7 @@ def compose_daily(
             url=top.url,
             title=top.title,
             company=top.company,
-            text=top.deep_dive,
+            text=_signal_text(top.deep_dive),
             why=why_signal(features, company=top.company),
         )
     ordered = [post for post, _, _ in ranked]

@@ -1,37 +1,410 @@
-"""`digest` commands for this area (placeholder: filled in by its issue)."""
+"""`digest summarise`, `digest daily`, `digest weekly` and `digest run`, plus their `run_*` entry points.
+
+Composing is once per period: `daily` and `weekly` print the stored digest and compose it only
+when it is missing (or with `--force`), so reading one is a database read. `run` is the whole
+pipeline for today, the README's main command: ingest → summarise → compose → print.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 
 import click
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import Session
 
 from app.wiring import Runtime
+from core.compose import Post, belongs_to_day, compose_daily, compose_weekly
+from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_bounds, week_days
 from core.model import DailyDigest, WeeklyRollup
+from core.render import render_daily, render_weekly
+from core.summarise import ArticleText, Summariser, summarise_pending, text_hash
+from core.summarise.extractive import ExtractiveSummariser, summarise_extractive
+from core.summarise.llm import LLMSummariser
+from core.tags import merge_tags, tag_text
+from storage import deep_dives
+from storage.db import session_scope
+from storage.digests import load_digest, save_digest
 
-__all__ = ["register", "run_summarise", "run_compose_daily", "run_compose_weekly"]
+__all__ = [
+    "build_summariser",
+    "register",
+    "run_compose_daily",
+    "run_compose_weekly",
+    "run_summarise",
+]
+
+FORMATS = click.Choice(["md", "html", "text", "json"], case_sensitive=False)
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
+    cli.add_command(summarise_command)
+    cli.add_command(summarize_command)
+    cli.add_command(daily_command)
+    cli.add_command(weekly_command)
+    cli.add_command(run_command)
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def build_summariser(runtime: Runtime) -> Summariser:
+    """The summariser DIGEST_SUMMARISER names; the LLM one gets its own httpx client."""
+    settings = runtime.settings
+    if settings.summariser != "llm":
+        return ExtractiveSummariser()
+    client = runtime.http_client(
+        base_url=settings.llm_base_url.rstrip("/") + "/",
+        timeout=httpx.Timeout(120.0, connect=10.0),
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=max(1, settings.llm_concurrency)),
+    )
+    return LLMSummariser(
+        client=client,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key,
+        token_budget=settings.llm_token_budget,
+        concurrency=settings.llm_concurrency,
+    )
+
+
+def _today(runtime: Runtime) -> date:
+    return day_of(datetime.now(UTC), runtime.settings.tz)
+
+
+@contextmanager
+def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr when asked for and stderr is a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+# --- entry points ----------------------------------------------------------------------------
 
 
 def run_summarise(
     runtime: Runtime, *, since: date | None = None, progress: bool = False
 ) -> dict[str, int]:
-    """Summarise every article without a deep dive; returns counts."""
-    raise NotImplementedError("issue 3")
+    """Summarise every article without a deep dive; returns counts.
+
+    Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
+    "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
+    "fallbacks".
+    """
+    summariser = build_summariser(runtime)
+    start = day_bounds(since, runtime.settings.tz)[0] if since else None
+    with _progress_bar(progress, "Summarising") as update, session_scope(runtime.engine) as session:
+        counts = summarise_pending(
+            session=session, summariser=summariser, since=start, on_progress=update
+        )
+    if isinstance(summariser, LLMSummariser):
+        usage = summariser.usage
+        counts.update(
+            llm_calls=usage.calls,
+            llm_tokens=usage.tokens,
+            cache_hits=usage.cache_hits,
+            fallbacks=usage.fallbacks,
+        )
+    return counts
+
+
+def _posts(session: Session, rows: Sequence[deep_dives.ArticleRow]) -> list[Post]:
+    """Compose's view of stored articles; one without a deep dive gets an extractive one now."""
+    posts: list[Post] = []
+    for row in rows:
+        article, source, dive = row.article, row.source, row.deep_dive
+        if dive is None:
+            made = summarise_extractive(
+                ArticleText(
+                    url=article.url,
+                    title=article.title,
+                    company=article.company,
+                    text=article.text,
+                    text_kind=article.text_kind,
+                )
+            )
+            assert article.id is not None
+            dive = deep_dives.save_deep_dive(
+                session=session,
+                article_id=article.id,
+                text=made.text,
+                summariser=made.summariser,
+                text_hash=text_hash(article.text),
+            )
+        defaults = [t for t in (source.tags or "").split(",") if t]
+        tags = merge_tags(
+            [t for t in (article.tags or "").split(",") if t],
+            tag_text(article.title, article.text, defaults=defaults),
+        )
+        posts.append(
+            Post(
+                url=article.url,
+                title=article.title,
+                company=article.company,
+                source=source.name,
+                published=article.published_at,
+                deep_dive=dive.text,
+                summariser=dive.summariser,
+                words=article.words or len(article.text.split()),
+                text_kind=article.text_kind,
+                tags=tags,
+                source_weight=source.weight,
+            )
+        )
+    return posts
 
 
 def run_compose_daily(
     runtime: Runtime, *, edition: str, day: date, force: bool = False
 ) -> DailyDigest:
-    """The stored daily digest for (edition, day), composing and storing it first if needed."""
-    raise NotImplementedError("issue 3")
+    """The stored daily digest for (edition, day), composing and storing it first if needed.
+
+    Composing assigns the day's articles to it (`Article.digest_day`): a late post whose own
+    day was already digested goes into the next digest composed (`core.compose.belongs_to_day`).
+    """
+    edition_info = runtime.catalogue.edition(edition)
+    period = day.isoformat()
+    tz = runtime.settings.tz
+    with session_scope(runtime.engine) as session:
+        if not force:
+            stored = load_digest(session=session, edition=edition, kind="daily", period=period)
+            if stored is not None:
+                return DailyDigest.from_dict(stored)
+        rows = deep_dives.articles_of_days(session=session, edition=edition, days=[day])
+        digested = deep_dives.digested_days(session=session, edition=edition) - {day}
+        end = day_bounds(day, tz)[1]
+        late = [
+            row
+            for row in deep_dives.unassigned_articles(session=session, edition=edition, before=end)
+            if belongs_to_day(
+                published=day_of(row.article.published_at, tz),
+                first_seen=day_of(row.article.first_seen_at, tz),
+                day=day,
+                digested=digested,
+            )
+        ]
+        rows = rows + late
+        sources = [s.name for s in runtime.catalogue.select(edition=edition)]
+        digest = compose_daily(
+            edition=edition_info, day=day, posts=_posts(session, rows), sources=sources
+        )
+        deep_dives.assign_digest_day(
+            session=session,
+            article_ids=[r.article.id for r in late if r.article.id is not None],
+            day=day,
+        )
+        save_digest(
+            session=session,
+            edition=edition,
+            kind="daily",
+            period=period,
+            title=digest.title,
+            payload=digest.to_dict(),
+            tags=digest.tags,
+        )
+    return digest
 
 
 def run_compose_weekly(
     runtime: Runtime, *, edition: str, week: str, force: bool = False
 ) -> WeeklyRollup:
-    """The stored weekly rollup for (edition, ISO week), composing and storing it first if needed."""
-    raise NotImplementedError("issue 3")
+    """The stored weekly rollup for (edition, ISO week), composing and storing it first if needed.
+
+    The week's posts are those reported in its daily digests, plus those published in it that
+    no daily digest has reported yet.
+    """
+    edition_info = runtime.catalogue.edition(edition)
+    tz = runtime.settings.tz
+    with session_scope(runtime.engine) as session:
+        if not force:
+            stored = load_digest(session=session, edition=edition, kind="weekly", period=week)
+            if stored is not None:
+                return WeeklyRollup.from_dict(stored)
+        monday, _ = week_days(week)
+        days = [date.fromordinal(monday.toordinal() + i) for i in range(7)]
+        start, end = week_bounds(week, tz)
+        rows = {
+            r.article.id: r
+            for r in deep_dives.articles_of_days(session=session, edition=edition, days=days)
+        }
+        for row in deep_dives.articles_in_window(
+            session=session, edition=edition, start=start, end=end
+        ):
+            if row.article.digest_day is None:
+                rows.setdefault(row.article.id, row)
+        sources = [s.name for s in runtime.catalogue.select(edition=edition)]
+        rollup = compose_weekly(
+            edition=edition_info,
+            week=week,
+            posts=_posts(session, list(rows.values())),
+            sources=sources,
+        )
+        save_digest(
+            session=session,
+            edition=edition,
+            kind="weekly",
+            period=week,
+            title=rollup.title,
+            payload=rollup.to_dict(),
+            tags=rollup.tags,
+        )
+    return rollup
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def _summarise(runtime: Runtime, since: str | None) -> None:
+    day = parse_day(since, today=_today(runtime)) if since else None
+    counts = run_summarise(runtime, since=day, progress=True)
+    used = ", ".join(
+        f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
+    )
+    line = f"Summarised {counts['summarised']} article{'s' if counts['summarised'] != 1 else ''}"
+    click.echo(line + (f" ({used})." if used else "."), err=True)
+    if "llm_calls" in counts:
+        click.echo(
+            f"LLM: {counts['llm_calls']} calls, {counts['llm_tokens']:,} tokens, "
+            f"{counts['cache_hits']} cached, {counts['fallbacks']} fell back to extractive.",
+            err=True,
+        )
+
+
+_SINCE = click.option(
+    "--since",
+    metavar="DATE",
+    default=None,
+    help="Only articles published on or after DATE (2026-04-01, today, yesterday).",
+)
+
+
+@click.command("summarise")
+@_SINCE
+@click.pass_obj
+def summarise_command(runtime: Runtime, since: str | None) -> None:
+    """Write deep dives for articles that have none (alias: summarize).
+
+    Uses DIGEST_SUMMARISER: extractive (default, offline) or llm (LLM_BASE_URL, LLM_MODEL).
+    Articles already summarised are skipped, so running it twice does nothing the second time.
+    """
+    _summarise(runtime, since)
+
+
+@click.command("summarize", hidden=True)
+@_SINCE
+@click.pass_obj
+def summarize_command(runtime: Runtime, since: str | None) -> None:
+    """Alias of `summarise`."""
+    _summarise(runtime, since)
+
+
+_EDITION = click.option(
+    "--edition", default="tech", show_default=True, help="Edition (see sources.toml)."
+)
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="Output: md, html (standalone page), text or json (stable, for scripts).",
+)
+_FORCE = click.option("--force", is_flag=True, help="Compose again even if already stored.")
+
+
+@click.command("daily")
+@click.option(
+    "--date", "when", default="today", show_default=True, help="Day: 2026-04-01, today, yesterday."
+)
+@_EDITION
+@_FORMAT
+@_FORCE
+@click.pass_obj
+def daily_command(runtime: Runtime, when: str, edition: str, fmt: str, force: bool) -> None:
+    """Print the daily digest of one day (composing and storing it first if needed).
+
+    \b
+    Examples:
+      digest daily
+      digest daily --date 2026-04-01 --format md
+      digest daily --edition reads --format json
+    """
+    day = parse_day(when, today=_today(runtime))
+    digest = run_compose_daily(runtime, edition=edition, day=day, force=force)
+    click.echo(render_daily(digest, fmt), nl=False)
+
+
+@click.command("weekly")
+@click.option(
+    "--week",
+    default="this",
+    show_default=True,
+    help="ISO week: 2026-W14, this or last.",
+)
+@_EDITION
+@_FORMAT
+@_FORCE
+@click.pass_obj
+def weekly_command(runtime: Runtime, week: str, edition: str, fmt: str, force: bool) -> None:
+    """Print the weekly rollup of one ISO week (composing and storing it first if needed).
+
+    \b
+    Examples:
+      digest weekly
+      digest weekly --week last --format html > week.html
+      digest weekly --week 2026-W14 --format json
+    """
+    monday = parse_week(week, today=_today(runtime))
+    rollup = run_compose_weekly(runtime, edition=edition, week=iso_week(monday), force=force)
+    click.echo(render_weekly(rollup, fmt), nl=False)
+
+
+@click.command("run")
+@_EDITION
+@_FORMAT
+@click.option("--no-ingest", is_flag=True, help="Skip fetching feeds; use what is stored.")
+@click.pass_obj
+def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> None:
+    """Ingest, summarise, compose today's digest and print it: the whole pipeline.
+
+    Needs no settings: feeds from the bundled sources.toml, a local SQLite file, and the
+    offline extractive summariser. Progress goes to stderr, the digest to stdout.
+
+    \b
+    Examples:
+      digest run
+      digest run --edition reads --format md > today.md
+    """
+    runtime.catalogue.edition(edition)  # fail fast on an unknown edition
+    if not no_ingest:
+        from app.commands.ingest import run_ingest
+
+        counts = run_ingest(runtime, edition=edition, progress=True)
+        click.echo(
+            f"Checked {counts.get('sources', 0)} feeds: {counts.get('new', 0)} new posts, "
+            f"{counts.get('errors', 0)} failed.",
+            err=True,
+        )
+    _summarise(runtime, None)
+    digest = run_compose_daily(runtime, edition=edition, day=_today(runtime), force=True)
+    click.echo(render_daily(digest, fmt), nl=False)

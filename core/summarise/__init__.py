@@ -48,9 +48,7 @@ class Summariser(Protocol):
 
     name: str
 
-    def summarise(
-        self, articles: Sequence[ArticleText], *, session: Session
-    ) -> list[DeepDive]: ...
+    def summarise(self, articles: Sequence[ArticleText], *, session: Session) -> list[DeepDive]: ...
 
 
 def text_hash(text: str) -> str:

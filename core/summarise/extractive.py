@@ -173,9 +173,7 @@ def _score(sentences: list[str]) -> list[_Sentence]:
     for index, (sentence, words) in enumerate(zip(sentences, content, strict=True)):
         if not _usable(sentence):
             continue
-        roles = {
-            role: float(len(pattern.findall(sentence))) for role, pattern in _ROLES.items()
-        }
+        roles = {role: float(len(pattern.findall(sentence))) for role, pattern in _ROLES.items()}
         centrality = len(top.intersection(words)) / max(len(top), 1)
         figures = 1.0 if _FIGURE.search(sentence) else (0.5 if _NUMBER.search(sentence) else 0)
         position = 1.0 - index / total
