@@ -1,23 +1,100 @@
-"""`digest` commands for this area (placeholder: filled in by its issue)."""
+"""`digest slack …`: the daily post and the Socket Mode runner."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import click
 
 from app.wiring import Runtime
+from bot.post import post_daily
+from bot.socket import socket_handler
+from core.dates import day_of, parse_day
 from core.deliver import Outcome
 
 __all__ = ["register", "run_post_daily"]
 
+_STYLE = {"sent": "green", "skipped": "blue", "deferred": "yellow", "failed": "red"}
+
+
+@click.group("slack")
+def slack() -> None:
+    """Slack: post the daily digest, run the bot over Socket Mode.
+
+    Needs SLACK_BOT_TOKEN (and SLACK_SIGNING_SECRET for the HTTP endpoint served by
+    `digest serve`). See the README's Slack section for creating the app from
+    slack/manifest.yml.
+    """
+
+
+@slack.command("post-daily")
+@click.option(
+    "--date",
+    "day",
+    default="today",
+    show_default=True,
+    help="Day to post: 2026-04-01, today or yesterday.",
+)
+@click.option(
+    "--channel",
+    default=None,
+    help="Post to this channel id only (default: SLACK_CHANNEL and every subscribed channel).",
+)
+@click.option("--edition", default="tech", show_default=True, help="Edition to post.")
+@click.pass_obj
+def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition: str) -> None:
+    """Post the day's Signal of the Day, deep dives in the thread; once per channel.
+
+    Safe to re-run: channels that already have the post are skipped, and failed or
+    rate-limited ones are retried.
+
+    \b
+    Example:
+      digest slack post-daily --date 2026-04-01 --channel C0123456789
+    """
+    runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
+    today = day_of(datetime.now(UTC), runtime.settings.tz)
+    when = parse_day(day, today=today)
+    outcomes = run_post_daily(runtime, day=when, edition=edition, channel=channel)
+    if not outcomes:
+        click.echo(
+            "Nothing to post to: set SLACK_CHANNEL, pass --channel, or run /digest subscribe "
+            "in a channel."
+        )
+    for outcome in outcomes:
+        reason = f": {outcome.error}" if outcome.error else ""
+        click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=_STYLE.get(outcome.status))
+    if any(o.status in ("failed", "deferred") for o in outcomes):
+        raise click.exceptions.Exit(1)
+
+
+@slack.command("socket")
+@click.pass_obj
+def socket_command(runtime: Runtime) -> None:
+    """Run the bot over Socket Mode (no public URL needed; needs SLACK_APP_TOKEN).
+
+    Use this instead of the HTTP endpoint when Slack cannot reach `digest serve`.
+    Stops with Ctrl-C.
+    """
+    handler = socket_handler(runtime.settings, engine=runtime.engine)
+    click.echo("Connected to Slack over Socket Mode; Ctrl-C to stop.")
+    try:
+        handler.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handler.close()
+
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
+    cli.add_command(slack)
 
 
 def run_post_daily(
     runtime: Runtime, *, day: date, edition: str = "tech", channel: str | None = None
 ) -> list[Outcome]:
     """Post the day's digest to every subscribed channel (or `channel`), once each."""
-    raise NotImplementedError("issue 4")
+    return post_daily(
+        runtime.settings, engine=runtime.engine, day=day, edition=edition, channel=channel
+    )

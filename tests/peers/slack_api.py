@@ -22,7 +22,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +53,7 @@ class _Rule:
     times: int | None = None  # None: forever
     channel: str | None = None  # only calls for this channel
     delay: float = 0.0
+    when: Callable[[dict[str, Any]], bool] | None = None  # only calls whose payload matches
 
 
 @dataclass
@@ -74,10 +75,22 @@ class SlackAPI:
 
     # scripting -----------------------------------------------------------------------
     def fail(
-        self, method: str, error: str, *, channel: str | None = None, times: int | None = None
+        self,
+        method: str,
+        error: str,
+        *,
+        channel: str | None = None,
+        times: int | None = None,
+        status: int = 200,
+        when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
-        """Answer `method` with `{"ok": false, "error": error}` (for `channel` only, if given)."""
-        self.rules.append(_Rule(method, error=error, channel=channel, times=times))
+        """Answer `method` with `{"ok": false, "error": error}`.
+
+        Only for `channel`, or payloads where `when(payload)` is true, if given.
+        """
+        self.rules.append(
+            _Rule(method, error=error, channel=channel, times=times, status=status, when=when)
+        )
 
     def rate_limit(self, method: str, *, times: int | None = 1, retry_after: int = 1) -> None:
         """Answer `method` with HTTP 429 and `Retry-After` (`times` times, None: always)."""
@@ -140,6 +153,8 @@ class SlackAPI:
             if rule.method != method or rule.times == 0:
                 continue
             if rule.channel is not None and payload.get("channel") != rule.channel:
+                continue
+            if rule.when is not None and not rule.when(payload):
                 continue
             if rule.times is not None:
                 rule.times -= 1

@@ -1,0 +1,262 @@
+"""The daily post: the signal as the channel message, the deep dives as a thread reply.
+
+Exactly once per channel and digest. Each message goes through the delivery ledger
+(`core.deliver.deliver_once`): the channel message under issue `tech/daily/2026-04-01`,
+each thread reply under `…/thread/1`, `…/thread/2`, replying to the `ts` the ledger
+recorded for the channel message. A re-run, a restart or a second worker skips what is
+sent and resumes what is not: a thread that failed on a 429 is retried by the next run
+without posting the channel message again.
+
+Claims are never taken over (`stale_after=None`): if a worker dies between Slack
+accepting a message and the ledger recording it, that message stays `claimed` rather
+than risk a second copy in the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+
+from bot import blocks
+from bot.app import check_settings, installation_store, oauth_enabled, web_client
+from bot.blocks import Message
+from core.config import Settings
+from core.deliver import Outcome, deliver_once
+from core.errors import ComposeError, DeliveryError
+from core.model import DailyDigest
+from storage import deliveries
+from storage import slack as subscriptions
+from storage.db import session_scope
+from storage.digests import load_digest
+
+__all__ = ["Post", "SlackChannel", "Target", "post_daily", "post_digest", "targets"]
+
+log = logging.getLogger(__name__)
+
+# Slack error codes → (plain words, permanent?). Permanent failures are not retried by
+# later runs; "deferred" ones are (after the bot is invited, the token fixed, …).
+_ERRORS: dict[str, tuple[str, bool]] = {
+    "channel_not_found": (
+        "channel {channel} was not found (deleted, or private and the bot is not in it)",
+        True,
+    ),
+    "is_archived": ("channel {channel} is archived", True),
+    "not_in_channel": (
+        "the bot is not in channel {channel}: invite it with /invite, then re-run",
+        False,
+    ),
+    "restricted_action": ("posting in channel {channel} is restricted by the workspace", False),
+    "invalid_auth": (
+        "Slack refused the bot token (invalid_auth): check SLACK_BOT_TOKEN or reinstall the app",
+        False,
+    ),
+    "not_authed": ("no bot token was sent: set SLACK_BOT_TOKEN", False),
+    "token_revoked": (
+        "the bot token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
+        False,
+    ),
+    "account_inactive": (
+        "the bot's token belongs to a deactivated app or user: reinstall the app",
+        False,
+    ),
+    "missing_scope": (
+        "the bot lacks the chat:write scope: reinstall the app from slack/manifest.yml",
+        False,
+    ),
+    "msg_too_long": ("Slack refused the message as too long", True),
+    "invalid_blocks": ("Slack refused the message's blocks (invalid_blocks)", True),
+}
+
+
+@dataclass(frozen=True)
+class Post:
+    """One message to post, optionally as a reply in a thread."""
+
+    message: Message
+    thread_ts: str | None = None
+
+
+class SlackChannel:
+    """`core.deliver.Channel` over `chat.postMessage`; returns the message's `ts`."""
+
+    name = "slack"
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def send(self, target: str, payload: Post) -> str | None:
+        """Post to channel `target`; Slack errors become `DeliveryError` in plain words."""
+        try:
+            response = self.client.chat_postMessage(
+                channel=target,
+                text=payload.message.text,
+                blocks=payload.message.blocks,
+                thread_ts=payload.thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            raise _delivery_error(exc, target) from None
+        except OSError as exc:  # URLError, timeouts, refused connections
+            raise DeliveryError(f"could not reach Slack: {exc}", permanent=False) from None
+        return str(response.get("ts") or "") or None
+
+
+def _delivery_error(exc: SlackApiError, channel: str) -> DeliveryError:
+    status = exc.response.status_code
+    error = str(exc.response.get("error") or "")
+    if status == 429 or error == "ratelimited":
+        retry = exc.response.headers.get("retry-after", "?")
+        return DeliveryError(
+            f"Slack is rate-limiting posts to {channel} (429, Retry-After {retry}s) after retries; "
+            "the next run tries again",
+            permanent=False,
+        )
+    if status >= 500:
+        return DeliveryError(f"Slack answered {status}; the next run tries again", permanent=False)
+    words, permanent = _ERRORS.get(
+        error, (f"Slack refused the post to {{channel}}: {error}", False)
+    )
+    return DeliveryError(words.format(channel=channel), permanent=permanent)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A channel to post to; `team` is set for multi-workspace installs."""
+
+    channel: str
+    team: str = ""
+
+    @property
+    def key(self) -> str:
+        """The ledger's target: the channel, prefixed by the team when per workspace."""
+        return f"{self.team}/{self.channel}" if self.team else self.channel
+
+
+def targets(
+    settings: Settings, *, engine: Engine, edition: str, channel: str | None = None
+) -> list[Target]:
+    """Where the daily post goes: `channel`, or SLACK_CHANNEL plus subscribed channels."""
+    if channel:
+        return [Target(channel)]
+    per_team = oauth_enabled(settings)
+    found: dict[str, Target] = {}
+    if settings.slack_channel:
+        found[settings.slack_channel] = Target(settings.slack_channel)
+    with session_scope(engine) as session:
+        for row in subscriptions.subscriptions(session=session, edition=edition):
+            target = Target(row.channel_id, row.team_id if per_team else "")
+            found.setdefault(target.key, target)
+    return list(found.values())
+
+
+def post_digest(
+    digest: DailyDigest,
+    target: Target,
+    *,
+    engine: Engine,
+    client: WebClient,
+) -> Outcome:
+    """Post one digest to one channel through the ledger: channel message, then thread."""
+    channel = SlackChannel(client)
+    issue = f"{digest.edition}/daily/{digest.date.isoformat()}"
+    first, *overflow = blocks.daily_post(digest)
+    thread = overflow + blocks.daily_thread(digest)
+    main = deliver_once(
+        engine=engine,
+        channel=channel.name,
+        target=target.key,
+        issue=issue,
+        send=lambda: channel.send(target.channel, Post(first)),
+    )
+    if main.status not in ("sent", "skipped"):
+        return main
+    with session_scope(engine) as session:
+        row = deliveries.find(session=session, channel=channel.name, target=target.key, issue=issue)
+    if row is None or row.status != "sent" or not row.external_id:
+        return main  # failed earlier, or another worker is posting it right now
+    ts = row.external_id
+    for number, message in enumerate(thread, start=1):
+        part = deliver_once(
+            engine=engine,
+            channel=channel.name,
+            target=target.key,
+            issue=f"{issue}/thread/{number}",
+            send=lambda message=message: channel.send(target.channel, Post(message, ts)),
+        )
+        if part.status in ("deferred", "failed"):
+            return Outcome(part.status, target.key, f"thread reply: {part.error}", ts)
+    return Outcome(main.status, target.key, main.error, ts)
+
+
+def post_daily(
+    settings: Settings,
+    *,
+    engine: Engine,
+    day: date,
+    edition: str = "tech",
+    channel: str | None = None,
+    client: WebClient | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
+    """Post the stored daily digest of `day` to every target, once each.
+
+    Returns one `Outcome` per channel: `sent`, `skipped` (already posted, or nothing new
+    that day), `deferred` (retried by the next run) or `failed`, with the reason in plain
+    words. One channel's failure never stops the others.
+    """
+    check_settings(settings, mode="post")
+    with session_scope(engine) as session:
+        payload = load_digest(
+            session=session, edition=edition, kind="daily", period=day.isoformat()
+        )
+    if payload is None:
+        raise ComposeError(f"no {edition} digest is stored for {day.isoformat()}: compose it first")
+    digest = DailyDigest.from_dict(payload)
+    chosen = targets(settings, engine=engine, edition=edition, channel=channel)
+    outcomes: list[Outcome] = []
+    store = installation_store(settings, engine=engine) if oauth_enabled(settings) else None
+    default_client = client or web_client(settings, settings.slack_bot_token)
+    for target in chosen:
+        if digest.signal is None and not digest.deep_dives:
+            outcome = Outcome("skipped", target.key, "no new posts that day")
+        else:
+            outcome = _post_to(digest, target, engine, settings, store, default_client, client)
+        log.info(
+            "daily post status=%s target=%s edition=%s day=%s error=%s",
+            outcome.status,
+            target.key,
+            edition,
+            day,
+            outcome.error,
+        )
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return outcomes
+
+
+def _post_to(
+    digest: DailyDigest,
+    target: Target,
+    engine: Engine,
+    settings: Settings,
+    store: object,
+    default_client: WebClient,
+    client: WebClient | None,
+) -> Outcome:
+    chosen = default_client
+    if target.team and store is not None and client is None:
+        bot = store.find_bot(enterprise_id=None, team_id=target.team)  # type: ignore[attr-defined]
+        if bot is None or not bot.bot_token:
+            return Outcome(
+                "failed", target.key, f"the app is not installed in workspace {target.team}"
+            )
+        chosen = web_client(settings, bot.bot_token)
+    return post_digest(digest, target, engine=engine, client=chosen)

@@ -1,0 +1,199 @@
+"""The daily post: channel message + thread, exactly once per channel, errors in plain words."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.cli import cli
+from bot.post import Target, post_daily, targets
+from core.errors import ComposeError, ConfigError
+from storage import deliveries
+from storage import slack as subscriptions
+from tests.bot.conftest import make_daily, slack_settings, store_daily
+from tests.peers.slack_api import SlackAPI
+
+DAY = date(2026, 4, 1)
+
+
+@pytest.fixture
+def stored(engine: Engine) -> Engine:
+    with Session(engine) as session:
+        store_daily(session, make_daily(DAY, dives=6))
+    return engine
+
+
+def _settings(engine: Engine, api: SlackAPI, **extra: str):  # noqa: ANN202
+    return slack_settings(engine.url.render_as_string(hide_password=False), api, **extra)
+
+
+def test_signal_in_channel_and_deep_dives_in_the_thread(
+    stored: Engine, slack_api: SlackAPI
+) -> None:
+    settings = _settings(stored, slack_api)
+    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert outcome.status == "sent"
+    main, reply = slack_api.calls("chat.postMessage")
+    assert main["channel"] == "C1" and "thread_ts" not in main
+    assert main["text"].startswith("Engineering @ Scale — 2026-04-01: Signal of the Day")
+    assert main["blocks"][0]["type"] == "header"
+    assert reply["thread_ts"] == outcome.external_id
+    assert "Post 5 of 2026-04-01" in str(reply["blocks"])
+    assert slack_api.records("chat.postMessage")[0].token == "xoxb-test-token"
+
+
+def test_a_rerun_posts_nothing(stored: Engine, slack_api: SlackAPI) -> None:
+    settings = _settings(stored, slack_api)
+    post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [again] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert again.status == "skipped"
+    assert len(slack_api.calls("chat.postMessage")) == 2
+
+
+def test_two_workers_at_once_post_once(stored: Engine, slack_api: SlackAPI) -> None:
+    settings = _settings(stored, slack_api)
+    slack_api.slow("chat.postMessage", 0.2)
+    results = []
+    workers = [
+        threading.Thread(
+            target=lambda: results.extend(
+                post_daily(settings, engine=stored, day=DAY, channel="C1")
+            )
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(o.status for o in results) == ["sent", "skipped"]
+    assert len([c for c in slack_api.calls("chat.postMessage") if "thread_ts" not in c]) == 1
+
+
+def test_429_is_retried_after_retry_after(stored: Engine, slack_api: SlackAPI) -> None:
+    slack_api.rate_limit("chat.postMessage", times=1, retry_after=1)
+    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, day=DAY, channel="C1")
+    assert outcome.status == "sent"
+    first, second, _thread = slack_api.records("chat.postMessage")
+    assert second.at - first.at >= 1.0
+    with Session(stored) as session:
+        assert deliveries.counts(session=session) == {"sent": 2}
+
+
+def test_endless_429_is_bounded_and_retried_by_the_next_run(
+    stored: Engine, slack_api: SlackAPI
+) -> None:
+    slack_api.rate_limit("chat.postMessage", times=None, retry_after=0)
+    settings = _settings(stored, slack_api)
+    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert outcome.status == "deferred"
+    assert "rate-limiting" in (outcome.error or "")
+    assert len(slack_api.calls("chat.postMessage")) == 3  # one try + two retries
+    slack_api.rules.clear()
+    [retried] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert retried.status == "sent"
+
+
+def test_a_failed_thread_is_resumed_without_a_second_channel_message(
+    stored: Engine, slack_api: SlackAPI
+) -> None:
+    settings = _settings(stored, slack_api)
+    # the channel message goes through; the thread reply meets a Slack outage
+    slack_api.fail(
+        "chat.postMessage", "internal_error", status=500, when=lambda p: "thread_ts" in p
+    )
+    [first] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert first.status == "deferred" and first.error and first.error.startswith("thread reply")
+    slack_api.rules.clear()
+    [second] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert second.status == "skipped" and second.error is None
+    posted = slack_api.calls("chat.postMessage")
+    assert len([c for c in posted if "thread_ts" not in c]) == 1
+    assert posted[-1]["thread_ts"] == first.external_id
+
+
+def test_bad_channels_are_reported_in_plain_words_and_others_go_on(
+    stored: Engine, slack_api: SlackAPI
+) -> None:
+    slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
+    slack_api.fail("chat.postMessage", "not_in_channel", channel="C0OUT")
+    with Session(stored) as session:
+        for channel in ("C404", "C0OUT", "C0OK"):
+            subscriptions.subscribe(
+                session=session, team_id="T0TEAM", channel_id=channel, edition="tech"
+            )
+    outcomes = post_daily(_settings(stored, slack_api), engine=stored, day=DAY)
+    by_target = {o.target: o for o in outcomes}
+    assert by_target["C404"].status == "failed"
+    assert by_target["C404"].error == (
+        "channel C404 was not found (deleted, or private and the bot is not in it)"
+    )
+    assert by_target["C0OUT"].status == "deferred"
+    assert "invite it with /invite" in (by_target["C0OUT"].error or "")
+    assert by_target["C0OK"].status == "sent"
+
+
+def test_a_revoked_token_is_explained(stored: Engine, slack_api: SlackAPI) -> None:
+    slack_api.fail("chat.postMessage", "invalid_auth")
+    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, day=DAY, channel="C1")
+    assert outcome.status == "deferred"
+    assert outcome.error == (
+        "Slack refused the bot token (invalid_auth): check SLACK_BOT_TOKEN or reinstall the app"
+    )
+
+
+def test_targets_are_the_default_channel_and_subscriptions_once_each(
+    sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    settings = _settings(sqlite_engine, slack_api, SLACK_CHANNEL="C1")
+    with Session(sqlite_engine) as session:
+        subscriptions.subscribe(session=session, team_id="T0TEAM", channel_id="C1", edition="tech")
+        subscriptions.subscribe(session=session, team_id="T0TEAM", channel_id="C2", edition="tech")
+        subscriptions.subscribe(session=session, team_id="T0TEAM", channel_id="C3", edition="reads")
+    assert targets(settings, engine=sqlite_engine, edition="tech") == [Target("C1"), Target("C2")]
+    assert targets(settings, engine=sqlite_engine, edition="tech", channel="C9") == [Target("C9")]
+
+
+def test_no_stored_digest_is_a_plain_error(sqlite_engine: Engine, slack_api: SlackAPI) -> None:
+    with pytest.raises(ComposeError, match="no tech digest is stored for 2026-04-01"):
+        post_daily(_settings(sqlite_engine, slack_api), engine=sqlite_engine, day=DAY, channel="C1")
+
+
+def test_missing_token_stops_with_one_line(sqlite_url: str) -> None:
+    from core.config import Settings
+
+    settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_CLIENT_ID": "123"})
+    with pytest.raises(ConfigError) as info:
+        post_daily(settings, engine=None, day=DAY)  # type: ignore[arg-type]
+    assert str(info.value) == "posting to Slack needs SLACK_CLIENT_SECRET and SLACK_BOT_TOKEN"
+
+
+def test_cli_posts_and_reports_each_channel(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(DAY, dives=2))
+    slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "SLACK_BOT_TOKEN": "xoxb-cli",
+        "SLACK_API_URL": slack_api.base_url,
+        "SLACK_CHANNEL": "C404",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"])
+    assert result.exit_code == 0, result.output
+    assert "sent  C1" in result.output
+    result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-01"])
+    assert result.exit_code == 1
+    assert "failed  C404: channel C404 was not found" in result.output
+    result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-02"])
+    assert result.exit_code == 1
+    assert "Error: no tech digest is stored for 2026-04-02: compose it first" in result.output
