@@ -113,14 +113,14 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        if _is_allowed(host):
-            return self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
         try:
             infos = self._resolve(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise httpcore.ConnectError(f"could not resolve host {host}: {exc}") from exc
-        addresses = [str(info[4][0]) for info in infos]
-        if not addresses or not all(is_public_address(a) for a in addresses):
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise httpcore.ConnectError(f"could not resolve host {host}")
+        if not _is_allowed(host) and not all(is_public_address(a) for a in addresses):
             raise AddressRefusedError(
                 f"refused to fetch {host}: it is on a private network address"
             )

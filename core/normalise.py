@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 FULL_TEXT_WORDS = 150  # a feed body shorter than this is treated as an excerpt
+LONG_SUMMARY_WORDS = 300  # a summary this long, not cut off, is the whole post
+_TRUNCATED = re.compile(
+    r"(\.\.\.|…|\[…\]|\[\.\.\.\]|read more|continue reading\W*|read the full \w+\W*)$", re.I
+)
 FINGERPRINT_WORDS = 12
 _TRACKING = {
     "fbclid",
@@ -59,7 +63,10 @@ _TRACKING = {
     "ncid",
     "yclid",
     "spm",
+    "wt_mc",
+    "wt_zmc",
 }
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _BLOCKS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "pre",
@@ -143,7 +150,10 @@ def _article(entry: ParsedEntry, url: str, *, now: datetime) -> NormalisedArticl
     text = html_to_text(entry.html)
     title = clean_title(entry.title) or _title_from_text(text) or url
     words = len(text.split())
-    full = entry.is_full_content and words >= FULL_TEXT_WORDS
+    if entry.is_full_content:
+        full = words >= FULL_TEXT_WORDS
+    else:  # RSS that puts the whole post in <description>
+        full = words >= LONG_SUMMARY_WORDS and not _TRUNCATED.search(text[-40:].strip())
     published = entry.published or entry.updated or now
     if published > now + timedelta(days=1):  # a feed dated in the future: it is new now
         published = now
@@ -196,10 +206,12 @@ def _is_tracking(key: str, value: str) -> bool:
 
 
 def clean_title(raw: str) -> str:
-    """Tags stripped, entities decoded, whitespace collapsed."""
-    if "<" in raw:
-        raw = re.sub(r"<[^>]*>", " ", raw)
-    text = html.unescape(html.unescape(raw)) if "&" in raw else raw
+    """Tags stripped (escaped ones too), entities decoded, whitespace collapsed."""
+    text = html.unescape(raw) if "&" in raw else raw
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:  # double-escaped titles (`&amp;amp;`) are common in the wild
+        text = html.unescape(text)
     return " ".join(text.split())
 
 

@@ -36,6 +36,7 @@ __all__ = ["ParsedFeed", "parse_feed"]
 
 log = logging.getLogger(__name__)
 
+_EARLIEST_YEAR = 1991
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
 
 
@@ -69,13 +70,16 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
         resolve_relative_uris=False,
     )
     warning = None
-    if parsed.get("bozo"):
-        problem = parsed.get("bozo_exception")
+    problem = parsed.get("bozo_exception")
+    # A missing or non-XML Content-Type, or a charset that had to be overridden, is not a
+    # problem with the feed's XML; only real syntax errors are worth a remark.
+    benign = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
+    if parsed.get("bozo") and not isinstance(problem, benign):
         warning = f"the feed has XML errors ({_describe(problem)})"
     if not parsed.entries:
         if _HTML_START.match(body[:2000]):
             raise ParseError("the server sent an HTML page, not a feed")
-        if parsed.get("bozo") and not parsed.feed.get("title"):
+        if warning and not parsed.feed.get("title"):
             raise ParseError(f"not a readable feed: {_describe(parsed.get('bozo_exception'))}")
     entries = [_entry(raw, base=url) for raw in parsed.entries]
     return ParsedFeed(title=str(parsed.feed.get("title", "")), entries=entries, warning=warning)
@@ -102,6 +106,7 @@ def _entry(raw: Any, *, base: str) -> ParsedEntry:
     media = _media_description(raw)
     if len(media) > len(richest):
         richest = media
+    # The feed says it carries the post (content:encoded, Atom <content>), not a summary.
     has_content = bool(raw.get("content"))
     return ParsedEntry(
         title=str(raw.get("title") or ""),
@@ -110,9 +115,10 @@ def _entry(raw: Any, *, base: str) -> ParsedEntry:
         html=richest,
         summary_html=summary,
         published=_utc(raw.get("published_parsed")),
-        updated=_utc(raw.get("updated_parsed")),
+        # dict.get: feedparser's own get() maps a missing updated to published, with a warning
+        updated=_utc(dict.get(raw, "updated_parsed")),
         author=str(raw.get("author") or ""),
-        is_full_content=has_content and len(richest) > len(summary),
+        is_full_content=has_content,
     )
 
 
@@ -139,6 +145,8 @@ def _utc(parsed: Any) -> datetime | None:
     if not parsed:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
+        moment = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
     except (OverflowError, ValueError, TypeError, OSError):
         return None
+    # Static-site generators write year 0001 for "no date"; nothing we read predates the web.
+    return moment if moment.year >= _EARLIEST_YEAR else None

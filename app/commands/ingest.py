@@ -1,16 +1,38 @@
-"""`digest` commands for this area (placeholder: filled in by its issue)."""
+"""`digest ingest`, `digest sources`, `digest articles`, and `run_ingest` for the worker."""
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
 import click
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlmodel import Session
 
 from app.wiring import Runtime
+from core.dates import day_bounds, parse_day
+from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
+from core.netguard import GuardedTransport
+from storage.articles import list_articles
+from storage.feeds import article_counts, list_feeds
 
 __all__ = ["register", "run_ingest"]
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
+    cli.add_command(ingest_command)
+    cli.add_command(sources_command)
+    cli.add_command(articles_command)
 
 
 def run_ingest(
@@ -21,5 +43,321 @@ def run_ingest(
     fulltext: bool | None = None,
     progress: bool = False,
 ) -> dict[str, int]:
-    """Ingest enabled sources; returns counts {"sources", "new", "unchanged", "errors"}."""
-    raise NotImplementedError("issue 2")
+    """Ingest enabled sources; returns counts {"sources", "new", "unchanged", "errors"}.
+
+    Also "skipped" (backing off or disabled) and "parsed" (bodies that went through the
+    parser: 0 when every feed answered 304 or sent the same bytes as last time).
+    """
+    return ingest_report(
+        runtime, edition=edition, source=source, fulltext=fulltext, progress=progress
+    ).counts()
+
+
+def ingest_report(
+    runtime: Runtime,
+    *,
+    edition: str | None = None,
+    source: str | None = None,
+    fulltext: bool | None = None,
+    progress: bool = False,
+    workers: int | None = None,
+) -> IngestReport:
+    """Run an ingest and return every source's outcome (what `digest ingest` tabulates)."""
+    settings = runtime.settings
+    sources = runtime.catalogue.select(edition=edition, name=source)
+    options = IngestOptions(
+        concurrency=settings.fetch_concurrency,
+        per_host=settings.fetch_per_host,
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+        fulltext=settings.fulltext if fulltext is None else fulltext,
+    )
+    client = guarded_client(runtime)
+    with (
+        _worker_pool(workers) as pool,
+        Session(runtime.engine, expire_on_commit=False) as session,
+        _progress(len(sources), enabled=progress) as advance,
+    ):
+        return ingest_sources(
+            sources, session=session, client=client, workers=pool, options=options,
+            on_done=advance,
+        )  # fmt: skip
+
+
+def guarded_client(runtime: Runtime) -> httpx.Client:
+    """The runtime's client, over a transport that refuses private addresses (feeds are
+    untrusted), with no proxy from the environment (a proxy would dial unchecked)."""
+    concurrency = runtime.settings.fetch_concurrency
+    transport = GuardedTransport(
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    )
+    return runtime.http_client(transport=transport, trust_env=False)
+
+
+@contextmanager
+def _worker_pool(workers: int | None) -> Iterator[ProcessPoolExecutor]:
+    """Processes for parsing and extraction, one per core.
+
+    forkserver, not fork: the run forks while fetch threads hold locks; not spawn, because
+    the server process imports feedparser/lxml once and forks warm workers from it.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["core.normalise", "core.fulltext"])
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=context)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[SourceOutcome], None] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]Ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("ingest", total=total, last="")
+
+        def advance(outcome: SourceOutcome) -> None:
+            bar.update(task, advance=1, last=outcome.name)
+
+        yield advance
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+@click.command("ingest")
+@click.option(
+    "--edition", "-e", default=None, help="Only this edition's sources (tech, reads, videos)."
+)
+@click.option("--source", "-s", "source_name", default=None, help="Only the source with this name.")
+@click.option(
+    "--no-fulltext",
+    is_flag=True,
+    help="Do not fetch article pages for feeds that carry only an excerpt.",
+)
+@click.pass_obj
+def ingest_command(
+    runtime: Runtime, edition: str | None, source_name: str | None, no_fulltext: bool
+) -> None:
+    """Fetch every enabled feed and store new posts, then print what happened per source.
+
+    Feeds are fetched concurrently with conditional requests (a feed that has not changed
+    costs a 304 and no parsing). One failing feed never stops the others.
+
+    \b
+    Examples:
+      digest ingest
+      digest ingest --edition reads --no-fulltext
+      digest ingest --source "Netflix Tech Blog"
+    """
+    console = Console()
+    report = ingest_report(
+        runtime,
+        edition=edition,
+        source=source_name,
+        fulltext=False if no_fulltext else None,
+        progress=console.is_terminal,
+    )
+    console.print(_report_table(report))
+    counts = report.counts()
+    console.print(
+        f"{counts['sources']} sources: {counts['new']} new articles, "
+        f"{counts['unchanged']} unchanged, {counts['errors']} with errors"
+        + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+    )
+
+
+def _report_table(report: IngestReport) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column("Source")
+    table.add_column("Edition")
+    table.add_column("New", justify="right")
+    table.add_column("Result")
+    styles = {
+        "ok": "green",
+        "unchanged": "dim",
+        "error": "red",
+        "disabled": "red",
+        "skipped": "yellow",
+    }
+    for outcome in report.outcomes:
+        if outcome.status == "ok":
+            result = f"ok ({outcome.entries} entries)"
+        elif outcome.status == "unchanged":
+            result = "unchanged (not modified)"
+        else:
+            result = f"{outcome.status}: {outcome.error}"
+        if outcome.notes:
+            result += "; " + "; ".join(outcome.notes)
+        table.add_row(
+            outcome.name,
+            outcome.edition,
+            str(outcome.new),
+            f"[{styles.get(outcome.status, '')}]{_escape(result)}[/]",
+        )
+    return table
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@click.command("sources")
+@click.option("--edition", "-e", default=None, help="Only this edition's sources.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def sources_command(runtime: Runtime, edition: str | None, fmt: str) -> None:
+    """List configured sources with their last fetch status and stored article counts.
+
+    \b
+    Examples:
+      digest sources
+      digest sources --edition videos --format json
+    """
+    items = source_statuses(runtime, edition=edition)
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("Source", "Company", "Edition", "Status", "Articles", "Last success", "Error"):
+        table.add_column(name, justify="right" if name == "Articles" else "left")
+    for item in items:
+        table.add_row(
+            item["name"], item["company"], item["edition"], item["status"],
+            str(item["articles"]), (item["last_success"] or "")[:16], _escape(item["error"] or ""),
+        )  # fmt: skip
+    Console().print(table)
+
+
+def source_statuses(runtime: Runtime, *, edition: str | None = None) -> list[dict[str, Any]]:
+    """Every configured source (or one edition's) with its fetch state, as JSON-ready dicts."""
+    catalogue = runtime.catalogue
+    if edition is not None:
+        catalogue.edition(edition)  # ConfigError for an unknown edition
+    with Session(runtime.engine) as session:
+        rows = {row.name: row for row in list_feeds(session=session)}
+        counts = article_counts(session=session)
+    items = []
+    for source in catalogue.sources:
+        if edition is not None and source.edition != edition:
+            continue
+        row = rows.get(source.name)
+        status = "never"
+        if not source.enabled or (row is not None and row.status == "disabled"):
+            status = "disabled"
+        elif row is not None and row.url == source.url:
+            status = row.status
+        items.append(
+            {
+                "name": source.name,
+                "company": source.company,
+                "url": source.url,
+                "fetch_url": row.fetch_url if row else None,
+                "edition": source.edition,
+                "tags": list(source.tags),
+                "status": status,
+                "error": row.last_error if row is not None and status != "ok" else None,
+                "articles": counts.get(row.id, 0) if row is not None and row.id else 0,
+                "last_success": _iso(row.last_success_at) if row else None,
+                "backoff_until": _iso(row.backoff_until) if row else None,
+            }
+        )
+    return items
+
+
+@click.command("articles")
+@click.option(
+    "--since",
+    default=None,
+    help="Only posts published on or after this day (2026-04-01, today, yesterday; DIGEST_TZ).",
+)
+@click.option("--edition", "-e", default=None, help="Only this edition's articles.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def articles_command(
+    runtime: Runtime, since: str | None, edition: str | None, limit: int | None, fmt: str
+) -> None:
+    """List stored articles, newest first.
+
+    \b
+    Examples:
+      digest articles --since yesterday
+      digest articles --edition tech --format json
+    """
+    items = stored_articles(runtime, since=since, edition=edition, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("Published", "Company", "Title", "Words", "Text"):
+        table.add_column(name, justify="right" if name == "Words" else "left")
+    for item in items:
+        table.add_row(
+            item["published"][:10], item["company"], _escape(item["title"]),
+            str(item["words"]), item["text_kind"],
+        )  # fmt: skip
+    Console().print(table)
+    click.echo(f"{len(items)} articles")
+
+
+def stored_articles(
+    runtime: Runtime,
+    *,
+    since: str | date | None = None,
+    edition: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Stored articles as JSON-ready dicts (title, company, source, url, published, …)."""
+    tz = runtime.settings.tz
+    start = None
+    if since is not None:
+        day = since if isinstance(since, date) else parse_day(since, today=datetime.now(tz).date())
+        start = day_bounds(day, tz)[0]
+    if edition is not None:
+        runtime.catalogue.edition(edition)
+    with Session(runtime.engine) as session:
+        rows = list_articles(session=session, since=start, edition=edition, limit=limit)
+    return [
+        {
+            "title": article.title,
+            "company": article.company,
+            "source": source_name,
+            "url": article.url,
+            "edition": article.edition,
+            "published": _iso(article.published_at),
+            "first_seen": _iso(article.first_seen_at),
+            "author": article.author,
+            "words": article.words,
+            "text_kind": article.text_kind,
+            "tags": [t for t in article.tags.split(",") if t],
+        }
+        for article, source_name in rows
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

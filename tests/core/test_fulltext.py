@@ -1,0 +1,27 @@
+"""core.fulltext: the article's own words from a page full of navigation and scripts."""
+
+from __future__ import annotations
+
+from core.fulltext import extract_text, wants_fulltext
+from tests.peers.feeds import FEEDS
+
+
+def test_extract_text_keeps_the_article_and_drops_the_chrome():
+    page = (FEEDS / "atom-excerpts/pages/post-1.html").read_bytes()
+    text = extract_text(page, url="https://example.com/post-1")
+    assert "We ran both engines side by side for six weeks" in text
+    assert "Reads moved over one region at a time." in text
+    assert "do not extract me" not in text
+    assert "Careers" not in text
+    assert len(text.split()) > 100
+
+
+def test_extract_text_of_nothing_is_empty():
+    assert extract_text(b"", url="https://example.com/") == ""
+    assert extract_text(b"<html><body></body></html>", url="https://example.com/") == ""
+
+
+def test_video_pages_are_not_worth_fetching():
+    assert not wants_fulltext("https://www.youtube.com/watch?v=abc")
+    assert not wants_fulltext("https://youtu.be/abc")
+    assert wants_fulltext("https://netflixtechblog.com/some-post")
