@@ -249,7 +249,14 @@ def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
             source_weight=post.source_weight,
         )
         result.append((post, score_signal(features), features))
-    result.sort(key=lambda item: (-item[1], item[0].published, item[0].url))
+    result.sort(
+        key=lambda item: (
+            item[0].summariser == "title-only",  # nothing to read: after every post with text
+            -item[1],
+            item[0].published,
+            item[0].url,
+        )
+    )
     return result
 
 

@@ -10,8 +10,9 @@ The score is a sum of four documented parts, multiplied by the source's weight (
 | depth           | the article's length (full at 1,500 words); excerpts count half | 0 – 1.5 |
 | lessons         | the deep dive names a trade-off or a lesson                  | 0 – 0.5 |
 
-A post summarised from its title only (a video, a link post) keeps a fifth of its score: with
-nothing to read, it should lead only a day that has nothing else. Ties go to the earlier post,
+A post summarised from its title only (a video, a link post) keeps a fifth of its score, and
+`core.compose` ranks such posts after every post with text: with nothing to read, one should
+lead only a day that has nothing else. Ties go to the earlier post,
 then the URL, so the same inputs always choose the same signal.
 """
 

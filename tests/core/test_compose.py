@@ -1,0 +1,262 @@
+"""Composing digests from posts: pure, deterministic, every field filled, nothing invented."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from core.compose import (
+    Post,
+    belongs_to_day,
+    compose_daily,
+    compose_weekly,
+    group_posts,
+)
+from core.model import DailyDigest, Edition, WeeklyRollup
+from core.summarise import ArticleText
+from core.summarise.extractive import summarise_extractive
+from core.tags import tag_text
+
+ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
+TECH = Edition(key="tech", title="Engineering @ Scale")
+SOURCES = ["Datadog Engineering", "GitHub Blog", "HashiCorp Blog", "Cloudflare Blog", "Google"]
+DAY = date(2026, 4, 1)
+
+
+def sample_posts() -> list[Post]:
+    posts = []
+    for path in sorted(ARTICLES.glob("*.txt")):
+        lines = path.read_text(encoding="utf-8").split("\n")
+        text = "\n".join(lines[5:])
+        article = ArticleText(url=lines[2], title=lines[0], company=lines[1], text=text)
+        dive = summarise_extractive(article)
+        posts.append(
+            Post(
+                url=article.url,
+                title=article.title,
+                company=article.company,
+                source=f"{article.company} Blog",
+                published=datetime.fromisoformat(lines[3]),
+                deep_dive=dive.text,
+                summariser=dive.summariser,
+                words=len(text.split()),
+                tags=tag_text(article.title, text),
+            )
+        )
+    return posts
+
+
+def post(n: int, *, company: str, title: str, text: str, tags: tuple[str, ...] = (), **kw) -> Post:  # type: ignore[no-untyped-def]
+    return Post(
+        url=f"https://example.com/{n}",
+        title=title,
+        company=company,
+        source=f"{company} Blog",
+        published=datetime(2026, 4, 1, 8, n, tzinfo=UTC),
+        deep_dive=text,
+        words=kw.pop("words", 1000),
+        tags=tags,
+        **kw,
+    )
+
+
+def test_a_daily_digest_fills_every_field() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    assert digest.title == "Engineering @ Scale — 2026-04-01"
+    assert digest.edition == "tech" and digest.date == DAY
+    assert digest.sources == tuple(SOURCES)
+    assert digest.stats.sources_checked == 5
+    assert digest.stats.posts == 5
+    assert digest.section_titles == {
+        "signal": "Signal of the Day",
+        "deep_dives": "Deep Dives",
+        "patterns": "Patterns Across Companies",
+    }
+    assert digest.signal is not None and digest.signal.why.startswith("Why this one:")
+    assert {d.company for d in digest.deep_dives} == {
+        "Datadog",
+        "GitHub",
+        "HashiCorp",
+        "Cloudflare",
+        "Google",
+    }
+    assert all(d.text and d.summariser and d.url for d in digest.deep_dives)
+    assert "security" in digest.tags
+
+
+def test_minutes_saved_are_words_at_230_per_minute() -> None:
+    posts = [post(i, company="A", title=f"T{i}", text="x", words=2300) for i in range(3)]
+    digest = compose_daily(edition=TECH, day=DAY, posts=posts, sources=["a"])
+    assert digest.stats.minutes_saved == 30
+    assert digest.stats.line() == "1 blogs checked · 3 new posts · ~30 min of reading saved"
+
+
+def test_the_signal_is_the_highest_scoring_post_and_deep_dives_follow_the_score() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    scores = [d.score for d in digest.deep_dives]
+    assert scores == sorted(scores, reverse=True)
+    assert digest.signal is not None
+    assert (
+        digest.signal.url == digest.deep_dives[0].url == "https://example.com/datadog/replication"
+    )
+    # the signal is the deep dive's opening and closing sentences: still the article's words
+    assert digest.signal.text.startswith(digest.deep_dives[0].text.split(". ")[0])
+    assert "7 seconds to 450 ms" in digest.signal.text
+
+
+def test_a_title_only_post_is_never_the_signal_when_another_post_has_text() -> None:
+    video = post(
+        1,
+        company="Google",
+        title="Keynote",
+        text="Keynote. (Title only.)",
+        words=5000,
+        summariser="title-only",
+        source_weight=1.5,
+    )
+    note = post(2, company="Acme", title="Small", text="We fixed a bug.", words=100)
+    digest = compose_daily(edition=TECH, day=DAY, posts=[video, note], sources=["a"])
+    assert digest.signal is not None and digest.signal.company == "Acme"
+    assert digest.deep_dives[-1].summariser == "title-only"
+
+
+def test_patterns_group_posts_of_several_companies_and_name_them() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    assert digest.patterns
+    for pattern in digest.patterns:
+        assert len(pattern.companies) >= 2
+        assert len(pattern.urls) >= 2
+        for company in pattern.companies:
+            assert company in pattern.text
+    security = [p for p in digest.patterns if p.theme.startswith("security")]
+    assert security and set(security[0].companies) >= {"GitHub", "HashiCorp"}
+
+
+def test_one_company_alone_is_not_a_pattern() -> None:
+    posts = [
+        post(
+            1, company="GitHub", title="OIDC for npm", text="Secrets and OIDC.", tags=("security",)
+        ),
+        post(
+            2, company="GitHub", title="OIDC for PyPI", text="Secrets and OIDC.", tags=("security",)
+        ),
+    ]
+    digest = compose_daily(edition=TECH, day=DAY, posts=posts, sources=["a"])
+    assert digest.patterns == ()
+
+
+def test_a_day_without_posts_is_a_short_no_new_posts_digest() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=[], sources=SOURCES)
+    assert digest.signal is None
+    assert digest.deep_dives == () and digest.patterns == ()
+    assert digest.stats.posts == 0 and digest.stats.sources_checked == 5
+
+
+def test_a_daily_digest_survives_the_json_round_trip() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    assert DailyDigest.from_dict(digest.to_dict()) == digest
+
+
+def test_composing_is_deterministic_whatever_the_input_order() -> None:
+    posts = sample_posts()
+    first = compose_daily(edition=TECH, day=DAY, posts=posts, sources=SOURCES)
+    again = compose_daily(edition=TECH, day=DAY, posts=list(reversed(posts)), sources=SOURCES)
+    assert first == again
+
+
+def test_a_weekly_rollup_has_review_stories_and_patterns() -> None:
+    rollup = compose_weekly(edition=TECH, week="2026-W14", posts=sample_posts(), sources=SOURCES)
+    assert rollup.title == "Engineering @ Scale — Week 2026-W14"
+    assert (rollup.start, rollup.end) == (date(2026, 3, 30), date(2026, 4, 5))
+    assert 3 <= len(rollup.top_stories) <= 7
+    assert "5 companies published 5 posts" in rollup.week_in_review
+    first = rollup.top_stories[0]
+    assert len(first.companies) >= 2  # the story spanning most companies leads
+    for story in rollup.top_stories:
+        assert story.urls and story.text and story.companies
+        assert [a.url for a in story.articles] == list(story.urls)
+    assert WeeklyRollup.from_dict(rollup.to_dict()) == rollup
+
+
+def test_a_week_with_one_post_has_one_story() -> None:
+    [one] = [p for p in sample_posts() if p.company == "Datadog"]
+    rollup = compose_weekly(edition=TECH, week="2026-W14", posts=[one], sources=SOURCES)
+    assert len(rollup.top_stories) == 1
+    assert rollup.top_stories[0].urls == (one.url,)
+    assert rollup.patterns == ()
+
+
+def test_a_busy_week_has_at_most_seven_stories() -> None:
+    topics = [
+        "kafka replication",
+        "oidc secrets",
+        "gpu inference",
+        "agents mcp",
+        "eslint config",
+        "kubernetes clusters",
+        "dns resolver",
+        "postgres vacuum",
+        "rust parser",
+        "wasm isolates",
+    ]
+    posts = [
+        post(
+            i,
+            company=f"Co{i % 4}",
+            title=f"{topics[i % 10]} at scale {i}",
+            text=f"We changed {topics[i % 10]}.",
+        )
+        for i in range(40)
+    ]
+    rollup = compose_weekly(edition=TECH, week="2026-W14", posts=posts, sources=["a"])
+    assert len(rollup.top_stories) == 7
+
+
+def test_an_empty_week_says_so() -> None:
+    rollup = compose_weekly(edition=TECH, week="2026-W14", posts=[], sources=SOURCES)
+    assert rollup.top_stories == () and rollup.week_in_review == "No new posts this week."
+
+
+def test_similar_posts_are_grouped_and_different_ones_are_not() -> None:
+    posts = [
+        post(
+            1,
+            company="A",
+            title="Kafka replication lag",
+            text="Kafka replication lag fell.",
+            tags=("distributed-systems",),
+        ),
+        post(
+            2,
+            company="B",
+            title="Our Kafka replication pipeline",
+            text="Kafka replication at scale.",
+            tags=("distributed-systems",),
+        ),
+        post(
+            3,
+            company="C",
+            title="A new GPU inference server",
+            text="GPU inference for models.",
+            tags=("ml-infrastructure",),
+        ),
+    ]
+    assert group_posts(posts) == [[0, 1], [2]]
+
+
+def test_a_post_belongs_to_its_own_day() -> None:
+    assert belongs_to_day(published=DAY, first_seen=DAY, day=DAY, digested=set())
+    assert not belongs_to_day(
+        published=DAY, first_seen=DAY, day=DAY - timedelta(days=1), digested=set()
+    )
+
+
+def test_a_late_post_whose_day_is_digested_belongs_to_the_day_it_was_first_seen() -> None:
+    before = DAY - timedelta(days=2)
+    assert belongs_to_day(published=before, first_seen=DAY, day=DAY, digested={before})
+    # not yet digested: it waits for its own day's digest
+    assert not belongs_to_day(published=before, first_seen=DAY, day=DAY, digested=set())
+    # not yet seen on that day: it cannot be in it
+    assert not belongs_to_day(
+        published=before, first_seen=DAY, day=DAY - timedelta(days=1), digested={before}
+    )

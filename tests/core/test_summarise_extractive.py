@@ -1,0 +1,124 @@
+"""The extractive summariser: faithful by construction, 60–130 words, problem first."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from core.summarise import ArticleText
+from core.summarise.extractive import (
+    MAX_WORDS,
+    MIN_WORDS,
+    ExtractiveSummariser,
+    split_sentences,
+    summarise_extractive,
+)
+
+ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
+
+
+def load(name: str) -> ArticleText:
+    lines = (ARTICLES / name).read_text(encoding="utf-8").split("\n")
+    return ArticleText(url=lines[2], title=lines[0], company=lines[1], text="\n".join(lines[5:]))
+
+
+FULL = [
+    "datadog-replication.txt",
+    "github-oidc.txt",
+    "hashicorp-delegation.txt",
+    "cloudflare-workers.txt",
+]
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_every_sentence_of_a_deep_dive_occurs_in_the_article(name: str) -> None:
+    article = load(name)
+    flat = " ".join(article.text.split())
+    dive = summarise_extractive(article)
+    assert dive.summariser == "extractive"
+    for sentence in split_sentences(dive.text):
+        assert sentence in flat
+
+
+@pytest.mark.parametrize("name", FULL)
+def test_a_deep_dive_is_60_to_130_words(name: str) -> None:
+    words = len(summarise_extractive(load(name)).text.split())
+    assert MIN_WORDS <= words <= MAX_WORDS
+
+
+def test_numbers_are_kept_verbatim() -> None:
+    dive = summarise_extractive(load("datadog-replication.txt")).text
+    assert "7 seconds" in dive
+    assert "450 ms" in dive
+    assert "40%" in dive
+    for number in re.findall(r"\d[\d,.%]*", dive):
+        assert number.rstrip(".") in load("datadog-replication.txt").text
+
+
+def test_the_deep_dive_covers_problem_approach_trade_off_and_result_in_article_order() -> None:
+    article = load("datadog-replication.txt")
+    dive = summarise_extractive(article).text
+    assert "p90 latency of those queries reached 7 seconds" in dive  # problem
+    assert "We built a replication pipeline" in dive  # approach
+    assert "We chose asynchronous replication" in dive  # trade-off
+    assert "dropped from 7 seconds to 450 ms" in dive  # result
+    flat = " ".join(article.text.split())
+    positions = [flat.index(s) for s in split_sentences(dive)]
+    assert positions == sorted(positions)
+
+
+def test_boilerplate_is_never_chosen() -> None:
+    assert "Subscribe" not in summarise_extractive(load("datadog-replication.txt")).text
+
+
+def test_an_article_without_usable_text_gets_a_marked_one_liner() -> None:
+    video = ArticleText(
+        url="https://e.com/v", title="Keynote: the road to 1.0", company="Acme", text=""
+    )
+    dive = summarise_extractive(video)
+    assert dive.summariser == "title-only"
+    assert dive.text.startswith("Keynote: the road to 1.0.")
+    assert "title only" in dive.text.lower()
+
+
+def test_a_short_description_is_used_and_marked() -> None:
+    dive = summarise_extractive(load("google-video.txt"))
+    assert dive.summariser == "title-only"
+    assert dive.text.startswith("A short video about our work with Brazil.")
+    assert "description only" in dive.text
+
+
+def test_the_same_article_always_gives_the_same_deep_dive() -> None:
+    article = load("github-oidc.txt")
+    assert summarise_extractive(article) == summarise_extractive(article)
+
+
+def test_a_very_long_article_still_gives_a_bounded_deep_dive() -> None:
+    article = load("cloudflare-workers.txt")
+    long = ArticleText(
+        url=article.url, title=article.title, company=article.company, text=article.text * 40
+    )
+    dive = summarise_extractive(long)
+    assert MIN_WORDS <= len(dive.text.split()) <= MAX_WORDS
+
+
+def test_the_summariser_keeps_the_order_of_its_batch() -> None:
+    articles = [load(name) for name in FULL]
+    dives = ExtractiveSummariser().summarise(articles)
+    assert [d.article_url for d in dives] == [a.url for a in articles]
+
+
+def test_sentences_do_not_split_on_abbreviations_decimals_or_initials() -> None:
+    text = (
+        "Latency fell from 3.5 s to 0.8 s, e.g. on the U.S. East cluster. "
+        "We compared Kafka vs. Pulsar! Did it work? Yes.\nA new paragraph starts here"
+    )
+    assert split_sentences(text) == [
+        "Latency fell from 3.5 s to 0.8 s, e.g. on the U.S. East cluster.",
+        "We compared Kafka vs. Pulsar!",
+        "Did it work?",
+        "Yes.",
+        "A new paragraph starts here",
+    ]
