@@ -1,0 +1,336 @@
+"""The one ASGI app of `digest serve`: Slack, the newsletter pages, the archive, feeds, health.
+
+Pages are plain server-rendered HTML (`templates/web/`) from the stored digests, so a page
+costs one indexed query and no composing. The Slack and newsletter routes are built by
+their own front-ends (`build_routes`) and mounted here; this module owns only the archive:
+
+```
+/                          index of digests (?edition=reads for another edition)
+/daily/2026-04-01          a daily digest of the default edition (/reads/daily/… for others)
+/weekly/2026-W14           a weekly rollup (/reads/weekly/… for others)
+/tags/<tag>                digests carrying a tag
+/feed.xml                  RSS 2.0 of our own digests; /tags/<tag>/feed.xml per tag
+/healthz                   200 when the database answers, 503 when it does not
+```
+
+No scheduler is started here (a web process may run several copies of this app); see
+`app.worker` and `digest serve --with-worker`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.web import build_routes as slack_routes
+from core.config import Settings
+from core.dates import parse_week, week_days
+from core.errors import DigestError
+from core.model import DailyDigest, Edition, WeeklyRollup
+from core.sources import load_sources
+from newsletter.web import build_routes as newsletter_routes
+from storage.digests import list_digests, load_digest
+from storage.tables import Digest
+
+__all__ = ["TEMPLATES", "create_app"]
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+DEFAULT_EDITION = "tech"
+_TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
+_EDITION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+_FEED_ITEMS = 30
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette:
+    """Build the web app. Without `engine`, one is opened from DATABASE_URL (and migrated).
+
+    Example:
+
+    ```python
+    app = create_app(Settings.from_env(os.environ))
+    uvicorn.run(app, port=8000)
+    ```
+    """
+    owned = engine is None
+    if engine is None:
+        from app.wiring import open_engine
+
+        engine = open_engine(settings.database_url)
+    archive = _Archive(settings=settings, engine=engine)
+    routes: list[BaseRoute] = [
+        Route("/", archive.index, name="index"),
+        Route("/healthz", archive.healthz, name="healthz"),
+        Route("/feed.xml", archive.feed, name="feed"),
+        Route("/tags/{tag}", archive.tag, name="tag"),
+        Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
+        Route("/daily/{day}", archive.daily, name="daily"),
+        Route("/weekly/{week}", archive.weekly, name="weekly"),
+        *slack_routes(settings=settings, engine=engine),
+        *newsletter_routes(settings=settings, engine=engine),
+        Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
+        Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:
+            engine.dispose()
+
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: archive.not_found, 405: archive.not_found},
+    )
+
+
+class _Archive:
+    """The archive's endpoints. Sync on purpose: Starlette runs them in its thread pool,
+    so a slow database never blocks the event loop that answers Slack."""
+
+    def __init__(self, *, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.base_url = settings.public_base_url.rstrip("/")
+        self.editions = _editions(settings)
+        self.default = (
+            DEFAULT_EDITION if DEFAULT_EDITION in self.editions else _first(self.editions)
+        )
+        self.env = Environment(
+            loader=FileSystemLoader(str(TEMPLATES)),
+            autoescape=select_autoescape(["html", "xml"]),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(url=self.url, site_title=self._title(self.default))
+
+    # --- pages --------------------------------------------------------------------------
+
+    def index(self, request: Request) -> Response:
+        edition = request.query_params.get("edition") or self.default
+        if not _EDITION.match(edition):
+            raise HTTPException(404)
+        with Session(self.engine) as session:
+            rows = list_digests(session=session, edition=edition, limit=200)
+        return self._page(
+            "index.html",
+            edition=edition,
+            edition_title=self._title(edition),
+            description=self.editions.get(edition, Edition(edition, edition)).description,
+            editions=self._edition_links(),
+            weekly=[self._entry(r) for r in rows if r.kind == "weekly"],
+            daily=[self._entry(r) for r in rows if r.kind == "daily"],
+            tags=_tag_counts(rows),
+        )
+
+    def daily(self, request: Request) -> Response:
+        edition = self._edition_param(request)
+        try:
+            day = date.fromisoformat(request.path_params["day"])
+        except ValueError:
+            raise HTTPException(404) from None
+        payload = self._load(edition, "daily", day.isoformat())
+        digest = DailyDigest.from_dict(payload)
+        return self._page(
+            "daily.html", digest=digest, edition=edition, edition_title=self._title(edition)
+        )
+
+    def weekly(self, request: Request) -> Response:
+        edition = self._edition_param(request)
+        try:
+            monday = parse_week(request.path_params["week"], today=date(2000, 1, 1))
+        except DigestError:
+            raise HTTPException(404) from None
+        year, week, _ = monday.isocalendar()
+        payload = self._load(edition, "weekly", f"{year}-W{week:02d}")
+        rollup = WeeklyRollup.from_dict(payload)
+        return self._page(
+            "weekly.html", rollup=rollup, edition=edition, edition_title=self._title(edition)
+        )
+
+    def tag(self, request: Request) -> Response:
+        tag = self._tag_param(request)
+        rows = self._tagged(tag, limit=200)
+        return self._page(
+            "tag.html",
+            tag=tag,
+            entries=[self._entry(r) for r in rows],
+            feed_url=self.url("tag_feed", tag=tag),
+        )
+
+    def feed(self, request: Request) -> Response:
+        """RSS 2.0, newest first; each item carries the whole digest as HTML."""
+        tag = self._tag_param(request) if "tag" in request.path_params else None
+        if tag:
+            rows = self._tagged(tag, limit=_FEED_ITEMS)
+            title = f"{self._title(self.default)} · {tag}"
+            self_url = self.url("tag_feed", tag=tag)
+            home = self.url("tag", tag=tag)
+        else:
+            with Session(self.engine) as session:
+                rows = list_digests(session=session, limit=_FEED_ITEMS * 2)
+            title, self_url, home = self._title(self.default), self.url("feed"), self.url("index")
+        rows = sorted(rows, key=lambda r: r.composed_at, reverse=True)[:_FEED_ITEMS]
+        items = [self._feed_item(r) for r in rows]
+        body = self.env.get_template("feed.xml").render(
+            title=title,
+            home=home,
+            self_url=self_url,
+            description=f"Daily digests and weekly rollups from {title}",
+            updated=format_datetime(rows[0].composed_at) if rows else None,
+            items=items,
+        )
+        return Response(body, media_type="application/rss+xml; charset=utf-8")
+
+    def healthz(self, request: Request) -> Response:
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+            log.warning("healthz database=unreachable error=%r", str(exc).splitlines()[0])
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    def not_found(self, request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 404)
+        return self._page("not_found.html", status_code=status, path=request.url.path)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def url(self, name: str, **params: Any) -> str:
+        """Absolute URL of a page (feeds and mail need absolute links)."""
+        edition = params.pop("edition", None)
+        if name in ("daily", "weekly") and edition and edition != self.default:
+            name, params["edition"] = f"edition_{name}", edition
+        paths = {
+            "index": "/",
+            "feed": "/feed.xml",
+            "tag": "/tags/{tag}",
+            "tag_feed": "/tags/{tag}/feed.xml",
+            "daily": "/daily/{day}",
+            "weekly": "/weekly/{week}",
+            "edition_daily": "/{edition}/daily/{day}",
+            "edition_weekly": "/{edition}/weekly/{week}",
+        }
+        path = paths[name].format(**params)
+        if name == "index" and edition and edition != self.default:
+            path += f"?edition={edition}"
+        return self.base_url + path
+
+    def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status_code)
+
+    def _load(self, edition: str, kind: str, period: str) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            payload = load_digest(session=session, edition=edition, kind=kind, period=period)
+        if payload is None:
+            raise HTTPException(404)
+        return payload
+
+    def _tagged(self, tag: str, *, limit: int) -> list[Digest]:
+        with Session(self.engine) as session:
+            rows = list_digests(session=session, tag=tag, limit=limit * 4)
+        return [r for r in rows if tag in r.tags.split(",")][:limit]  # `contains` is a substring
+
+    def _edition_param(self, request: Request) -> str:
+        edition = request.path_params.get("edition", self.default)
+        if not _EDITION.match(edition) or edition == "tags":
+            raise HTTPException(404)
+        return str(edition)
+
+    def _tag_param(self, request: Request) -> str:
+        tag = str(request.path_params["tag"]).lower()
+        if not _TAG.match(tag):
+            raise HTTPException(404)
+        return tag
+
+    def _title(self, edition: str) -> str:
+        found = self.editions.get(edition)
+        return found.title if found else "Engineering @ Scale"
+
+    def _edition_links(self) -> list[dict[str, str]]:
+        return [
+            {"key": key, "title": e.title, "url": self.url("index", edition=key)}
+            for key, e in self.editions.items()
+        ]
+
+    def _entry(self, row: Digest) -> dict[str, Any]:
+        if row.kind == "daily":
+            link = self.url("daily", edition=row.edition, day=row.period)
+        else:
+            link = self.url("weekly", edition=row.edition, week=row.period)
+        return {
+            "title": row.title,
+            "kind": row.kind,
+            "period": row.period,
+            "edition": row.edition,
+            "url": link,
+            "tags": [t for t in row.tags.split(",") if t],
+            "when": _period_label(row.kind, row.period),
+        }
+
+    def _feed_item(self, row: Digest) -> dict[str, Any]:
+        entry = self._entry(row)
+        payload = json.loads(row.payload)
+        if row.kind == "daily":
+            html = self.env.get_template("_daily_body.html").render(
+                digest=DailyDigest.from_dict(payload)
+            )
+        else:
+            html = self.env.get_template("_weekly_body.html").render(
+                rollup=WeeklyRollup.from_dict(payload)
+            )
+        return {**entry, "html": html, "published": format_datetime(row.composed_at)}
+
+
+def _editions(settings: Settings) -> dict[str, Edition]:
+    """Edition titles from sources.toml; the archive still works when the file is unreadable."""
+    try:
+        return dict(load_sources(settings.sources_path).editions)
+    except DigestError as exc:
+        log.warning("archive editions=unknown error=%r", str(exc))
+        return {}
+
+
+def _first(editions: dict[str, Edition]) -> str:
+    return next(iter(editions), DEFAULT_EDITION)
+
+
+def _period_label(kind: str, period: str) -> str:
+    """'2026-04-01' → 'Wed 1 Apr 2026'; '2026-W14' → 'Week 14: 30 Mar – 5 Apr 2026'."""
+    try:
+        if kind == "daily":
+            day = date.fromisoformat(period)
+            return f"{day:%a} {day.day} {day:%b %Y}"
+        monday, sunday = week_days(period)
+        return f"Week {monday.isocalendar()[1]}: {monday.day} {monday:%b} – {sunday.day} {sunday:%b %Y}"
+    except (ValueError, DigestError):
+        return period
+
+
+def _tag_counts(rows: list[Digest]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        for tag in filter(None, row.tags.split(",")):
+            counts[tag] = counts.get(tag, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:30]

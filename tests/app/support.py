@@ -1,0 +1,126 @@
+"""Helpers of tests/app: the web app served by uvicorn on loopback, and sample digests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import uvicorn
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.types import ASGIApp
+
+from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
+from storage.digests import save_digest
+
+BASE_URL = "https://digest.example.org"
+
+
+@contextmanager
+def serve_app(app: ASGIApp) -> Iterator[str]:
+    """Run `app` under a real uvicorn on 127.0.0.1 (random port); yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:  # waiting for start-up, not measuring anything
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def daily_digest(day: date, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> DailyDigest:
+    return DailyDigest(
+        edition=edition,
+        date=day,
+        title=f"Engineering @ Scale — {day.isoformat()}",
+        stats=Stats(sources_checked=31, posts=2, minutes_saved=14),
+        sources=("Cloudflare", "Datadog"),
+        signal=Signal(
+            url="https://blog.cloudflare.com/emdash/",
+            title="Introducing EmDash <the successor>",
+            company="Cloudflare",
+            text="Plugins run in V8 isolates with declared capabilities.",
+            why="Capability sandboxing replaces marketplace trust.",
+        ),
+        deep_dives=(
+            ArticleRef(
+                title="How Datadog Redefined Data Replication",
+                company="Datadog",
+                url="https://www.datadoghq.com/blog/replication/",
+                source="Datadog",
+                text="Postgres was struggling with OLTP alongside heavy search queries.",
+                tags=tags,
+            ),
+        ),
+        patterns=(
+            Pattern(
+                theme="Zero-trust boundaries",
+                companies=("Cloudflare", "GitHub"),
+                urls=("https://blog.cloudflare.com/emdash/",),
+                text="Shared trust gives way to ephemeral, capability-scoped boundaries.",
+            ),
+        ),
+        tags=tags,
+        section_titles={"signal": "Signal of the Day"},
+    )
+
+
+def weekly_rollup(week: str, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> WeeklyRollup:
+    return WeeklyRollup(
+        edition=edition,
+        week=week,
+        title=f"Engineering @ Scale — Week {week}",
+        start=date(2026, 3, 30),
+        end=date(2026, 4, 5),
+        stats=Stats(sources_checked=31, posts=40, minutes_saved=300),
+        week_in_review="Agentic infrastructure moved from demos to guardrails.",
+        top_stories=(
+            Story(
+                theme="Sandboxing untrusted code",
+                companies=("Cloudflare",),
+                urls=("https://blog.cloudflare.com/emdash/",),
+                text="Isolates beat containers for short-lived work.",
+                articles=(
+                    ArticleRef(
+                        title="Dynamic Workers",
+                        company="Cloudflare",
+                        url="https://blog.cloudflare.com/dynamic-workers/",
+                    ),
+                ),
+            ),
+        ),
+        patterns=(),
+        tags=tags,
+    )
+
+
+def store(engine: Engine, digest: DailyDigest | WeeklyRollup) -> None:
+    with Session(engine) as session:
+        if isinstance(digest, DailyDigest):
+            kind, period = "daily", digest.date.isoformat()
+        else:
+            kind, period = "weekly", digest.week
+        save_digest(
+            session=session,
+            edition=digest.edition,
+            kind=kind,
+            period=period,
+            title=digest.title,
+            payload=digest.to_dict(),
+            tags=digest.tags,
+        )

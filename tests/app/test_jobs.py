@@ -1,0 +1,220 @@
+"""Jobs: which period is due, and each period claimed and run once (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from app.jobs import Schedule, run_claimed, run_daily, run_ingest
+from core.config import Settings
+from storage.db import make_engine
+from storage.tables import JobRun
+from tests.app.fakes import FakeSteps
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _schedule(**env: str) -> Schedule:
+    return Schedule.from_settings(Settings.from_env(env))
+
+
+def _rows(engine: Engine) -> list[JobRun]:
+    with Session(engine) as session:
+        return list(session.exec(select(JobRun).order_by(JobRun.id)))
+
+
+# --- periods (pure) -------------------------------------------------------------------
+
+
+def test_daily_period_is_the_day_that_ended_before_the_post() -> None:
+    schedule = _schedule(DIGEST_TZ="Europe/London", DAILY_AT="08:00")
+    now = datetime(2026, 4, 2, 9, 30, tzinfo=UTC)  # 10:30 in London (BST)
+    slot = schedule.latest_slot("daily", now)
+    assert slot == datetime(2026, 4, 2, 8, 0, tzinfo=LONDON)
+    assert schedule.period("daily", slot) == "2026-04-01"
+
+
+def test_before_the_daily_time_the_latest_slot_is_yesterdays() -> None:
+    schedule = _schedule(DIGEST_TZ="Europe/London", DAILY_AT="08:00")
+    now = datetime(2026, 4, 2, 6, 0, tzinfo=UTC)  # 07:00 in London
+    assert schedule.latest_slot("daily", now) == datetime(2026, 4, 1, 8, 0, tzinfo=LONDON)
+    assert schedule.next_slot("daily", now) == datetime(2026, 4, 2, 8, 0, tzinfo=LONDON)
+
+
+def test_daily_slot_keeps_wall_clock_time_across_a_dst_change() -> None:
+    schedule = _schedule(DIGEST_TZ="Europe/London", DAILY_AT="08:00")
+    before = schedule.latest_slot("daily", datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    after = schedule.next_slot(
+        "daily", datetime(2026, 3, 28, 12, 0, tzinfo=UTC) + timedelta(days=1)
+    )
+    assert before.astimezone(UTC).hour == 8  # GMT
+    assert after.astimezone(UTC).hour == 7  # BST: still 08:00 on the wall
+    assert after.astimezone(LONDON).time() == time(8, 0)
+
+
+def test_weekly_period_is_the_iso_week_that_ended() -> None:
+    schedule = _schedule(WEEKLY_AT="mon 09:00")
+    now = datetime(2026, 4, 8, 12, 0, tzinfo=UTC)  # Wednesday of W15
+    slot = schedule.latest_slot("weekly", now)
+    assert slot == datetime(2026, 4, 6, 9, 0, tzinfo=UTC)  # Monday of W15
+    assert schedule.period("weekly", slot) == "2026-W14"
+    assert schedule.next_slot("weekly", now) == datetime(2026, 4, 13, 9, 0, tzinfo=UTC)
+
+
+def test_ingest_slots_are_aligned_so_every_worker_agrees() -> None:
+    schedule = _schedule(INGEST_EVERY="30m")
+    slot = schedule.latest_slot("ingest", datetime(2026, 4, 1, 8, 47, 13, tzinfo=UTC))
+    assert slot == datetime(2026, 4, 1, 8, 30, tzinfo=UTC)
+    assert schedule.period("ingest", slot) == "2026-04-01T08:30Z"
+    assert schedule.next_slot("ingest", slot) == datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+# --- claims (real databases) ----------------------------------------------------------
+
+
+def test_a_period_runs_once(engine: Engine, now: datetime) -> None:
+    calls = []
+
+    def work() -> dict[str, int]:
+        calls.append(1)
+        return {"new": 2}
+
+    first = run_claimed(
+        engine=engine, job="daily", period="2026-04-01", work=work, clock=lambda: now
+    )
+    second = run_claimed(
+        engine=engine, job="daily", period="2026-04-01", work=work, clock=lambda: now
+    )
+
+    assert (first.status, second.status) == ("ok", "skipped")
+    assert calls == [1]
+    [row] = _rows(engine)
+    assert (row.job, row.period, row.status) == ("daily", "2026-04-01", "ok")
+    assert row.finished_at is not None
+    detail = json.loads(row.detail or "{}")
+    assert detail["counts"] == {"new": 2}
+    assert "duration_ms" in detail
+
+
+def test_a_failed_run_is_recorded_with_its_error_and_claimed_again(
+    engine: Engine, now: datetime
+) -> None:
+    def broken() -> dict[str, int]:
+        raise RuntimeError("feed server exploded")
+
+    failed = run_claimed(engine=engine, job="ingest", period="p", work=broken, clock=lambda: now)
+    assert failed.status == "failed"
+    assert failed.error == "feed server exploded"
+    [row] = _rows(engine)
+    assert row.status == "failed"
+    assert json.loads(row.detail or "{}")["error"] == "feed server exploded"
+
+    retried = run_claimed(
+        engine=engine, job="ingest", period="p", work=lambda: {}, clock=lambda: now
+    )
+    assert retried.status == "ok"
+    assert [r.status for r in _rows(engine)] == ["ok"]
+
+
+def test_a_run_left_running_by_a_dead_worker_is_taken_over_when_stale(
+    engine: Engine, now: datetime
+) -> None:
+    with Session(engine) as session:
+        session.add(JobRun(job="daily", period="d", status="running", started_at=now))
+        session.commit()
+    calls = []
+
+    def work() -> dict[str, int]:
+        calls.append(1)
+        return {}
+
+    fresh = run_claimed(
+        engine=engine, job="daily", period="d", work=work, clock=lambda: now + timedelta(minutes=5)
+    )
+    stale = run_claimed(
+        engine=engine, job="daily", period="d", work=work, clock=lambda: now + timedelta(hours=3)
+    )
+    assert (fresh.status, stale.status) == ("skipped", "ok")
+    assert calls == [1]
+
+
+def test_an_interrupted_run_is_marked_failed_not_left_running(
+    engine: Engine, now: datetime
+) -> None:
+    def interrupted() -> dict[str, int]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_claimed(engine=engine, job="weekly", period="w", work=interrupted, clock=lambda: now)
+    assert [r.status for r in _rows(engine)] == ["failed"]
+
+
+def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: datetime) -> None:
+    engines = [make_engine(database_url), make_engine(database_url)]
+    barrier = threading.Barrier(2)
+    calls = []
+    results = []
+
+    def work() -> dict[str, int]:
+        calls.append(threading.current_thread().name)
+        return {}
+
+    errors: list[BaseException] = []
+
+    def race(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            results.append(
+                run_claimed(
+                    engine=engine, job="daily", period="2026-04-01", work=work, clock=lambda: now
+                )
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for engine in engines:
+        engine.dispose()
+    assert not errors, "".join(traceback.format_exception(errors[0]))
+    assert len(calls) == 1
+    assert sorted(r.status for r in results) == ["ok", "skipped"]
+
+
+# --- the work of each job ---------------------------------------------------------------
+
+
+def test_ingest_job_ingests_then_summarises() -> None:
+    fake = FakeSteps()
+    counts = run_ingest(steps=fake.steps())
+    assert [c[0] for c in fake.calls] == ["ingest", "summarise"]
+    assert counts["ingest"]["new"] == 2
+
+
+def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) -> None:
+    fake = FakeSteps()
+    fake.fail["post_daily"] = 1  # the first edition's post fails
+    day = date(2026, 4, 1)
+
+    result = run_claimed(
+        engine=engine,
+        job="daily",
+        period="2026-04-01",
+        work=lambda: run_daily(steps=fake.steps(), editions=["tech", "reads"], day=day),
+        clock=lambda: now,
+    )
+
+    assert result.status == "failed"
+    assert "tech: post_daily is down" in (result.error or "")
+    assert fake.named("post_daily") == [("post_daily", "tech", day), ("post_daily", "reads", day)]
+    assert result.counts == {"reads": {"sent": 1}}

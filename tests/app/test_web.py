@@ -1,0 +1,169 @@
+"""The web app over real HTTP (uvicorn on loopback): archive, feeds, health, mounted routes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from app.web import create_app
+from core.config import Settings
+from storage.db import make_engine
+from tests.app.support import BASE_URL, serve_app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def web_settings(database_url: str) -> Settings:
+    return Settings.from_env({"DATABASE_URL": database_url, "PUBLIC_BASE_URL": BASE_URL})
+
+
+@pytest.fixture
+def client(web_settings: Settings, stored_digests: Engine) -> Iterator[httpx.Client]:
+    with serve_app(create_app(web_settings, engine=stored_digests)) as url:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            yield client
+
+
+def test_index_lists_the_editions_digests_newest_first(client: httpx.Client) -> None:
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert html.index("2026-04-01") < html.index("2026-03-31")
+    assert f'href="{BASE_URL}/daily/2026-04-01"' in html
+    assert f'href="{BASE_URL}/weekly/2026-W14"' in html
+    assert "reads" not in html.split("<h2>Daily digests</h2>")[1]  # another edition's digest
+    assert '<form class="subscribe" method="post" action="/subscribe">' in html
+
+
+def test_daily_page_shows_every_section_with_feed_text_escaped(client: httpx.Client) -> None:
+    response = client.get("/daily/2026-04-01")
+
+    assert response.status_code == 200
+    html = response.text
+    assert "<h1>Engineering @ Scale — 2026-04-01</h1>" in html
+    assert "Introducing EmDash &lt;the successor&gt;" in html
+    assert "<the successor>" not in html
+    assert '<a href="https://www.datadoghq.com/blog/replication/">Source</a>' in html
+    assert "Patterns Across Companies" in html
+    assert "31 blogs checked · 2 new posts · ~14 min of reading saved" in html
+    assert f'href="{BASE_URL}/tags/security"' in html
+
+
+def test_another_editions_digest_lives_under_its_name(client: httpx.Client) -> None:
+    assert client.get("/reads/daily/2026-04-01").status_code == 200
+    assert client.get("/reads/daily/2026-03-31").status_code == 404
+
+
+def test_weekly_page_shows_the_week_in_review_and_top_stories(client: httpx.Client) -> None:
+    response = client.get("/weekly/2026-W14")
+
+    assert response.status_code == 200
+    assert "Agentic infrastructure moved from demos to guardrails." in response.text
+    assert (
+        '<a href="https://blog.cloudflare.com/dynamic-workers/">Dynamic Workers</a>'
+        in response.text
+    )
+    assert "2026-03-30 to 2026-04-05" in response.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/daily/2026-01-01", "/daily/not-a-date", "/weekly/2026-W99", "/nope"]
+)
+def test_a_missing_page_is_a_readable_404(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert "<h1>Not found</h1>" in response.text
+
+
+def test_tag_page_lists_only_digests_carrying_exactly_that_tag(client: httpx.Client) -> None:
+    response = client.get("/tags/security")
+
+    assert response.status_code == 200
+    assert f'href="{BASE_URL}/daily/2026-04-01"' in response.text
+    assert f'href="{BASE_URL}/weekly/2026-W14"' in response.text
+    assert "2026-03-31" not in response.text
+    assert "/reads/daily/" not in response.text  # tagged security-research, not security
+
+
+def test_feed_parses_back_with_feedparser(client: httpx.Client) -> None:
+    response = client.get("/feed.xml")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/rss+xml")
+    feed = feedparser.parse(response.content)
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.feed.title == "Engineering @ Scale"
+    assert len(feed.entries) == 4
+    links = {entry.link for entry in feed.entries}
+    assert f"{BASE_URL}/daily/2026-04-01" in links
+    assert f"{BASE_URL}/reads/daily/2026-04-01" in links
+    daily = next(e for e in feed.entries if e.link == f"{BASE_URL}/daily/2026-04-01")
+    assert daily.title == "Engineering @ Scale — 2026-04-01"
+    assert "Introducing EmDash &lt;the successor&gt;" in daily.description
+    assert {t.term for t in daily.tags} == {"security", "distributed-systems"}
+    assert daily.published_parsed is not None
+
+
+def test_tag_feed_holds_only_that_tags_digests(client: httpx.Client) -> None:
+    feed = feedparser.parse(client.get("/tags/security/feed.xml").content)
+
+    assert feed.bozo == 0
+    assert sorted(e.link for e in feed.entries) == [
+        f"{BASE_URL}/daily/2026-04-01",
+        f"{BASE_URL}/weekly/2026-W14",
+    ]
+    assert feed.feed.title == "Engineering @ Scale · security"
+
+
+def test_healthz_answers_when_the_database_does(client: httpx.Client) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}"
+    settings = Settings.from_env({"DATABASE_URL": url})
+    engine = make_engine(url)
+    with serve_app(create_app(settings, engine=engine)) as base:
+        response = httpx.get(base + "/healthz", timeout=10)
+    engine.dispose()
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def test_newsletter_pages_are_mounted(client: httpx.Client) -> None:
+    response = client.get("/subscribe")
+
+    assert response.status_code == 200
+    assert 'name="email"' in response.text
+
+
+def test_importing_and_building_the_web_app_starts_no_scheduler(sqlite_url: str) -> None:
+    code = (
+        "import sys, threading\n"
+        "from app.web import create_app\n"
+        "from core.config import Settings\n"
+        f"create_app(Settings.from_env({{'DATABASE_URL': {sqlite_url!r}}}))\n"
+        "print('apscheduler' in sys.modules, threading.active_count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "1"]
