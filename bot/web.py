@@ -1,15 +1,99 @@
-"""HTTP routes of the Slack front-end, mounted by app/web.py (placeholder until issue 4)."""
+"""HTTP routes of the Slack front-end, mounted by app/web.py.
+
+`POST /slack/events` receives slash commands, button clicks and events; bolt verifies
+the signature (v0 HMAC over `v0:{ts}:{body}`, at most 5 minutes old) before anything
+else runs, so forged or replayed requests get a 401 without any work. With
+SLACK_CLIENT_ID/SECRET set, `GET /slack/install` and `GET /slack/oauth_redirect` run
+bolt's OAuth flow and store installations in our database.
+
+Why not `slack_bolt.adapter.starlette.SlackRequestHandler.handle` as it comes: it calls
+the synchronous `App.dispatch` inside the event loop, so one request blocks every other
+one. We use the adapter's request/response converters and run `dispatch` in Starlette's
+thread pool instead, so a burst of commands is acknowledged in parallel.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
-from starlette.routing import BaseRoute
+import logging
 
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.app import build_app
 from core.config import Settings
 
-__all__ = ["build_routes"]
+__all__ = ["MAX_BODY", "build_routes", "slack_configured", "slack_routes"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1_000_000  # Slack's payloads are a few kB; refuse anything absurd before parsing
+
+
+def slack_configured(settings: Settings) -> bool:
+    """Whether the web process should serve Slack over HTTP.
+
+    Only SLACK_APP_TOKEN (Socket Mode) and no signing secret means the bot runs in
+    `digest slack socket`, not here; nothing set at all means no Slack.
+    """
+    http_settings = (
+        settings.slack_signing_secret,
+        settings.slack_client_id,
+        settings.slack_client_secret,
+    )
+    if any(http_settings):
+        return True
+    return bool(settings.slack_bot_token) and not settings.slack_app_token
 
 
 def build_routes(*, settings: Settings, engine: Engine) -> list[BaseRoute]:
-    """Starlette routes for /slack/events (and the OAuth install flow when configured)."""
-    return []
+    """Starlette routes for /slack/events (and the OAuth install flow when configured).
+
+    Returns no routes when Slack is not configured; raises `ConfigError` naming the
+    missing settings when it is half-configured.
+    """
+    if not slack_configured(settings):
+        log.info("slack disabled: no SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN set")
+        return []
+    return slack_routes(build_app(settings, engine=engine, mode="http"))
+
+
+def slack_routes(app: App) -> list[BaseRoute]:
+    """The routes serving one bolt App (tests build the App themselves)."""
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return PlainTextResponse("Payload too large", status_code=413)
+        try:
+            bolt_request = to_bolt_request(request, body)
+        except UnicodeDecodeError:
+            return PlainTextResponse("Body is not UTF-8", status_code=400)
+        bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        return to_starlette_response(bolt_response)
+
+    routes: list[BaseRoute] = [Route("/slack/events", events, methods=["POST"])]
+    flow = app.oauth_flow
+    if flow is not None:
+
+        async def install(request: Request) -> Response:
+            bolt_request = to_bolt_request(request, b"")
+            return to_starlette_response(
+                await run_in_threadpool(flow.handle_installation, bolt_request)
+            )
+
+        async def oauth_redirect(request: Request) -> Response:
+            bolt_request = to_bolt_request(request, b"")
+            return to_starlette_response(
+                await run_in_threadpool(flow.handle_callback, bolt_request)
+            )
+
+        routes += [
+            Route(flow.install_path, install, methods=["GET"]),
+            Route(flow.redirect_uri_path, oauth_redirect, methods=["GET"]),
+        ]
+    return routes
