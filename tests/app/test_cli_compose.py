@@ -1,0 +1,290 @@
+"""`digest summarise | daily | weekly | run` through click, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlmodel import Session, select
+
+from app.cli import cli
+from app.wiring import Runtime
+from core.config import Settings
+from storage.digests import load_digest
+from storage.tables import Article, DeepDiveRow, FeedSource
+from tests.peers.http import Request, Response, serve
+
+ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
+DAY = date(2026, 4, 1)
+
+SOURCES_TOML = """
+[editions.tech]
+title = "Engineering @ Scale"
+[editions.reads]
+title = "Engineering Reads"
+signal_title = "The Big Idea"
+
+[[sources]]
+name = "Datadog Engineering"
+company = "Datadog"
+url = "{base}/datadog.xml"
+edition = "tech"
+weight = 1.2
+
+[[sources]]
+name = "GitHub Blog"
+company = "GitHub"
+url = "{base}/github.xml"
+edition = "tech"
+tags = ["security"]
+
+[[sources]]
+name = "HashiCorp Blog"
+company = "HashiCorp"
+url = "{base}/hashicorp.xml"
+edition = "tech"
+
+[[sources]]
+name = "Someone's Blog"
+company = "Someone"
+url = "{base}/someone.xml"
+edition = "reads"
+"""
+
+
+def sample(name: str) -> dict[str, str]:
+    lines = (ARTICLES / name).read_text(encoding="utf-8").split("\n")
+    return {
+        "title": lines[0],
+        "company": lines[1],
+        "url": lines[2],
+        "published": lines[3],
+        "text": "\n".join(lines[5:]),
+    }
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(SOURCES_TOML.format(base="http://127.0.0.1:9"), encoding="utf-8")
+    settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
+    runtime = Runtime(settings=settings, sources_path=str(sources))
+    with Session(runtime.engine) as session:
+        for name, company, weight in [
+            ("Datadog Engineering", "Datadog", 1.2),
+            ("GitHub Blog", "GitHub", 1.0),
+            ("HashiCorp Blog", "HashiCorp", 1.0),
+        ]:
+            session.add(
+                FeedSource(
+                    name=name, company=company, url="http://x", edition="tech", weight=weight
+                )
+            )
+        session.commit()
+    yield runtime
+    runtime.close()
+
+
+def add(runtime: Runtime, name: str, **fields: object) -> Article:
+    data = sample(name)
+    published = datetime.fromisoformat(data["published"])
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        source = session.exec(select(FeedSource).where(FeedSource.company == data["company"])).one()
+        values: dict[str, object] = {
+            "url": data["url"],
+            "fingerprint": data["url"][-40:],
+            "source_id": source.id,
+            "edition": "tech",
+            "company": data["company"],
+            "title": data["title"],
+            "text": data["text"],
+            "text_kind": "full",
+            "words": len(data["text"].split()),
+            "published_at": published,
+            "first_seen_at": published,
+            "updated_at": published,
+        }
+        values.update(fields)
+        article = Article(**values)  # type: ignore[arg-type]
+        session.add(article)
+        session.commit()
+        return article
+
+
+def invoke(runtime: Runtime, *args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), obj=runtime, catch_exceptions=False)
+
+
+def test_summarise_writes_deep_dives_once(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    add(runtime, "github-oidc.txt")
+    first = invoke(runtime, "summarise")
+    assert first.exit_code == 0
+    assert "Summarised 2 articles (2 extractive)." in first.output
+    again = invoke(runtime, "summarize")  # the alias
+    assert again.exit_code == 0 and "Summarised 0 articles." in again.output
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(DeepDiveRow)).all()
+    assert {r.summariser for r in rows} == {"extractive"} and len(rows) == 2
+
+
+def test_summarise_since_skips_older_articles(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt", published_at=datetime(2026, 3, 1, tzinfo=UTC))
+    add(runtime, "github-oidc.txt")
+    result = invoke(runtime, "summarise", "--since", "2026-03-31")
+    assert "Summarised 1 article (1 extractive)." in result.output
+
+
+def test_daily_json_is_the_stable_interface_and_is_stored(runtime: Runtime) -> None:
+    for name in ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt"):
+        add(runtime, name)
+    result = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["title"] == "Engineering @ Scale — 2026-04-01"
+    assert data["edition"] == "tech" and data["date"] == "2026-04-01"
+    assert data["stats"]["sources_checked"] == 3  # the tech edition's sources
+    assert data["stats"]["posts"] == 3
+    assert data["sources"] == ["Datadog Engineering", "GitHub Blog", "HashiCorp Blog"]
+    assert data["signal"]["company"] == "Datadog"
+    assert data["signal"]["why"].startswith("Why this one:")
+    assert [d["summariser"] for d in data["deep_dives"]] == ["extractive"] * 3
+    github = next(d for d in data["deep_dives"] if d["company"] == "GitHub")
+    assert github["tags"][0] == "security"  # the source's default tag comes first
+    assert any(set(p["companies"]) >= {"GitHub", "HashiCorp"} for p in data["patterns"])
+    with Session(runtime.engine) as session:
+        stored = load_digest(session=session, edition="tech", kind="daily", period="2026-04-01")
+        assigned = session.exec(select(Article.digest_day)).all()
+    assert stored == data
+    assert set(assigned) == {DAY}
+
+
+def test_daily_is_composed_once_and_force_composes_again(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    invoke(runtime, "daily", "--date", "2026-04-01")
+    add(runtime, "github-oidc.txt")
+    stored = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "md")
+    assert "Securing the open source supply chain" not in stored.output
+    forced = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "md", "--force")
+    assert "Securing the open source supply chain" in forced.output
+    assert "# Engineering @ Scale — 2026-04-01" in forced.output
+
+
+def test_a_late_post_goes_into_the_next_digest_not_nowhere(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    invoke(runtime, "daily", "--date", "2026-04-01")
+    # published on the 1st, but first seen on the 2nd, after the 1st was digested
+    add(runtime, "github-oidc.txt", first_seen_at=datetime(2026, 4, 2, 6, 0, tzinfo=UTC))
+    day2 = json.loads(invoke(runtime, "daily", "--date", "2026-04-02", "--format", "json").output)
+    assert [d["company"] for d in day2["deep_dives"]] == ["GitHub"]
+    day1 = json.loads(invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output)
+    assert [d["company"] for d in day1["deep_dives"]] == ["Datadog"]
+
+
+def test_a_day_without_posts_prints_a_short_digest(runtime: Runtime) -> None:
+    result = invoke(runtime, "daily", "--date", "2026-04-05", "--format", "text")
+    assert result.exit_code == 0
+    assert "3 blogs checked · 0 new posts · ~0 min of reading saved" in result.output
+    assert "No new posts today" in result.output
+
+
+def test_weekly_rolls_up_the_week(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    add(runtime, "github-oidc.txt", published_at=datetime(2026, 4, 2, 9, tzinfo=UTC))
+    add(runtime, "hashicorp-delegation.txt", published_at=datetime(2026, 3, 30, 9, tzinfo=UTC))
+    invoke(runtime, "daily", "--date", "2026-04-01")  # some days digested, some not
+    result = invoke(runtime, "weekly", "--week", "2026-W14", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["week"] == "2026-W14" and data["title"] == "Engineering @ Scale — Week 2026-W14"
+    assert data["stats"]["posts"] == 3
+    urls = {u for story in data["top_stories"] for u in story["urls"]}
+    assert urls == {
+        sample(n)["url"]
+        for n in ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt")
+    }
+    md = invoke(runtime, "weekly", "--week", "2026-W14", "--format", "md").output
+    assert "## Week in Review" in md and "## Top Stories" in md
+
+
+def test_an_unknown_edition_is_one_plain_line(runtime: Runtime) -> None:
+    result = CliRunner().invoke(cli, ["daily", "--edition", "nope"], obj=runtime)
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: unknown edition 'nope'")
+    assert "Traceback" not in result.output
+
+
+def test_a_bad_week_is_one_plain_line(runtime: Runtime) -> None:
+    result = CliRunner().invoke(cli, ["weekly", "--week", "someday"], obj=runtime)
+    assert result.exit_code == 1 and "not a week: 'someday'" in result.output
+
+
+def test_help_explains_the_commands() -> None:
+    runner = CliRunner()
+    assert "--since" in runner.invoke(cli, ["summarise", "--help"]).output
+    assert "--week" in runner.invoke(cli, ["weekly", "--help"]).output
+    assert "md|html|text|json" in runner.invoke(cli, ["daily", "--help"]).output
+    assert "Ingest, summarise, compose" in runner.invoke(cli, ["run", "--help"]).output
+
+
+def test_run_without_ingest_prints_todays_digest(runtime: Runtime) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    add(runtime, "datadog-replication.txt", published_at=now, first_seen_at=now)
+    result = invoke(runtime, "run", "--no-ingest", "--format", "md")
+    assert result.exit_code == 0, result.output
+    assert "Summarised 1 article (1 extractive)." in result.output
+    assert f"# Engineering @ Scale — {now.date().isoformat()}" in result.output
+    assert "How we redefined data replication at scale" in result.output
+
+
+def _rss(items: list[dict[str, str]]) -> str:
+    entries = "".join(
+        f"<item><title>{escape(i['title'])}</title><link>{i['url']}</link><guid>{i['url']}</guid>"
+        f"<pubDate>{i['date']}</pubDate><description>{escape(i['text'][:200])}</description>"
+        f"<content:encoded>{escape('<p>' + i['text'].replace(chr(10) * 2, '</p><p>') + '</p>')}"
+        f"</content:encoded></item>"
+        for i in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Feed</title>'
+        f"<link>https://example.com/</link><description>d</description>{entries}</channel></rss>"
+    )
+
+
+def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    feeds: dict[str, str] = {}
+    for slug, name in [
+        ("datadog", "datadog-replication.txt"),
+        ("github", "github-oidc.txt"),
+        ("hashicorp", "hashicorp-delegation.txt"),
+    ]:
+        item = sample(name) | {"date": format_datetime(now)}
+        feeds[f"/{slug}.xml"] = _rss([item])
+
+    def handle(request: Request) -> Response:
+        if request.path in feeds:
+            return Response(200, feeds[request.path], {"Content-Type": "application/rss+xml"})
+        return Response(404, "not found")
+
+    with serve(handle) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(SOURCES_TOML.format(base=server.url), encoding="utf-8")
+        settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
+        runtime = Runtime(settings=settings, sources_path=str(sources))
+        try:
+            result = invoke(runtime, "run", "--format", "json")
+        finally:
+            runtime.close()
+    assert result.exit_code == 0, result.output
+    digest = json.loads(result.output[result.output.index("{") :])
+    assert digest["stats"]["posts"] == 3
+    assert {d["company"] for d in digest["deep_dives"]} == {"Datadog", "GitHub", "HashiCorp"}
+    assert digest["signal"]["company"] == "Datadog"

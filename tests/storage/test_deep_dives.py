@@ -1,0 +1,147 @@
+"""Deep dive storage and the article queries summarising and composing rely on."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlmodel import Session
+
+from storage import deep_dives
+from storage.digests import save_digest
+from storage.tables import Article, FeedSource
+
+T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def add_source(session: Session, name: str = "Acme Blog", edition: str = "tech") -> FeedSource:
+    source = FeedSource(
+        name=name, company="Acme", url=f"https://{name}.example/feed", edition=edition, weight=1.2
+    )
+    session.add(source)
+    session.commit()
+    return source
+
+
+def add_article(session: Session, source: FeedSource, n: int, **fields: object) -> Article:
+    values: dict[str, object] = {
+        "url": f"https://acme.example/{n}",
+        "fingerprint": f"fp{n}",
+        "source_id": source.id,
+        "edition": source.edition,
+        "company": source.company,
+        "title": f"Post {n}",
+        "text": f"Text of post {n}.",
+        "published_at": T0,
+        "first_seen_at": T0,
+        "updated_at": T0,
+    }
+    values.update(fields)
+    article = Article(**values)  # type: ignore[arg-type]
+    session.add(article)
+    session.commit()
+    return article
+
+
+def test_articles_without_a_deep_dive_need_one(session: Session) -> None:
+    source = add_source(session)
+    first = add_article(session, source, 1)
+    second = add_article(session, source, 2)
+    assert first.id is not None
+    deep_dives.save_deep_dive(
+        session=session, article_id=first.id, text="dd", summariser="extractive"
+    )
+    session.commit()
+    pending = deep_dives.articles_needing_summary(session=session)
+    assert [a.url for a, _ in pending] == [second.url]
+
+
+def test_an_article_updated_after_its_deep_dive_needs_one_again(session: Session) -> None:
+    source = add_source(session)
+    article = add_article(session, source, 1)
+    assert article.id is not None
+    deep_dives.save_deep_dive(
+        session=session, article_id=article.id, text="dd", summariser="extractive", text_hash="h"
+    )
+    session.commit()
+    assert deep_dives.articles_needing_summary(session=session) == []
+    article.updated_at = datetime.now(UTC) + timedelta(minutes=1)
+    session.add(article)
+    session.commit()
+    [(again, row)] = deep_dives.articles_needing_summary(session=session)
+    assert again.id == article.id and row is not None and row.text_hash == "h"
+
+
+def test_since_and_edition_narrow_the_pending_articles(session: Session) -> None:
+    tech = add_source(session)
+    reads = add_source(session, "Reads", edition="reads")
+    add_article(session, tech, 1, published_at=T0 - timedelta(days=3))
+    add_article(session, tech, 2)
+    add_article(session, reads, 3)
+    since = deep_dives.articles_needing_summary(session=session, since=T0 - timedelta(days=1))
+    assert [a.url for a, _ in since] == ["https://acme.example/2", "https://acme.example/3"]
+    only = deep_dives.articles_needing_summary(session=session, edition="reads")
+    assert [a.url for a, _ in only] == ["https://acme.example/3"]
+
+
+def test_saving_a_deep_dive_twice_replaces_it(session: Session) -> None:
+    source = add_source(session)
+    article = add_article(session, source, 1)
+    assert article.id is not None
+    deep_dives.save_deep_dive(
+        session=session, article_id=article.id, text="one", summariser="extractive"
+    )
+    deep_dives.save_deep_dive(
+        session=session, article_id=article.id, text="two", summariser="llm", model="m", tokens=9
+    )
+    session.commit()
+    [row] = deep_dives.articles_in_window(
+        session=session, edition="tech", start=T0, end=T0 + timedelta(hours=1)
+    )
+    assert row.deep_dive is not None
+    assert (row.deep_dive.text, row.deep_dive.summariser, row.deep_dive.tokens) == ("two", "llm", 9)
+    assert row.source.weight == 1.2
+
+
+def test_the_summary_cache_keeps_the_first_answer(session: Session) -> None:
+    deep_dives.save_cached_summary(
+        session=session, key="k", model="m", prompt_version="v", text="first", prompt_tokens=3
+    )
+    deep_dives.save_cached_summary(
+        session=session, key="k", model="m", prompt_version="v", text="second"
+    )
+    cached = deep_dives.load_cached_summary(session=session, key="k")
+    assert cached is not None and cached.text == "first" and cached.prompt_tokens == 3
+    assert deep_dives.load_cached_summary(session=session, key="other") is None
+
+
+def test_unassigned_articles_and_assigning_them_to_a_day(session: Session) -> None:
+    source = add_source(session)
+    old = add_article(session, source, 1, published_at=T0 - timedelta(days=1))
+    add_article(
+        session,
+        source,
+        2,
+        published_at=T0 + timedelta(days=2),
+        first_seen_at=T0 + timedelta(days=2),
+    )
+    before = T0 + timedelta(days=1)
+    rows = deep_dives.unassigned_articles(session=session, edition="tech", before=before)
+    assert [r.article.id for r in rows] == [old.id]
+    assert old.id is not None
+    deep_dives.assign_digest_day(session=session, article_ids=[old.id], day=date(2026, 4, 1))
+    session.commit()
+    assert deep_dives.unassigned_articles(session=session, edition="tech", before=before) == []
+    [row] = deep_dives.articles_of_days(session=session, edition="tech", days=[date(2026, 4, 1)])
+    assert row.article.id == old.id
+
+
+def test_digested_days_are_the_stored_daily_digests_of_an_edition(session: Session) -> None:
+    for edition, kind, period in [
+        ("tech", "daily", "2026-04-01"),
+        ("tech", "weekly", "2026-W14"),
+        ("reads", "daily", "2026-04-02"),
+    ]:
+        save_digest(
+            session=session, edition=edition, kind=kind, period=period, title="t", payload={}
+        )
+    assert deep_dives.digested_days(session=session, edition="tech") == {date(2026, 4, 1)}
