@@ -149,7 +149,7 @@ def render_issue(
     while True:
         context = _context(rollup, title=title, archive_url=archive_url, shown=shown)
         context["base_host"] = urlsplit(base_url).hostname or base_url
-        html = inline_css(_env().get_template("email/weekly.html").render(context), base_url)
+        html = inline_css(_env().get_template("email/weekly.html").render(context))
         size = len(html.encode("ascii", "xmlcharrefreplace"))
         if size <= budget or shown == 0:
             break
@@ -183,12 +183,15 @@ def render_issue(
     return _with_template(issue)
 
 
-def inline_css(html: str, base_url: str) -> str:
-    """premailer over trusted template output; never fetches (allow_network=False)."""
+def inline_css(html: str) -> str:
+    """premailer over trusted template output; never fetches (allow_network=False).
+
+    No `base_url`: every link we write is absolute already, and premailer would otherwise
+    "absolutise" the per-subscriber placeholders into the wrong URL.
+    """
     return str(
         Premailer(
             html,
-            base_url=base_url,
             allow_network=False,
             strip_important=False,  # the dark-mode rules must still beat inline styles
             cssutils_logging_level=logging.CRITICAL,

@@ -118,9 +118,10 @@ class SMTPSender:
             return self._conn
         self._conn = None
         context = self.ssl_context or ssl.create_default_context()
+        conn: smtplib.SMTP | None = None
         try:
             if self.tls:
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
+                conn = smtplib.SMTP_SSL(
                     self.host,
                     self.port,
                     timeout=self.timeout,
@@ -139,7 +140,7 @@ class SMTPSender:
                 encrypted = True
             if self.username:
                 if not encrypted and not _is_loopback(self.host):
-                    conn.close()
+                    _close_quietly(conn)
                     raise MailError(
                         f"SMTP server {self.host} offers no STARTTLS; refusing to send the "
                         "password in clear (use smtps:// or a server with STARTTLS)",
@@ -147,12 +148,14 @@ class SMTPSender:
                     )
                 conn.login(self.username, self.password)
         except smtplib.SMTPAuthenticationError as exc:
+            _close_quietly(conn)
             raise MailError(
                 f"SMTP server {self.host} refused the login: {_reply(exc)}",
                 code=exc.smtp_code,
                 permanent=True,
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
+            _close_quietly(conn)
             raise MailError(
                 f"cannot connect to SMTP server {self.host}:{self.port}: {_describe(exc)}",
                 code=getattr(exc, "smtp_code", None),
@@ -275,11 +278,15 @@ class SMTPSender:
 
     def _forget(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except OSError:
-                pass
+        _close_quietly(conn)
+
+
+def _close_quietly(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        try:
+            conn.close()
+        except OSError:
+            pass
 
 
 def _is_loopback(host: str) -> bool:
