@@ -170,6 +170,9 @@ def build_app(
         options["client"] = client or web_client(settings, settings.slack_bot_token)
         options["token_verification_enabled"] = False
     app = App(**options)  # type: ignore[arg-type]
+    if oauth:
+        # app_uninstalled / tokens_revoked delete that workspace's rows from the store.
+        app.enable_token_revocation_listeners()
     commands.register(
         app,
         engine=engine,

@@ -197,3 +197,41 @@ def test_cli_posts_and_reports_each_channel(
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-02"])
     assert result.exit_code == 1
     assert "Error: no tech digest is stored for 2026-04-02: compose it first" in result.output
+
+
+def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: SlackAPI) -> None:
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.app import installation_store
+
+    settings = _settings(
+        stored,
+        slack_api,
+        SLACK_BOT_TOKEN="",
+        SLACK_CLIENT_ID="111.222",
+        SLACK_CLIENT_SECRET="secret",
+    )
+    store = installation_store(settings, engine=stored)
+    for team in ("T1", "T2"):
+        store.save(
+            Installation(
+                app_id="A0APP",
+                team_id=team,
+                user_id="U0INSTALLER",
+                bot_token=f"xoxb-{team}",
+                bot_id="B0BOT",
+                bot_user_id="U0BOT",
+                bot_scopes="commands,chat:write",
+            )
+        )
+    with Session(stored) as session:
+        for team in ("T1", "T2", "T3"):
+            subscriptions.subscribe(session=session, team_id=team, channel_id="C1", edition="tech")
+    outcomes = {o.target: o for o in post_daily(settings, engine=stored, day=DAY)}
+    assert outcomes["T1/C1"].status == outcomes["T2/C1"].status == "sent"
+    assert outcomes["T3/C1"].status == "failed"
+    assert outcomes["T3/C1"].error == "the app is not installed in workspace T3"
+    tokens = [
+        r.token for r in slack_api.records("chat.postMessage") if "thread_ts" not in r.payload
+    ]
+    assert tokens == ["xoxb-T1", "xoxb-T2"]
