@@ -183,12 +183,13 @@ class _Archive:
         if tag:
             rows = self._tagged(tag, limit=_FEED_ITEMS)
             title = f"{self._title(self.default)} · {tag}"
-            self_url = self.url("tag_feed", tag=tag)
-            home = self.url("tag", tag=tag)
+            self_url = self.url("tag_feed", tag=tag, absolute=True)
+            home = self.url("tag", tag=tag, absolute=True)
         else:
             with Session(self.engine) as session:
                 rows = list_digests(session=session, limit=_FEED_ITEMS * 2)
-            title, self_url, home = self._title(self.default), self.url("feed"), self.url("index")
+            title = self._title(self.default)
+            self_url, home = self.url("feed", absolute=True), self.url("index", absolute=True)
         rows = sorted(rows, key=lambda r: r.composed_at, reverse=True)[:_FEED_ITEMS]
         items = [self._feed_item(r) for r in rows]
         body = self.env.get_template("feed.xml").render(
@@ -216,8 +217,11 @@ class _Archive:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def url(self, name: str, **params: Any) -> str:
-        """Absolute URL of a page (feeds and mail need absolute links)."""
+    def url(self, name: str, *, absolute: bool = False, **params: Any) -> str:
+        """The path of a page; `absolute` prefixes PUBLIC_BASE_URL (feeds need whole URLs).
+
+        Pages link by path so they work under any host name the app is reached by.
+        """
         edition = params.pop("edition", None)
         if name in ("daily", "weekly") and edition and edition != self.default:
             name, params["edition"] = f"edition_{name}", edition
@@ -234,7 +238,7 @@ class _Archive:
         path = paths[name].format(**params)
         if name == "index" and edition and edition != self.default:
             path += f"?edition={edition}"
-        return self.base_url + path
+        return self.base_url + path if absolute else path
 
     def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(**context)
@@ -274,11 +278,11 @@ class _Archive:
             for key, e in self.editions.items()
         ]
 
-    def _entry(self, row: Digest) -> dict[str, Any]:
+    def _entry(self, row: Digest, *, absolute: bool = False) -> dict[str, Any]:
         if row.kind == "daily":
-            link = self.url("daily", edition=row.edition, day=row.period)
+            link = self.url("daily", edition=row.edition, day=row.period, absolute=absolute)
         else:
-            link = self.url("weekly", edition=row.edition, week=row.period)
+            link = self.url("weekly", edition=row.edition, week=row.period, absolute=absolute)
         return {
             "title": row.title,
             "kind": row.kind,
@@ -290,7 +294,7 @@ class _Archive:
         }
 
     def _feed_item(self, row: Digest) -> dict[str, Any]:
-        entry = self._entry(row)
+        entry = self._entry(row, absolute=True)
         payload = json.loads(row.payload)
         if row.kind == "daily":
             html = self.env.get_template("_daily_body.html").render(

@@ -1,13 +1,26 @@
-"""`digest db …` (and, with issue 6: serve, worker, status)."""
+"""Running the product: `digest db upgrade`, `digest serve`, `digest worker`, `digest status`."""
 
 from __future__ import annotations
 
-import click
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from app.jobs import JOBS, Schedule
 from app.wiring import Runtime, open_engine
+from storage import deliveries, feeds
+from storage import jobs as job_runs
 from storage.db import current_revision
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from app.worker import Worker
+
+__all__ = ["build_worker", "register", "status_report"]
 
 
 @click.group()
@@ -24,5 +37,261 @@ def db_upgrade(runtime: Runtime) -> None:
     engine.dispose()
 
 
+@click.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; 0.0.0.0 to accept outside connections (as on a server).",
+)
+@click.option("--port", type=int, default=None, help="Port to listen on [default: $PORT or 8000].")
+@click.option(
+    "--with-worker",
+    is_flag=True,
+    help="Also run the scheduler in this process (single-machine mode: one process does it all).",
+)
+@click.pass_obj
+def serve(runtime: Runtime, host: str, port: int | None, with_worker: bool) -> None:
+    """Serve the archive, feeds, Slack endpoints and newsletter pages over HTTP.
+
+    \b
+    Examples:
+      digest serve                      # http://127.0.0.1:8000/
+      digest serve --host 0.0.0.0       # on a server; the port comes from $PORT
+      digest serve --with-worker        # web app and scheduler in one process
+    """
+    import uvicorn
+
+    from app.web import create_app
+
+    engine = runtime.engine  # a bad DATABASE_URL stops here, in one line
+    app = create_app(runtime.settings, engine=engine)
+    worker = build_worker(runtime) if with_worker else None
+    _log_jobs()
+    if worker is not None:
+        worker.start()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port or runtime.settings.port,
+            log_level="info",
+            proxy_headers=True,
+            server_header=False,
+        )
+    finally:
+        if worker is not None:
+            worker.shutdown(wait=True)  # uvicorn has handled SIGTERM; let the job finish
+
+
+@click.command("worker")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Run whatever is due now (and not yet done), then exit; for cron-style platforms.",
+)
+@click.pass_obj
+def worker_command(runtime: Runtime, once: bool) -> None:
+    """Run the scheduler: ingest every INGEST_EVERY, post daily at DAILY_AT, mail at WEEKLY_AT.
+
+    Stops on SIGTERM or Ctrl-C after the running job has finished. Several workers may
+    share one database: each period is claimed once, so nothing is posted or mailed twice.
+    """
+    worker = build_worker(runtime)
+    _log_jobs()
+    if once:
+        for result in worker.catch_up():
+            click.echo(f"{result.job} {result.period}: {result.status}")
+        return
+    settings = runtime.settings
+    click.echo(
+        f"Worker started: ingest every {settings.ingest_every}, daily digest at "
+        f"{settings.daily_at}, weekly rollup {settings.weekly_at} ({settings.digest_tz}). "
+        "Ctrl-C to stop."
+    )
+    worker.run_forever()
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def status(runtime: Runtime, as_json: bool) -> None:
+    """Show each job's last and next run, the last ingest per source, and pending deliveries."""
+    report = status_report(runtime, now=datetime.now(UTC))
+    if as_json:
+        import json
+
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    _print_report(report, Console(highlight=False, width=max(Console().width, 120)))
+
+
+def build_worker(runtime: Runtime) -> Worker:
+    """The real worker: every edition with enabled sources, steps from each area's run_*."""
+    from app.jobs import steps_for
+    from app.worker import Worker
+
+    catalogue = runtime.catalogue  # a bad sources.toml stops here, in one line
+    editions = [key for key in catalogue.editions if catalogue.select(edition=key)]
+    return Worker(
+        runtime.settings, engine=runtime.engine, steps=steps_for(runtime), editions=editions
+    )
+
+
+def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
+    """Everything `digest status` shows, as plain data."""
+    schedule = Schedule.from_settings(runtime.settings)
+    with Session(runtime.engine) as session:
+        last = job_runs.last_runs(session=session)
+        sources = feeds.list_feeds(session=session)
+        pending = deliveries.pending(session=session)
+    jobs = []
+    for job in JOBS:
+        run = last.get(job)
+        jobs.append(
+            {
+                "job": job,
+                "last_period": run.period if run else None,
+                "last_status": run.status if run else "never",
+                "last_started": run.started_at if run else None,
+                "last_finished": run.finished_at if run else None,
+                "last_detail": _detail(run.detail) if run else {},
+                "next_run": schedule.next_slot(job, now),
+            }
+        )
+    return {
+        "jobs": jobs,
+        "sources": [
+            {
+                "name": s.name,
+                "edition": s.edition,
+                "status": s.status,
+                "last_success": s.last_success_at,
+                "last_attempt": s.last_attempt_at,
+                "error_count": s.error_count,
+                "last_error": s.last_error,
+            }
+            for s in sources
+        ],
+        "pending_deliveries": [
+            {
+                "channel": d.channel,
+                "target": d.target,
+                "issue": d.issue,
+                "status": d.status,
+                "attempts": d.attempts,
+                "claimed_at": d.claimed_at,
+                "error": d.error,
+            }
+            for d in pending
+        ],
+    }
+
+
+def _detail(text: str | None) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {"text": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _when(moment: datetime | None, tz: Any = None) -> str:
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (
+        moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+        if tz
+        else moment.strftime("%Y-%m-%d %H:%M UTC")
+    )
+
+
+def _print_report(report: dict[str, Any], console: Console) -> None:
+    jobs = Table(title="Jobs", title_justify="left")
+    for column in (
+        "job",
+        "last period",
+        "status",
+        "finished",
+        "took",
+        "counts / error",
+        "next run",
+    ):
+        jobs.add_column(column, overflow="fold")
+    for job in report["jobs"]:
+        detail = job["last_detail"]
+        took = f"{detail['duration_ms'] / 1000:.1f} s" if "duration_ms" in detail else "—"
+        summary = detail.get("error") or _flat(detail.get("counts", {}))
+        jobs.add_row(
+            job["job"],
+            job["last_period"] or "—",
+            job["last_status"],
+            _when(job["last_finished"]),
+            took,
+            summary or "—",
+            _when(job["next_run"], job["next_run"].tzinfo),
+        )
+    console.print(jobs)
+
+    sources = Table(title="Sources (last ingest)", title_justify="left")
+    for column in ("source", "edition", "status", "last success", "errors", "last error"):
+        sources.add_column(column, overflow="fold")
+    for s in report["sources"]:
+        sources.add_row(
+            s["name"],
+            s["edition"],
+            s["status"],
+            _when(s["last_success"]),
+            str(s["error_count"]),
+            (s["last_error"] or "")[:80],
+        )
+    if report["sources"]:
+        console.print(sources)
+    else:
+        console.print("Sources: none ingested yet (run `digest ingest`).")
+
+    pending = report["pending_deliveries"]
+    if not pending:
+        console.print("Pending deliveries: none.")
+        return
+    table = Table(title=f"Pending deliveries: {len(pending)}", title_justify="left")
+    for column in ("channel", "target", "issue", "status", "attempts", "claimed", "error"):
+        table.add_column(column, overflow="fold")
+    for d in pending[:50]:
+        table.add_row(
+            d["channel"],
+            d["target"],
+            d["issue"],
+            d["status"],
+            str(d["attempts"]),
+            _when(d["claimed_at"]),
+            (d["error"] or "")[:60],
+        )
+    console.print(table)
+
+
+def _flat(counts: Any, prefix: str = "") -> str:
+    if not isinstance(counts, dict):
+        return str(counts)
+    parts = []
+    for key, value in counts.items():
+        parts.append(
+            _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else f"{prefix}{key}={value}"
+        )
+    return " ".join(parts)
+
+
+def _log_jobs() -> None:
+    """Job logs (key=value lines) at INFO even though the CLI's default level is WARNING."""
+    logging.getLogger("app").setLevel(min(logging.getLogger().level, logging.INFO))
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(db)
+    cli.add_command(serve)
+    cli.add_command(worker_command)
+    cli.add_command(status)
