@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
@@ -63,7 +64,7 @@ class _Pages:
     async def subscribe(self, request: Request) -> Response:
         if request.method == "GET":
             return _page("subscribe.html", action=request.url.path, email="", error="")
-        form = await request.form()
+        form = await _form(request)
         email = str(form.get("email") or "")
         try:
             needs_mail = await run_in_threadpool(self._subscribe, email)
@@ -124,7 +125,7 @@ class _Pages:
                 extra={},
                 button="Confirm subscription",
             )
-        form = await request.form()
+        form = await _form(request)
         token = str(form.get("token") or request.query_params.get("token") or "")
         try:
             await run_in_threadpool(self._confirm, token)
@@ -166,7 +167,7 @@ class _Pages:
                 extra={"List-Unsubscribe": "One-Click"},
                 button="Unsubscribe",
             )
-        form = await request.form()
+        form = await _form(request)
         token = str(request.query_params.get("token") or form.get("token") or "")
         try:
             await run_in_threadpool(self._unsubscribe, token)
@@ -184,6 +185,25 @@ class _Pages:
 
 
 # --- pages ------------------------------------------------------------------------------
+
+_MAX_FORM = 16_384
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Fields of a form-urlencoded body (our forms, and Gmail's one-click POST).
+
+    Parsed here rather than with `request.form()` to avoid the python-multipart
+    dependency: a multipart one-click POST still works, because the token is in the URL
+    and RFC 8058 needs nothing from the body.
+    """
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return {}
+    if int(request.headers.get("content-length") or 0) > _MAX_FORM:
+        return {}
+    body = await request.body()
+    fields = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
 
 
 @lru_cache(maxsize=1)

@@ -56,7 +56,7 @@ def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> di
     the week has no rollup to send.
     """
     tally = _send_weekly(runtime, week=week, edition=edition, progress=None)
-    return tally.as_dict()
+    return (tally or Tally()).as_dict()
 
 
 def resolve_week(runtime: Runtime, text: str, *, now: datetime | None = None) -> str:
@@ -85,8 +85,6 @@ def _load_rollup(runtime: Runtime, *, week: str, edition: str) -> WeeklyRollup:
         raise ComposeError(
             f"no weekly rollup stored for {edition} {week}; compose it first (digest weekly --week {week})"
         ) from None
-    if not rollup.top_stories and not rollup.week_in_review:
-        raise ComposeError(f"the {edition} rollup for {week} is empty; nothing to send")
     return rollup
 
 
@@ -96,9 +94,14 @@ def _send_weekly(
     week: str,
     edition: str,
     progress: _Progress | None,
-) -> Tally:
+) -> Tally | None:
+    """The tally, or None when the week had no posts (an empty issue is not mailed)."""
     settings = runtime.settings
     SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
+    rollup = _load_rollup(runtime, week=week, edition=edition)
+    if not rollup.top_stories and rollup.stats.posts == 0:
+        log.info("newsletter empty edition=%s week=%s: nothing sent", edition, week)
+        return None
     issue = build_issue(runtime, week=week, edition=edition)
     return send_issue(
         issue,
@@ -318,6 +321,9 @@ def send_command(runtime: Runtime, week: str, edition: str, dry_run: bool) -> No
         return
     with _progress_bar(console, f"Sending {edition} {week}") as advance:
         tally = _send_weekly(runtime, week=week, edition=edition, progress=advance)
+    if tally is None:
+        click.echo(f"The {edition} rollup for {week} has no posts; nothing was sent.")
+        return
     click.echo(_tally_line(tally))
     if tally.paused:
         raise DeliveryError(

@@ -1,0 +1,134 @@
+"""`digest newsletter …` end to end: a stored rollup, a real SMTP sink, the CLI's output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlmodel import Session
+
+from app.cli import cli
+from app.commands.newsletter import run_send_weekly
+from app.wiring import Runtime
+from core.config import Settings
+from storage import subscribers as store
+from storage.db import session_scope
+from storage.digests import save_digest
+from tests.peers.smtp import Sink
+
+
+@pytest.fixture
+def runtime(mail_settings: Settings, sink: Sink) -> Runtime:
+    runtime = Runtime(settings=mail_settings.replace(smtp_url=sink.url))
+    yield runtime
+    runtime.close()
+
+
+def invoke(runtime: Runtime, *args: str):
+    return CliRunner().invoke(cli, ["newsletter", *args], obj=runtime, catch_exceptions=False)
+
+
+def store_rollup(runtime: Runtime, rollup) -> None:
+    with session_scope(runtime.engine) as session:
+        save_digest(
+            session=session, edition=rollup.edition, kind="weekly", period=rollup.week,
+            title=rollup.title, payload=rollup.to_dict(),
+        )  # fmt: skip
+
+
+def add_confirmed(runtime: Runtime, *emails: str) -> None:
+    with session_scope(runtime.engine) as session:
+        store.add_confirmed(session=session, emails=emails)
+
+
+def test_subscribe_mails_a_confirmation_link(runtime: Runtime, sink: Sink) -> None:
+    result = invoke(runtime, "subscribe", "Reader@Example.com")
+    assert result.exit_code == 0 and "confirmation link was mailed" in result.output
+    (mail,) = sink.messages
+    assert "/confirm?token=" in mail.message.get_content()
+
+
+def test_subscribe_without_smtp_prints_the_link(runtime: Runtime) -> None:
+    runtime.settings = runtime.settings.replace(smtp_url="")
+    result = invoke(runtime, "subscribe", "reader@example.com")
+    assert "https://digest.example.org/confirm?token=" in result.output
+
+
+def test_subscribe_refuses_an_invalid_address_in_one_line(runtime: Runtime) -> None:
+    result = CliRunner().invoke(cli, ["newsletter", "subscribe", "nobody"], obj=runtime)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: 'nobody' is not a valid email address")
+    assert "Traceback" not in result.output
+
+
+def test_import_then_list_as_json(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email\nann@example.com\nbad\nbob@example.com\n")
+    result = invoke(runtime, "import", str(path))
+    assert "Imported 2 confirmed subscribers" in result.output and "line 3" in result.output
+    listed = json.loads(invoke(runtime, "subscribers", "--format", "json").output)
+    assert [(s["email"], s["status"]) for s in listed] == [
+        ("ann@example.com", "confirmed"),
+        ("bob@example.com", "confirmed"),
+    ]
+    table = invoke(runtime, "subscribers").output
+    assert "ann@example.com" in table and "2 confirmed" in table
+
+
+def test_send_dry_run_counts_and_sends_nothing(runtime: Runtime, sink: Sink, rollup) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    result = invoke(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert "2 confirmed subscribers, 0 already done, 2 would be sent now" in result.output
+    assert sink.messages == []
+
+
+def test_send_mails_the_stored_rollup_once(runtime: Runtime, sink: Sink, rollup) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    first = invoke(runtime, "send", "--week", "2026-W14")
+    assert first.output.strip() == "2 subscribers: 2 sent."
+    second = invoke(runtime, "send", "--week", "2026w14")
+    assert second.output.strip() == "2 subscribers: 0 sent, 2 already done."
+    assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
+    assert sink.messages[0].message["Subject"] == "Engineering @ Scale — Week 2026-W14"
+
+
+def test_send_without_smtp_url_says_so(runtime: Runtime, rollup) -> None:
+    runtime.settings = runtime.settings.replace(smtp_url="")
+    store_rollup(runtime, rollup)
+    result = CliRunner().invoke(cli, ["newsletter", "send", "--week", "2026-W14"], obj=runtime)
+    assert result.exit_code == 1 and "SMTP_URL is not set" in result.output
+
+
+def test_preview_prints_the_issue_html(runtime: Runtime, rollup) -> None:
+    store_rollup(runtime, rollup)
+    html = invoke(runtime, "preview", "--week", "2026-W14").output
+    assert html.startswith("<!DOCTYPE html>") and "Top Stories" in html
+    text = invoke(runtime, "preview", "--week", "2026-W14", "--format", "text").output
+    assert "Week in Review" in text and "<" not in text.split("\n")[0]
+
+
+def test_run_send_weekly_is_the_workers_entry_point(runtime: Runtime, sink: Sink, rollup) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com")
+    assert run_send_weekly(runtime, week="2026-W14")["sent"] == 1
+    again = run_send_weekly(runtime, week="2026-W14")
+    assert (again["sent"], again["already"]) == (0, 1)
+    with Session(runtime.engine) as session:
+        assert store.count_by_status(session=session) == {"confirmed": 1}
+
+
+def test_an_empty_week_is_not_mailed(runtime: Runtime, sink: Sink, make_rollup) -> None:
+    empty = make_rollup(0)
+    empty = type(empty).from_dict(
+        {**empty.to_dict(), "stats": {"sources_checked": 31, "posts": 0, "minutes_saved": 0}}
+    )
+    store_rollup(runtime, empty)
+    add_confirmed(runtime, "a@example.com")
+    result = invoke(runtime, "send", "--week", "2026-W14")
+    assert "has no posts; nothing was sent" in result.output
+    assert run_send_weekly(runtime, week="2026-W14")["sent"] == 0
+    assert sink.messages == []

@@ -1,0 +1,189 @@
+"""The subscribe / confirm / unsubscribe pages over real HTTP (uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from starlette.applications import Starlette
+
+from core.config import Settings
+from newsletter import subscribers as subs
+from newsletter.render import render_issue
+from newsletter.send import send_issue
+from newsletter.smtp import SMTPSender
+from newsletter.web import build_routes
+from storage import subscribers as store
+from storage.db import session_scope
+from tests.peers.smtp import Sink
+
+
+@dataclass
+class Site:
+    url: str
+    settings: Settings
+
+
+@pytest.fixture
+def site(sqlite_engine: Engine, mail_settings: Settings, sink: Sink) -> Iterator[Site]:
+    """The newsletter routes served by uvicorn in a thread, mailing through `sink`."""
+    routes = build_routes(
+        settings=mail_settings, engine=sqlite_engine, connect=lambda: SMTPSender.from_url(sink.url)
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=routes), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield Site(url=url, settings=mail_settings.replace(public_base_url=url))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def status_of(engine: Engine, email: str) -> str:
+    with Session(engine) as session:
+        row = store.find_by_email(session=session, email=email)
+        return row.status if row else "absent"
+
+
+def confirmed(engine: Engine, email: str) -> int:
+    with session_scope(engine) as session:
+        row, _ = store.upsert_pending(session=session, email=email)
+        store.set_status(session=session, subscriber=row, status="confirmed")
+        return int(row.id or 0)
+
+
+def test_one_click_unsubscribe_round_trip(
+    site: Site, sqlite_engine: Engine, sink: Sink, make_rollup
+) -> None:
+    confirmed(sqlite_engine, "reader@example.com")
+    issue = render_issue(make_rollup(2), settings=site.settings)
+    send_issue(
+        issue,
+        engine=sqlite_engine,
+        settings=site.settings,
+        connect=lambda: SMTPSender.from_url(sink.url),
+    )
+    (received,) = sink.messages
+    header = received.message["List-Unsubscribe"]
+    https_url = re.search(r"<(http[^>]+)>", header).group(1)
+    assert urlsplit(https_url).path == "/unsubscribe"
+    assert "<mailto:digest@news.example.org?subject=unsubscribe" in header
+
+    page = httpx.get(https_url)  # what a mail scanner does: must change nothing
+    assert page.status_code == 200 and "<button" in page.text
+    assert status_of(sqlite_engine, "reader@example.com") == "confirmed"
+
+    # RFC 8058: a form-encoded POST to the header URL, no cookies, no other step.
+    done = httpx.post(https_url, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert status_of(sqlite_engine, "reader@example.com") == "unsubscribed"
+
+    next_week = render_issue(make_rollup(2, week="2026-W15"), settings=site.settings)
+    tally = send_issue(
+        next_week,
+        engine=sqlite_engine,
+        settings=site.settings,
+        connect=lambda: SMTPSender.from_url(sink.url),
+    )
+    assert tally.audience == 0 and len(sink.messages) == 1
+
+
+def test_the_visible_unsubscribe_link_leads_to_the_same_button(
+    site: Site, sqlite_engine: Engine
+) -> None:
+    subscriber_id = confirmed(sqlite_engine, "reader@example.com")
+    url = subs.unsubscribe_url(site.settings, subscriber_id, "reader@example.com")
+    page = httpx.get(url)
+    action = re.search(r'<form method="post" action="([^"]+)"', page.text).group(1)
+    result = httpx.post(
+        site.url + action.replace("&amp;", "&"), data={"token": "ignored-when-in-url"}
+    )
+    assert result.status_code == 200
+    assert status_of(sqlite_engine, "reader@example.com") == "unsubscribed"
+
+
+def test_a_forged_unsubscribe_token_is_refused_and_changes_nothing(
+    site: Site, sqlite_engine: Engine
+) -> None:
+    subscriber_id = confirmed(sqlite_engine, "reader@example.com")
+    token = subs.unsubscribe_token(site.settings, subscriber_id, "reader@example.com")
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for response in (
+        httpx.get(f"{site.url}/unsubscribe", params={"token": forged}),
+        httpx.post(
+            f"{site.url}/unsubscribe",
+            params={"token": forged},
+            data={"List-Unsubscribe": "One-Click"},
+        ),
+        httpx.post(f"{site.url}/unsubscribe", data={"List-Unsubscribe": "One-Click"}),
+    ):
+        assert response.status_code == 400 and "not valid" in response.text
+    assert status_of(sqlite_engine, "reader@example.com") == "confirmed"
+
+
+def test_subscribe_form_double_opt_in(site: Site, sqlite_engine: Engine, sink: Sink) -> None:
+    form = httpx.get(f"{site.url}/subscribe")
+    assert form.status_code == 200 and 'name="email"' in form.text
+
+    answer = httpx.post(f"{site.url}/subscribe", data={"email": " Reader@Example.com "})
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert status_of(sqlite_engine, "reader@example.com") == "pending"
+    (mail,) = sink.messages
+    assert mail.rcpt_tos == ["reader@example.com"]
+    link = re.search(
+        r"https://digest\.example\.org(/confirm\?token=\S+)", mail.message.get_content()
+    ).group(1)
+
+    page = httpx.get(site.url + link)  # opening the link only shows the button
+    assert page.status_code == 200 and "Confirm subscription" in page.text
+    assert status_of(sqlite_engine, "reader@example.com") == "pending"
+
+    token = link.split("token=")[1]
+    done = httpx.post(f"{site.url}/confirm", data={"token": token})
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert status_of(sqlite_engine, "reader@example.com") == "confirmed"
+
+    # Asking again for a confirmed address: the same answer, and no mail.
+    again = httpx.post(f"{site.url}/subscribe", data={"email": "reader@example.com"})
+    assert again.text == answer.text and len(sink.messages) == 1
+
+
+def test_subscribe_form_explains_an_invalid_address(
+    site: Site, sqlite_engine: Engine, sink: Sink
+) -> None:
+    answer = httpx.post(f"{site.url}/subscribe", data={"email": "<script>@nowhere"})
+    assert answer.status_code == 400 and "does not look like an email address" in answer.text
+    assert "<script>@" not in answer.text  # the value is echoed back escaped
+    assert sink.messages == []
+
+
+def test_a_damaged_confirmation_token_is_refused(site: Site) -> None:
+    answer = httpx.post(f"{site.url}/confirm", data={"token": "nonsense"})
+    assert answer.status_code == 400 and "not valid" in answer.text
+
+
+def test_one_click_also_accepts_a_multipart_post(site: Site, sqlite_engine: Engine) -> None:
+    subscriber_id = confirmed(sqlite_engine, "reader@example.com")
+    url = subs.unsubscribe_url(site.settings, subscriber_id, "reader@example.com")
+    done = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")})
+    assert done.status_code == 200
+    assert status_of(sqlite_engine, "reader@example.com") == "unsubscribed"
