@@ -98,13 +98,12 @@ def guarded_client(runtime: Runtime) -> httpx.Client:
 def _worker_pool(workers: int | None) -> Iterator[ProcessPoolExecutor]:
     """Processes for parsing and extraction, one per core.
 
-    forkserver, not fork: the run forks while fetch threads hold locks; not spawn, because
-    the server process imports feedparser/lxml once and forks warm workers from it.
+    spawn, not fork: the pool starts workers while fetch threads hold locks, which fork
+    would copy held. Not forkserver either: it talks over a unix socket, which sandboxes
+    (and pytest-socket) refuse; spawn uses pipes, and costs ~0.3 s of imports per worker,
+    paid in parallel with the first fetches.
     """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
-        context.set_forkserver_preload(["core.normalise", "core.fulltext"])
+    context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 2, mp_context=context)
     try:
         yield pool
@@ -161,7 +160,7 @@ def ingest_command(
       digest ingest --edition reads --no-fulltext
       digest ingest --source "Netflix Tech Blog"
     """
-    console = Console()
+    console = _console()
     report = ingest_report(
         runtime,
         edition=edition,
@@ -209,6 +208,12 @@ def _report_table(report: IngestReport) -> Table:
     return table
 
 
+def _console() -> Console:
+    """Rich's console; when piped or captured, wide enough not to wrap source names."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
@@ -241,7 +246,7 @@ def sources_command(runtime: Runtime, edition: str | None, fmt: str) -> None:
             item["name"], item["company"], item["edition"], item["status"],
             str(item["articles"]), (item["last_success"] or "")[:16], _escape(item["error"] or ""),
         )  # fmt: skip
-    Console().print(table)
+    _console().print(table)
 
 
 def source_statuses(runtime: Runtime, *, edition: str | None = None) -> list[dict[str, Any]]:
@@ -316,7 +321,7 @@ def articles_command(
             item["published"][:10], item["company"], _escape(item["title"]),
             str(item["words"]), item["text_kind"],
         )  # fmt: skip
-    Console().print(table)
+    _console().print(table)
     click.echo(f"{len(items)} articles")
 
 

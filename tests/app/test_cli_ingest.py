@@ -1,0 +1,151 @@
+"""`digest ingest`, `digest sources`, `digest articles` through click, on a real feed server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.commands.ingest import run_ingest
+from app.wiring import Runtime
+from core.config import Settings
+from tests.peers.feeds import FeedServer, feed_server
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with feed_server() as running:
+        yield running
+
+
+@pytest.fixture
+def runtime(server: FeedServer, tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f"""
+[editions.tech]
+title = "Engineering @ Scale"
+[editions.videos]
+title = "Tech Videos"
+
+[[sources]]
+name = "Example Medium"
+company = "Example"
+url = "{server.url("/medium-rss/feed.xml")}"
+edition = "tech"
+tags = ["distributed-systems"]
+
+[[sources]]
+name = "Example Talks"
+company = "Example Conf"
+url = "{server.url("/youtube/feed.xml")}"
+edition = "videos"
+
+[[sources]]
+name = "Broken Host"
+company = "Nobody"
+url = "{server.url("/html-page/feed.xml")}"
+edition = "tech"
+
+[[sources]]
+name = "Never Fetched"
+company = "Quiet"
+url = "{server.url("/rss091/feed.xml")}"
+edition = "tech"
+enabled = false
+""",
+        encoding="utf-8",
+    )
+    settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)})
+    runtime = Runtime(settings=settings)
+    yield runtime
+    runtime.close()
+
+
+def _invoke(runtime: Runtime, *args: str):
+    return CliRunner().invoke(cli, list(args), obj=runtime, catch_exceptions=False)
+
+
+def test_ingest_prints_a_line_per_source_with_new_unchanged_and_errors(runtime, server):
+    first = _invoke(runtime, "ingest", "--no-fulltext")
+    assert first.exit_code == 0, first.output
+    assert "Example Medium" in first.output and "Example Talks" in first.output
+    assert "error: the server sent an HTML page, not a feed" in first.output
+    assert "3 sources: 3 new articles, 0 unchanged, 1 with errors" in first.output
+    second = _invoke(runtime, "ingest", "--no-fulltext")
+    assert "unchanged (not modified)" in second.output
+    assert "3 sources: 0 new articles, 2 unchanged, 1 with errors" in second.output
+
+
+def test_ingest_one_edition_or_one_source(runtime, server):
+    result = _invoke(runtime, "ingest", "--edition", "videos")
+    assert "1 sources: 1 new articles" in result.output
+    assert [r.path for r in server.requests] == ["/youtube/feed.xml"]  # no page for a video
+    result = _invoke(runtime, "ingest", "--source", "example medium")
+    assert "Example Medium" in result.output
+
+
+def test_unknown_edition_is_one_plain_line(runtime):
+    result = CliRunner().invoke(cli, ["ingest", "--edition", "nope"], obj=runtime)
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: unknown edition 'nope'")
+    assert "Traceback" not in result.output
+
+
+def test_run_ingest_returns_the_counts_the_worker_reads(runtime):
+    counts = run_ingest(runtime, fulltext=False)
+    assert {k: counts[k] for k in ("sources", "new", "unchanged", "errors")} == {
+        "sources": 3, "new": 3, "unchanged": 0, "errors": 1,
+    }  # fmt: skip
+    again = run_ingest(runtime, fulltext=False)
+    # only the failing source is parsed again: its body's hash is kept only after a success
+    assert (again["new"], again["unchanged"], again["parsed"]) == (0, 2, 1)
+
+
+def test_sources_json_lists_status_errors_and_counts(runtime):
+    before = json.loads(_invoke(runtime, "sources", "--format", "json").output)
+    assert {s["status"] for s in before} == {"never", "disabled"}
+    run_ingest(runtime, fulltext=False)
+    items = {
+        s["name"]: s for s in json.loads(_invoke(runtime, "sources", "--format", "json").output)
+    }
+    medium = items["Example Medium"]
+    assert {"name", "company", "url", "edition", "status", "error", "articles"} <= medium.keys()
+    assert (medium["status"], medium["error"], medium["articles"]) == ("ok", None, 2)
+    assert items["Broken Host"]["status"] == "error"
+    assert items["Broken Host"]["error"] == "the server sent an HTML page, not a feed"
+    assert items["Never Fetched"]["status"] == "disabled"
+    table = _invoke(runtime, "sources").output
+    assert "Example Medium" in table
+
+
+def test_articles_json_lists_stored_articles(runtime):
+    run_ingest(runtime, fulltext=False)
+    items = json.loads(_invoke(runtime, "articles", "--format", "json").output)
+    assert len(items) == 3
+    first = items[0]
+    assert {"title", "company", "source", "url", "published", "words", "text_kind"} <= first.keys()
+    assert first["title"] == "Rebuilding the Event Store Write Path & What We Learned"
+    assert first["published"] == "2026-03-31T17:45:12Z"
+    assert first["source"] == "Example Medium"
+    assert first["text_kind"] == "full"
+    videos = json.loads(
+        _invoke(runtime, "articles", "--edition", "videos", "--format", "json").output
+    )
+    assert [v["company"] for v in videos] == ["Example Conf"]
+    since = json.loads(
+        _invoke(runtime, "articles", "--since", "2026-03-31", "--format", "json").output
+    )
+    assert [a["title"] for a in since] == [
+        "Rebuilding the Event Store Write Path & What We Learned"
+    ]
+
+
+def test_articles_rejects_a_bad_date_in_plain_words(runtime):
+    result = CliRunner().invoke(cli, ["articles", "--since", "soon"], obj=runtime)
+    assert result.exit_code == 1
+    assert "not a date: 'soon'" in result.output
