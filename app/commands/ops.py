@@ -123,7 +123,10 @@ def status(runtime: Runtime, as_json: bool) -> None:
 
         click.echo(json.dumps(report, indent=2, default=str))
         return
-    _print_report(report, Console(highlight=False, width=max(Console().width, 120)))
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or captured: wide lines beat folded cells for grep
+        console = Console(highlight=False, width=200)
+    _print_report(report, console)
 
 
 def build_worker(runtime: Runtime) -> Worker:

@@ -1,0 +1,176 @@
+"""`digest status`, the ops commands' start-up checks, the Procfile, and `worker --once` for real."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, func, select
+
+from app.cli import cli
+from app.jobs import run_claimed
+from app.wiring import Runtime
+from core.config import Settings
+from storage import deliveries
+from storage.db import make_engine
+from storage.tables import Article, Digest, FeedSource
+from tests.peers.http import Request, Response, serve
+
+REPO = Path(__file__).resolve().parents[2]
+FEED = (REPO / "tests" / "data" / "feeds" / "medium-rss" / "feed.xml").read_bytes()
+
+
+def _status(settings: Settings, *args: str) -> str:
+    result = CliRunner().invoke(cli, ["status", *args], obj=Runtime(settings=settings))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def status_settings(database_url: str) -> Settings:
+    return Settings.from_env({"DATABASE_URL": database_url})
+
+
+def _seed(engine: Engine, now: datetime) -> None:
+    run_claimed(
+        engine=engine,
+        job="ingest",
+        period="2026-04-01T08:00Z",
+        work=lambda: {"ingest": {"new": 7}},
+        clock=lambda: now,
+    )
+
+    def broken() -> dict[str, int]:
+        raise RuntimeError("Slack answered channel_not_found")
+
+    run_claimed(engine=engine, job="daily", period="2026-03-31", work=broken, clock=lambda: now)
+    with Session(engine) as session:
+        session.add(
+            FeedSource(
+                name="Cloudflare Blog",
+                company="Cloudflare",
+                url="https://blog.cloudflare.com/rss/",
+                edition="tech",
+                status="error",
+                error_count=3,
+                last_error="feed answered 503 Service Unavailable",
+                last_success_at=now - timedelta(days=1),
+            )
+        )
+        session.commit()
+        deliveries.claim(
+            session=session, channel="email", target="17", issue="tech/weekly/2026-W14"
+        )
+
+
+def test_status_shows_jobs_sources_and_pending_deliveries(
+    status_settings: Settings, engine: Engine, now: datetime
+) -> None:
+    _seed(engine, now)
+
+    output = _status(status_settings)
+
+    assert "2026-04-01T08:00Z" in output
+    assert "ingest.new=7" in output
+    assert "Slack answered channel_not_found" in output
+    assert "never" in output  # weekly has not run yet
+    assert "Cloudflare Blog" in output and "503 Service Unavailable" in output
+    assert "Pending deliveries: 1" in output
+    assert "tech/weekly/2026-W14" in output
+
+
+def test_status_as_json_names_the_next_run_of_each_job(
+    status_settings: Settings, engine: Engine, now: datetime
+) -> None:
+    _seed(engine, now)
+
+    report = json.loads(_status(status_settings, "--json"))
+
+    jobs = {job["job"]: job for job in report["jobs"]}
+    assert jobs["ingest"]["last_status"] == "ok"
+    assert jobs["daily"]["last_status"] == "failed"
+    assert jobs["weekly"]["last_status"] == "never"
+    assert all(job["next_run"] for job in report["jobs"])
+    assert report["sources"][0]["error_count"] == 3
+    assert report["pending_deliveries"][0]["issue"] == "tech/weekly/2026-W14"
+
+
+def test_status_of_a_fresh_database(status_settings: Settings) -> None:
+    output = _status(status_settings)
+
+    assert "none ingested yet" in output
+    assert "Pending deliveries: none." in output
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("DAILY_AT", "25:00", "Error: DAILY_AT: expected a time like 08:00, got '25:00'"),
+        ("DIGEST_TZ", "Mars/Olympus", "Error: DIGEST_TZ: unknown time zone 'Mars/Olympus'"),
+        ("DATABASE_URL", "nosuchdb://x", "Error: DATABASE_URL: cannot use 'nosuchdb://x'"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line(
+    command: str, name: str, value: str, expected: str, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}", name: value}
+    result = CliRunner().invoke(cli, [command], env=env)
+
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(expected)
+
+
+def test_every_procfile_line_is_a_real_command() -> None:
+    processes = dict(
+        line.split(":", 1) for line in (REPO / "Procfile").read_text().splitlines() if line.strip()
+    )
+
+    assert set(processes) == {"web", "worker", "release"}
+    assert "--host 0.0.0.0" in processes["web"]  # the platform's router connects from outside
+    for command in processes.values():
+        words = shlex.split(command)
+        assert words[0] == "digest"
+        result = CliRunner().invoke(cli, [*words[1:], "--help"], env={})
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    def handle(request: Request) -> Response:
+        return Response(200, FEED, {"Content-Type": "application/rss+xml"})
+
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # so the daily run is due, in grace
+    with serve(handle) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(
+            '[editions.tech]\ntitle = "Engineering @ Scale"\n\n'
+            f'[[sources]]\nname = "Airbnb Engineering"\ncompany = "Airbnb"\n'
+            f'url = "{server.url}/feed.xml"\nedition = "tech"\n'
+        )
+        env = {
+            "DATABASE_URL": sqlite_url,
+            "DIGEST_SOURCES": str(sources),
+            "DAILY_AT": f"{an_hour_ago:%H:%M}",
+        }
+        result = CliRunner().invoke(cli, ["worker", "--once"], env=env)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(re.fullmatch(r"ingest \S+: ok", line) for line in lines), result.output
+    assert any(re.fullmatch(r"daily \d{4}-\d{2}-\d{2}: ok", line) for line in lines), result.output
+    assert server.requests, "the feed was never fetched"
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(Article)).one() > 0
+        assert session.exec(select(Digest.kind)).all() == ["daily"]
+    engine.dispose()
