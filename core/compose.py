@@ -39,6 +39,11 @@ __all__ = [
 READING_WPM = 230
 SIMILARITY = 0.25
 WORD_SHARE = 0.6
+# Top stories are finer than patterns: words weigh more, so two security posts about
+# different things are two stories, not one.
+STORY_SIMILARITY = 0.3
+STORY_WORD_SHARE = 0.8
+STORY_ARTICLES = 8  # links listed under one story, most significant first
 TERMS_PER_POST = 25
 MAX_STORIES = 7
 
@@ -110,7 +115,7 @@ def _terms(post: Post) -> Counter[str]:
     return counts
 
 
-def _vectors(posts: Sequence[Post]) -> list[dict[str, float]]:
+def _vectors(posts: Sequence[Post], *, word_share: float = WORD_SHARE) -> list[dict[str, float]]:
     """Unit vectors: TF-IDF of the words (weight 0.6) plus the post's tags (weight 0.8).
 
     Tags carry most of the weight because a day has few posts, too few for word statistics
@@ -128,20 +133,22 @@ def _vectors(posts: Sequence[Post]) -> list[dict[str, float]]:
         top = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:TERMS_PER_POST]
         norm = math.sqrt(sum(w * w for _, w in top)) or 1.0
         tags = [t for t in dict.fromkeys(post.tags)]
-        word_share = WORD_SHARE if tags else 1.0
-        vector = {term: word_share * w / norm for term, w in top}
+        share = word_share if tags else 1.0
+        vector = {term: share * w / norm for term, w in top}
         for tag in tags:
-            vector[f"#{tag}"] = math.sqrt(1 - word_share**2) / math.sqrt(len(tags))
+            vector[f"#{tag}"] = math.sqrt(1 - share**2) / math.sqrt(len(tags))
         vectors.append(vector)
     return vectors
 
 
-def group_posts(posts: Sequence[Post], *, threshold: float = SIMILARITY) -> list[list[int]]:
+def group_posts(
+    posts: Sequence[Post], *, threshold: float = SIMILARITY, word_share: float = WORD_SHARE
+) -> list[list[int]]:
     """Indexes of `posts` grouped by similarity; `posts` should come most significant first.
 
     Each group lists its leader first. Deterministic for the same input order.
     """
-    vectors = _vectors(posts)
+    vectors = _vectors(posts, word_share=word_share)
     postings: dict[str, list[tuple[int, float]]] = defaultdict(list)  # term → (group, weight)
     groups: list[list[int]] = []
     for index, vector in enumerate(vectors):
@@ -344,16 +351,23 @@ def compose_daily(
     )
 
 
-def _story(members: Sequence[tuple[Post, float]], vectors: Sequence[dict[str, float]]) -> Story:
+def _story(
+    members: Sequence[tuple[Post, float]],
+    vectors: Sequence[dict[str, float]],
+    *,
+    companies: tuple[str, ...],
+) -> Story:
     posts = [p for p, _ in members]
     lead = posts[0]
     text = f"{lead.company}: {_first_sentence(lead.deep_dive)}"
     if len(posts) > 1:
         others = "; ".join(f"{p.company} in “{p.title}”" for p in posts[1:])
         text += f" Also on this theme: {others}."
+    if len(vectors) > len(posts):
+        text += f" {len(vectors)} posts in all, from {len(companies)} companies."
     return Story(
-        theme=_theme(posts, vectors) if len(posts) > 1 else lead.title,
-        companies=_companies(posts),
+        theme=_theme(posts, vectors) if len(vectors) > 1 else lead.title,
+        companies=companies,
         urls=tuple(p.url for p in posts),
         text=text,
         articles=tuple(_ref(p, s) for p, s in members),
@@ -401,8 +415,8 @@ def compose_weekly(
     ranked = _scored(posts)
     ordered = [post for post, _, _ in ranked]
     scores = {post.url: score for post, score, _ in ranked}
-    vectors = _vectors(ordered)
-    groups = group_posts(ordered)
+    vectors = _vectors(ordered, word_share=STORY_WORD_SHARE)
+    groups = group_posts(ordered, threshold=STORY_SIMILARITY, word_share=STORY_WORD_SHARE)
     groups.sort(
         key=lambda g: (
             -len(_companies(ordered[i] for i in g)),
@@ -411,7 +425,11 @@ def compose_weekly(
         )
     )
     stories = [
-        _story([(ordered[i], scores[ordered[i].url]) for i in g], [vectors[i] for i in g])
+        _story(
+            [(ordered[i], scores[ordered[i].url]) for i in g[:STORY_ARTICLES]],
+            [vectors[i] for i in g],
+            companies=_companies(ordered[i] for i in g),
+        )
         for g in groups[:MAX_STORIES]
     ]
     return WeeklyRollup(

@@ -22,9 +22,12 @@ __all__ = [
     "articles_of_days",
     "assign_digest_day",
     "digested_days",
+    "load_cached_summaries",
     "load_cached_summary",
     "save_cached_summary",
+    "NewDeepDive",
     "save_deep_dive",
+    "save_deep_dives",
     "unassigned_articles",
 ]
 
@@ -88,8 +91,48 @@ def save_deep_dive(
     return row
 
 
+@dataclass(frozen=True)
+class NewDeepDive:
+    """One deep dive to store (see `save_deep_dives`)."""
+
+    article_id: int
+    text: str
+    summariser: str
+    model: str = ""
+    tokens: int = 0
+    text_hash: str = ""
+
+
+def save_deep_dives(*, session: Session, dives: list[NewDeepDive]) -> None:
+    """Insert or replace many deep dives: one query for the existing rows, one flush."""
+    ids = [d.article_id for d in dives]
+    existing = {
+        row.article_id: row
+        for row in session.exec(select(DeepDiveRow).where(col(DeepDiveRow.article_id).in_(ids)))
+    }
+    now = utcnow()
+    for dive in dives:
+        row = existing.get(dive.article_id) or DeepDiveRow(
+            article_id=dive.article_id, text=dive.text, summariser=dive.summariser
+        )
+        row.text, row.summariser, row.model = dive.text, dive.summariser, dive.model
+        row.tokens, row.text_hash, row.created_at = dive.tokens, dive.text_hash, now
+        session.add(row)
+    session.flush()
+
+
 def load_cached_summary(*, session: Session, key: str) -> SummaryCache | None:
     return session.get(SummaryCache, key)
+
+
+def load_cached_summaries(*, session: Session, keys: list[str]) -> dict[str, SummaryCache]:
+    """Cached answers for many keys in one query per 500 keys (a batch is one round trip)."""
+    found: dict[str, SummaryCache] = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        for row in session.exec(select(SummaryCache).where(col(SummaryCache.key).in_(chunk))):
+            found[row.key] = row
+    return found
 
 
 def save_cached_summary(

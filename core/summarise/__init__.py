@@ -74,11 +74,8 @@ def summarise_pending(
     Running it twice summarises nothing the second time.
     """
     pending = deep_dives.articles_needing_summary(session=session, since=since, edition=edition)
-    todo = [
-        (article, text_hash(article.text))
-        for article, row in pending
-        if row is None or row.text_hash != text_hash(article.text)
-    ]
+    hashed = [(article, row, text_hash(article.text)) for article, row in pending]
+    todo = [(a, digest) for a, row, digest in hashed if row is None or row.text_hash != digest]
     counts: dict[str, int] = {"pending": len(todo), "summarised": 0}
     if on_progress:
         on_progress(0, len(todo))
@@ -91,19 +88,22 @@ def summarise_pending(
             for a, _ in batch
         ]
         results = summariser.summarise(inputs, session=session)
+        rows = []
         for (article, digest), dive in zip(batch, results, strict=True):
             assert article.id is not None
-            deep_dives.save_deep_dive(
-                session=session,
-                article_id=article.id,
-                text=dive.text,
-                summariser=dive.summariser,
-                model=dive.model,
-                tokens=dive.tokens,
-                text_hash=digest,
+            rows.append(
+                deep_dives.NewDeepDive(
+                    article_id=article.id,
+                    text=dive.text,
+                    summariser=dive.summariser,
+                    model=dive.model,
+                    tokens=dive.tokens,
+                    text_hash=digest,
+                )
             )
             counts["summarised"] += 1
             counts[dive.summariser] = counts.get(dive.summariser, 0) + 1
+        deep_dives.save_deep_dives(session=session, dives=rows)
         session.commit()
         if on_progress:
             on_progress(min(start + BATCH, len(todo)), len(todo))

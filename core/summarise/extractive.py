@@ -70,41 +70,87 @@ _FIGURE = re.compile(
     r"million|billion|thousand|times|percent|qps|rps|requests|users|servers|nodes)",
     re.IGNORECASE,
 )
-_BOILERPLATE = re.compile(
-    r"(subscribe|sign up|click here|read more|follow us|this post (first )?appeared|"
-    r"originally published|photo by|image credit|all rights reserved|cookie|share this|"
-    r"we're hiring|we are hiring|join our team|continue reading)",
-    re.IGNORECASE,
+_BOILERPLATE = (
+    "subscribe",
+    "sign up",
+    "click here",
+    "read more",
+    "follow us",
+    "this post appeared",
+    "this post first appeared",
+    "originally published",
+    "photo by",
+    "image credit",
+    "all rights reserved",
+    "cookie",
+    "share this",
+    "we're hiring",
+    "we are hiring",
+    "join our team",
+    "continue reading",
 )
-_ROLES: dict[str, re.Pattern[str]] = {
-    "problem": re.compile(
-        r"\b(problem|challenge|challenging|struggl\w*|bottleneck\w*|limitation\w*|limit(s|ed)?|"
-        r"fail(s|ed|ure|ures)?|slow(er|ness)?|pain\w*|difficult\w*|issue(s)?|outage\w*|"
-        r"couldn't|could not|unable|suffer\w*|expensive|costly|risk\w*|vulnerab\w*|"
-        r"hard to|broke|breaking|degrad\w*|spike\w*)\b",
-        re.IGNORECASE,
+# Cue words per role: exact words, word prefixes (stems), and phrases. Matching is on the
+# lower-cased words of a sentence, so one sentence costs a few set look-ups per word.
+_ROLE_CUES: dict[str, tuple[set[str], tuple[str, ...], tuple[str, ...]]] = {
+    "problem": (
+        {"problem", "problems", "challenge", "challenges", "challenging", "limit", "limits",
+         "limited", "fail", "fails", "failed", "failure", "failures", "slow", "slower",
+         "slowness", "issue", "issues", "unable", "expensive", "costly", "broke", "breaking",
+         "couldn't"},
+        ("struggl", "bottleneck", "limitation", "pain", "difficult", "outage", "suffer", "risk",
+         "vulnerab", "degrad", "spike"),
+        ("could not", "hard to"),
     ),
-    "approach": re.compile(
-        r"\b(we (built|build|designed|created|introduced|implemented|developed|migrated|"
-        r"rebuilt|replaced|added|moved|switched|wrote|use|used|adopted)|built|designed|"
-        r"introduc\w+|implement\w*|develop\w*|migrat\w+|architect\w*|approach|solution|"
-        r"leverag\w+|using|uses|adopt\w*|launch\w*|released?|system|pipeline|framework)\b",
-        re.IGNORECASE,
+    "approach": (
+        {"built", "designed", "approach", "solution", "using", "uses", "system", "pipeline",
+         "framework", "release", "released"},
+        ("introduc", "implement", "develop", "migrat", "architect", "leverag", "adopt", "launch"),
+        ("we use", "we used", "we build", "we created", "we rebuilt", "we replaced", "we added",
+         "we moved", "we switched", "we wrote"),
     ),
-    "tradeoff": re.compile(
-        r"\b(trade-?offs?|at the cost|in exchange|instead of|however|downside\w*|drawback\w*|"
-        r"sacrific\w+|overhead|complexity|but|although|while|rather than|chose|choose|"
-        r"decid\w+|balanc\w+|compromise\w*)\b",
-        re.IGNORECASE,
+    "tradeoff": (
+        {"tradeoff", "tradeoffs", "trade-off", "trade-offs", "however", "overhead",
+         "complexity", "but", "although", "while", "chose", "choose"},
+        ("downside", "drawback", "sacrific", "decid", "balanc", "compromise"),
+        ("at the cost", "in exchange", "instead of", "rather than"),
     ),
-    "result": re.compile(
-        r"\b(result\w*|reduc\w+|improv\w+|faster|lower(ed)?|increas\w+|saved|sav(es|ing)|"
-        r"cut|achiev\w+|enabl\w+|lesson\w*|learn\w*|takeaway\w*|key insight|in the end|"
-        r"now|as a result|ultimately|overall|this means|demonstrat\w+|shows?|should|must|"
-        r"dropped|fell|grew|since launch)\b",
-        re.IGNORECASE,
+    "result": (
+        {"faster", "lower", "lowered", "saved", "saves", "saving", "cut", "now", "overall",
+         "ultimately", "show", "shows", "should", "must", "dropped", "fell", "grew"},
+        ("result", "reduc", "improv", "increas", "achiev", "enabl", "lesson", "learn",
+         "takeaway", "demonstrat"),
+        ("key insight", "in the end", "as a result", "this means", "since launch"),
     ),
-}
+}  # fmt: skip
+_ROLE_NAMES = tuple(_ROLE_CUES)
+_CUE_WORDS = {w: role for role, (words, _, _) in _ROLE_CUES.items() for w in words}
+_CUE_PREFIXES = {p: role for role, (_, prefixes, _) in _ROLE_CUES.items() for p in prefixes}
+_PREFIX_LENGTHS = sorted({len(p) for p in _CUE_PREFIXES})
+_CUE_PHRASES = [(p, role) for role, (_, _, phrases) in _ROLE_CUES.items() for p in phrases]
+_LOWER_WORDS = re.compile(r"[a-z][a-z'-]*")
+
+
+def _roles(sentence: str) -> dict[str, float]:
+    """How many cue words of each role the sentence holds."""
+    lower = sentence.lower()
+    counts = dict.fromkeys(_ROLE_NAMES, 0.0)
+    for word in _LOWER_WORDS.findall(lower):
+        role = _CUE_WORDS.get(word)
+        if role is None:
+            for n in _PREFIX_LENGTHS:
+                if n > len(word):
+                    break
+                role = _CUE_PREFIXES.get(word[:n])
+                if role is not None:
+                    break
+        if role is not None:
+            counts[role] += 1
+    for phrase, role in _CUE_PHRASES:
+        if phrase in lower:
+            counts[role] += 1
+    return counts
+
+
 _STOP = frozenset(
     """a an the and or but if then than that this these those of to in on for with by from at as
     is are was were be been being it its we our us you your they their them he she his her i my
@@ -159,7 +205,7 @@ def _usable(sentence: str) -> bool:
         5 <= words <= 60
         and not sentence.endswith((":", ";", ","))
         and not sentence.endswith("?")
-        and not _BOILERPLATE.search(sentence)
+        and not any(phrase in sentence.lower() for phrase in _BOILERPLATE)
         and (sentence[0].isupper() or sentence[0].isdigit() or sentence[0] in "\"“'(")
     )
 
@@ -173,7 +219,7 @@ def _score(sentences: list[str]) -> list[_Sentence]:
     for index, (sentence, words) in enumerate(zip(sentences, content, strict=True)):
         if not _usable(sentence):
             continue
-        roles = {role: float(len(pattern.findall(sentence))) for role, pattern in _ROLES.items()}
+        roles = _roles(sentence)
         centrality = len(top.intersection(words)) / max(len(top), 1)
         figures = 1.0 if _FIGURE.search(sentence) else (0.5 if _NUMBER.search(sentence) else 0)
         position = 1.0 - index / total
@@ -192,7 +238,7 @@ def _score(sentences: list[str]) -> list[_Sentence]:
 def _choose(scored: list[_Sentence]) -> list[_Sentence]:
     chosen: list[_Sentence] = []
     words = 0
-    for role in ("problem", "approach", "tradeoff", "result"):
+    for role in _ROLE_NAMES:
         candidates = [s for s in scored if s.roles[role] > 0 and s not in chosen]
         candidates.sort(key=lambda s: (-(s.score + 0.5 * min(s.roles[role], 2)), s.index))
         for candidate in candidates:

@@ -158,15 +158,14 @@ class LLMSummariser:
 
     def summarise(self, articles: Sequence[ArticleText], *, session: Session) -> list[DeepDive]:
         results: list[DeepDive | None] = [None] * len(articles)
-        keys: list[str] = []
+        keys = [cache_key(text_hash(a.text), self.model) for a in articles]
+        cache = deep_dives.load_cached_summaries(session=session, keys=keys)
         todo: list[int] = []
         for i, article in enumerate(articles):
-            key = cache_key(text_hash(article.text), self.model)
-            keys.append(key)
             if len(article.text.split()) < USABLE_WORDS:
                 results[i] = summarise_extractive(article)  # title-only: nothing to ask about
                 continue
-            cached = deep_dives.load_cached_summary(session=session, key=key)
+            cached = cache.get(keys[i])
             if cached is not None:
                 self.usage.cache_hits += 1
                 results[i] = DeepDive(
