@@ -359,7 +359,7 @@ def _story(
 ) -> Story:
     posts = [p for p, _ in members]
     lead = posts[0]
-    text = f"{lead.company}: {_first_sentence(lead.deep_dive)}"
+    text = f"{lead.company}: {_signal_text(lead.deep_dive)}"
     if len(posts) > 1:
         others = "; ".join(f"{p.company} in “{p.title}”" for p in posts[1:])
         text += f" Also on this theme: {others}."
