@@ -45,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BOT_SCOPES = ["commands", "chat:write", "channels:join", "channels:read", "groups:read"]
+BOT_SCOPES = ["commands", "chat:write", "chat:write.public", "channels:join"]
 LAZY_WORKERS = 32
 
 

@@ -18,9 +18,11 @@ At most 4 messages per answer: Slack allows 5 uses of a response_url, one stays 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -250,6 +252,12 @@ class _Deps:
     default_edition: str
     clock: Callable[[], datetime]
     tz: Any
+    # At most this many answers read the database and build blocks at once (one per CPU).
+    # A burst of 20 searches would otherwise take every core and the acks of the next
+    # commands would wait for CPU; waiting here costs nothing, replies are I/O-bound after.
+    slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+    )
 
 
 def register(
@@ -319,7 +327,8 @@ def register(
 def _safe_answer(query: Query, deps: _Deps) -> list[Message]:
     """The answer, or one plain line when storage fails (never a silent no-reply)."""
     try:
-        return answer(query, engine=deps.engine, now=deps.clock(), tz=deps.tz)
+        with deps.slots:
+            return answer(query, engine=deps.engine, now=deps.clock(), tz=deps.tz)
     except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
         log.exception("slash answer failed query=%r", query.canonical())
         return [blocks.notice("Sorry, the digest archive could not be read just now; try again.")]

@@ -64,12 +64,18 @@ def search_articles(
         (col(Article.tags), 2),
         (col(DeepDiveRow.text), 1),
     )
+    # SQLite's LIKE already ignores ASCII case; its ILIKE emulation (lower() on both
+    # sides) copies every text it scans and doubles the cost of a search.
+    sqlite = session.get_bind().dialect.name == "sqlite"
     terms: list[ColumnElement[int]] = []
     matches = []
     for word in words:
         pattern = _like(word)
         for column, weight in weights:
-            hit = column.ilike(pattern, escape="\\")
+            if sqlite:
+                hit = column.like(pattern, escape="\\")
+            else:
+                hit = column.ilike(pattern, escape="\\")
             matches.append(hit)
             terms.append(case((hit, weight), else_=0))
     score = cast(sum(terms[1:], terms[0]), Integer).label("score")

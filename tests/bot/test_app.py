@@ -95,3 +95,21 @@ def test_uninstalling_removes_only_that_workspace(
     assert response.status == 200
     assert store.find_bot(enterprise_id=None, team_id="T1") is None
     assert store.find_bot(enterprise_id=None, team_id="T2") is not None
+
+
+def test_manifest_asks_for_the_scopes_the_app_uses() -> None:
+    from pathlib import Path
+
+    from bot.app import BOT_SCOPES
+
+    manifest = (Path(__file__).resolve().parents[2] / "slack" / "manifest.yml").read_text()
+    bot_scopes = manifest.split("    bot:\n", 1)[1].split("settings:", 1)[0]
+    listed = [
+        line.split("#")[0].strip()[2:].strip()
+        for line in bot_scopes.splitlines()
+        if line.strip().startswith("- ")
+    ]
+    assert listed == BOT_SCOPES
+    assert "command: /digest" in manifest
+    assert manifest.count("/slack/events") == 3  # slash command, events, interactivity
+    assert "/slack/oauth_redirect" in manifest

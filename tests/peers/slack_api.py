@@ -126,6 +126,12 @@ class SlackAPI:
 
     # serving -------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
+        if request.path == "/_counts":  # for benchmarks running the fake in another process
+            with self.lock:
+                counts: dict[str, int] = {}
+                for call in self.calls_:
+                    counts[call.method] = counts.get(call.method, 0) + 1
+            return _json(counts)
         payload = _payload(request)
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if request.path.startswith("/commands/"):
