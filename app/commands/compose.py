@@ -19,9 +19,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlmodel import Session
 
 from app.wiring import Runtime
-from core.compose import Post, belongs_to_day, compose_daily, compose_weekly
+from core.compose import (
+    Post,
+    belongs_to_day,
+    compose_daily,
+    compose_weekly,
+    with_written_patterns,
+)
 from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_bounds, week_days
-from core.model import DailyDigest, WeeklyRollup
+from core.model import ArticleRef, DailyDigest, WeeklyRollup
 from core.render import render_daily, render_weekly
 from core.summarise import ArticleText, Summariser, summarise_pending, text_hash
 from core.summarise.extractive import ExtractiveSummariser, summarise_extractive
@@ -72,6 +78,12 @@ def build_summariser(runtime: Runtime) -> Summariser:
         token_budget=settings.llm_token_budget,
         concurrency=settings.llm_concurrency,
     )
+
+
+def _pattern_writer(runtime: Runtime) -> LLMSummariser | None:
+    """With DIGEST_SUMMARISER=llm, the model writes the patterns' paragraphs too."""
+    summariser = build_summariser(runtime)
+    return summariser if isinstance(summariser, LLMSummariser) else None
 
 
 def _today(runtime: Runtime) -> date:
@@ -208,6 +220,13 @@ def run_compose_daily(
         digest = compose_daily(
             edition=edition_info, day=day, posts=_posts(session, rows), sources=sources
         )
+        summariser = _pattern_writer(runtime)
+        if summariser is not None and digest.patterns:
+            digest = with_written_patterns(
+                digest,
+                articles=digest.deep_dives,
+                write=lambda p, refs: summariser.write_pattern(p, refs, session=session),
+            )
         deep_dives.assign_digest_day(
             session=session,
             article_ids=[r.article.id for r in late if r.article.id is not None],
@@ -253,12 +272,19 @@ def run_compose_weekly(
             if row.article.digest_day is None:
                 rows.setdefault(row.article.id, row)
         sources = [s.name for s in runtime.catalogue.select(edition=edition)]
-        rollup = compose_weekly(
-            edition=edition_info,
-            week=week,
-            posts=_posts(session, list(rows.values())),
-            sources=sources,
-        )
+        posts = _posts(session, list(rows.values()))
+        rollup = compose_weekly(edition=edition_info, week=week, posts=posts, sources=sources)
+        summariser = _pattern_writer(runtime)
+        if summariser is not None and rollup.patterns:
+            refs = [
+                ArticleRef(title=p.title, company=p.company, url=p.url, text=p.deep_dive)
+                for p in posts
+            ]
+            rollup = with_written_patterns(
+                rollup,
+                articles=refs,
+                write=lambda p, found: summariser.write_pattern(p, found, session=session),
+            )
         save_digest(
             session=session,
             edition=edition,

@@ -31,12 +31,12 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from core.model import DeepDive
+from core.model import ArticleRef, DeepDive, Pattern
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, summarise_extractive
 from storage import deep_dives
 
-__all__ = ["LLMSummariser", "PROMPT_VERSION", "check_answer", "cache_key"]
+__all__ = ["LLMSummariser", "PROMPT_VERSION", "cache_key", "check_answer", "check_pattern"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,14 @@ writes them; never add a number that is not in the post. If the post has too lit
 to summarise, answer with an empty deep_dive.
 Answer with a JSON object and nothing else: {"deep_dive": "<the paragraph>"}"""
 
+PATTERN_PROMPT = """\
+You write the "Patterns Across Companies" section of Engineering @ Scale, a daily digest for \
+senior engineers. You are given deep dives of posts by several companies that share a theme. \
+Write ONE paragraph of 40 to 120 words naming the shared theme, naming every company and what \
+each did, and ending with what the pattern means for other engineering teams.
+Rules: use only facts in the deep dives; never add a number that is not in them; name every \
+company listed. Answer with a JSON object and nothing else: {"paragraph": "<the paragraph>"}"""
+
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
@@ -69,13 +77,8 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
-def check_answer(content: str, article_text: str) -> str:
-    """The deep dive in a model's answer, or raise ValueError saying what is wrong with it.
-
-    Accepts `{"deep_dive": "..."}`, optionally inside a ```json fence. Rejects other shapes,
-    empty or refused answers, lengths outside 40–180 words, and any number that does not occur
-    in the article (7.5, 3,000 and 40% must appear as 7.5, 3,000 or 3000, and 40).
-    """
+def _field(content: str, name: str) -> str:
+    """The string `name` of a JSON object answer (a ```json fence allowed), whitespace-collapsed."""
     body = content.strip()
     fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", body, re.DOTALL)
     if fenced:
@@ -84,17 +87,49 @@ def check_answer(content: str, article_text: str) -> str:
         data = json.loads(body)
     except json.JSONDecodeError:
         raise ValueError("answer is not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("deep_dive"), str):
-        raise ValueError('answer is not an object with a "deep_dive" string')
-    text = " ".join(data["deep_dive"].split())
+    if not isinstance(data, dict) or not isinstance(data.get(name), str):
+        raise ValueError(f'answer is not an object with a "{name}" string')
+    text = " ".join(data[name].split())
     if not text:
-        raise ValueError("model declined to summarise")
+        raise ValueError("model declined to answer")
+    return text
+
+
+def _check_numbers(text: str, source: str, where: str) -> None:
+    invented = sorted(_numbers(text) - _numbers(source))
+    if invented:
+        raise ValueError(f"numbers not in the {where}: {', '.join(invented[:5])}")
+
+
+def check_answer(content: str, article_text: str) -> str:
+    """The deep dive in a model's answer, or raise ValueError saying what is wrong with it.
+
+    Accepts `{"deep_dive": "..."}`, optionally inside a ```json fence. Rejects other shapes,
+    empty or refused answers, lengths outside 40–180 words, and any number that does not occur
+    in the article (7.5, 3,000 and 40% must appear as 7.5, 3,000 or 3000, and 40).
+    """
+    text = _field(content, "deep_dive")
     words = len(text.split())
     if not 40 <= words <= 180:
         raise ValueError(f"deep dive has {words} words, not 40–180")
-    invented = sorted(_numbers(text) - _numbers(article_text))
-    if invented:
-        raise ValueError(f"numbers not in the article: {', '.join(invented[:5])}")
+    _check_numbers(text, article_text, "article")
+    return text
+
+
+def check_pattern(content: str, *, companies: Sequence[str], material: str) -> str:
+    """The paragraph in a model's pattern answer, or raise ValueError saying what is wrong.
+
+    Accepts `{"paragraph": "..."}` of 30–150 words that names every company of the pattern and
+    uses no number absent from the deep dives it was given.
+    """
+    text = _field(content, "paragraph")
+    words = len(text.split())
+    if not 30 <= words <= 150:
+        raise ValueError(f"paragraph has {words} words, not 30–150")
+    missing = [c for c in companies if c.lower() not in text.lower()]
+    if missing:
+        raise ValueError(f"paragraph does not name {', '.join(missing)}")
+    _check_numbers(text, material, "deep dives")
     return text
 
 
@@ -212,43 +247,103 @@ class LLMSummariser:
                 ),
             },
         ]
+        return self._ask(
+            messages, lambda content: check_answer(content, article.text), "deep_dive", article.url
+        )
+
+    def _ask(
+        self,
+        messages: list[dict[str, str]],
+        check: Callable[[str], str],
+        field_name: str,
+        label: str,
+    ) -> tuple[str, int, int] | None:
+        """Ask, check, and ask once more if the answer fails; None when it cannot be had."""
         prompt_tokens = completion_tokens = 0
         for attempt in range(2):  # one answer, and one more if it fails the checks
             if self._broken:
                 break
-            estimate = sum(len(m["content"]) for m in messages) // 4 + MAX_OUTPUT_TOKENS
+            estimate = sum(len(m["content"]) for m in messages) // 4
             with self.usage.lock:
-                if self.usage.tokens + estimate > self.token_budget:
-                    log.info("llm token budget exhausted url=%s", article.url)
+                if self.usage.tokens + estimate + MAX_OUTPUT_TOKENS > self.token_budget:
+                    log.info("llm token budget exhausted for=%s", label)
                     break
             try:
                 content, usage = self._complete(messages)
             except _Unavailable as exc:
-                log.warning("llm unavailable url=%s reason=%s", article.url, exc)
+                log.warning("llm unavailable for=%s reason=%s", label, exc)
                 break
-            prompt_tokens += int(usage.get("prompt_tokens") or estimate - MAX_OUTPUT_TOKENS)
-            completion_tokens += int(usage.get("completion_tokens") or len(content) // 4)
+            # servers that report no usage are charged an estimate, so the budget still holds
+            used_prompt = int(usage.get("prompt_tokens") or estimate)
+            used_completion = int(usage.get("completion_tokens") or len(content) // 4)
+            prompt_tokens += used_prompt
+            completion_tokens += used_completion
             with self.usage.lock:
-                self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-                self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+                self.usage.prompt_tokens += used_prompt
+                self.usage.completion_tokens += used_completion
             try:
-                return check_answer(content, article.text), prompt_tokens, completion_tokens
+                return check(content), prompt_tokens, completion_tokens
             except ValueError as exc:
-                log.info(
-                    "llm answer rejected url=%s attempt=%d reason=%s", article.url, attempt + 1, exc
-                )
+                log.info("llm answer rejected for=%s attempt=%d reason=%s", label, attempt + 1, exc)
                 messages = [
                     *messages[:2],
                     {"role": "assistant", "content": content[:4000]},
                     {
                         "role": "user",
                         "content": f"That answer was rejected ({exc}). Answer again, following "
-                        'the rules exactly, as {"deep_dive": "..."}.',
+                        f'the rules exactly, as {{"{field_name}": "..."}}.',
                     },
                 ]
         with self.usage.lock:
             self.usage.fallbacks += 1
         return None
+
+    # --- patterns --------------------------------------------------------------------------
+
+    def write_pattern(
+        self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
+    ) -> str | None:
+        """A written paragraph for a pattern across companies, or None to keep the composed one.
+
+        The model sees only the pattern's deep dives; its paragraph must name every company
+        and use no number absent from them. Answers are cached like deep dives.
+        """
+        material = "\n\n".join(
+            f"{a.company} — {a.title}\n{a.text}" for a in articles if a.url in pattern.urls
+        )
+        key = hashlib.sha256(
+            f"pattern|{text_hash(material)}|{self.model}|{PROMPT_VERSION}".encode()
+        ).hexdigest()
+        cached = deep_dives.load_cached_summary(session=session, key=key)
+        if cached is not None:
+            self.usage.cache_hits += 1
+            return cached.text
+        messages = [
+            {"role": "system", "content": PATTERN_PROMPT},
+            {
+                "role": "user",
+                "content": f"Companies: {', '.join(pattern.companies)}\n\n{material}",
+            },
+        ]
+        answer = self._ask(
+            messages,
+            lambda content: check_pattern(content, companies=pattern.companies, material=material),
+            "paragraph",
+            f"pattern {pattern.theme}",
+        )
+        if answer is None:
+            return None
+        text, prompt_tokens, completion_tokens = answer
+        deep_dives.save_cached_summary(
+            session=session,
+            key=key,
+            model=self.model,
+            prompt_version=PROMPT_VERSION,
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
+        return text
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, Any]]:
         """One chat completion, with retries on 429 / 5xx / timeouts. Returns (content, usage)."""

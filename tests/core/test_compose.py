@@ -11,6 +11,7 @@ from core.compose import (
     compose_daily,
     compose_weekly,
     group_posts,
+    with_written_patterns,
 )
 from core.model import DailyDigest, Edition, WeeklyRollup
 from core.summarise import ArticleText
@@ -260,3 +261,18 @@ def test_a_late_post_whose_day_is_digested_belongs_to_the_day_it_was_first_seen(
     assert not belongs_to_day(
         published=before, first_seen=DAY, day=DAY - timedelta(days=1), digested={before}
     )
+
+
+def test_written_patterns_replace_the_composed_text_only_when_given() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    seen = []
+
+    def write(pattern, refs):  # type: ignore[no-untyped-def]
+        seen.append((pattern.companies, [r.company for r in refs]))
+        return "A written paragraph."
+
+    written = with_written_patterns(digest, articles=digest.deep_dives, write=write)
+    assert [p.text for p in written.patterns] == ["A written paragraph."] * len(digest.patterns)
+    assert all(set(companies) == set(refs) for companies, refs in seen)
+    kept = with_written_patterns(digest, articles=digest.deep_dives, write=lambda p, r: None)
+    assert kept == digest

@@ -6,18 +6,22 @@ refusals, a wrong key), every article gets a deep dive and none of them says any
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlmodel import Session, select
 
+from core.model import ArticleRef, Pattern
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import summarise_extractive
-from core.summarise.llm import LLMSummariser, cache_key, check_answer
+from core.summarise.llm import LLMSummariser, cache_key, check_answer, check_pattern
 from storage.tables import SummaryCache
+from tests.peers.http import Response
 from tests.peers.llm import (
     LLMServer,
+    chat,
     deep_dive,
     invalid_json,
     rate_limited,
@@ -272,3 +276,67 @@ def test_check_answer_rejects_bad_answers(content: str, problem: str) -> None:
 def test_check_answer_accepts_a_fenced_answer_and_numbers_written_either_way() -> None:
     text = GOOD.replace("3,000", "3000")
     assert check_answer(f'```json\n{{"deep_dive": "{text}"}}\n```', ARTICLE.text) == text
+
+
+PATTERN = Pattern(
+    theme="security: credential",
+    companies=("GitHub", "HashiCorp"),
+    urls=("https://example.com/gh", "https://example.com/hc"),
+    text="GitHub and HashiCorp each wrote about security.",
+)
+REFS = [
+    ArticleRef(
+        title="Trusted publishing",
+        company="GitHub",
+        url="https://example.com/gh",
+        text="GitHub replaced long-lived tokens with OIDC; credentials now last 15 minutes.",
+    ),
+    ArticleRef(
+        title="Permission delegation",
+        company="HashiCorp",
+        url="https://example.com/hc",
+        text="HashiCorp gives each Terraform run just-in-time AWS access that expires in 60 minutes.",
+    ),
+]
+PARAGRAPH = (
+    "Static credentials are on their way out. GitHub replaced long-lived publishing tokens with "
+    "OIDC identities that last 15 minutes, and HashiCorp gives each Terraform run just-in-time "
+    "AWS access that expires within 60 minutes. For other teams the lesson is to treat "
+    "automation as a temporary guest with federated, short-lived identity."
+)
+
+
+def paragraph(text: str) -> Response:
+    return chat(json.dumps({"paragraph": text}))
+
+
+def test_a_pattern_paragraph_is_written_checked_and_cached(
+    session: Session, sleeps: list[float]
+) -> None:
+    with serve_llm(paragraph(PARAGRAPH)) as llm:
+        first = _summariser(llm, sleeps).write_pattern(PATTERN, REFS, session=session)
+        again = _summariser(llm, sleeps).write_pattern(PATTERN, REFS, session=session)
+    assert first == again == PARAGRAPH
+    assert len(llm.calls) == 1
+    sent = llm.calls[0]["messages"][1]["content"]
+    assert "Companies: GitHub, HashiCorp" in sent and "15 minutes" in sent
+
+
+def test_a_pattern_paragraph_that_invents_or_omits_is_not_used(
+    session: Session, sleeps: list[float]
+) -> None:
+    invented = PARAGRAPH.replace("60 minutes", "90 minutes")
+    omitted = PARAGRAPH.replace("HashiCorp", "another vendor")
+    with serve_llm(paragraph(invented), paragraph(omitted)) as llm:
+        text = _summariser(llm, sleeps).write_pattern(PATTERN, REFS, session=session)
+    assert text is None
+    assert "numbers not in the deep dives: 90" in llm.calls[1]["messages"][-1]["content"]
+
+
+def test_check_pattern_wants_every_company_named() -> None:
+    with pytest.raises(ValueError, match="does not name HashiCorp"):
+        check_pattern(
+            json.dumps({"paragraph": PARAGRAPH.replace("HashiCorp", "X")}),
+            companies=PATTERN.companies,
+            material=" ".join(r.text for r in REFS),
+        )
