@@ -1,8 +1,11 @@
 """Send one weekly issue to every confirmed subscriber, exactly once, through the ledger.
 
-The audience is read once; each message then goes through `core.deliver.deliver_once`,
-which claims the (email, subscriber, issue) row before the SMTP conversation and records
-the outcome after it, so a re-run, a crash or a second worker sends only what is missing.
+The audience is read once. Every message is claimed in the delivery ledger
+(`storage.deliveries`: a unique row per email/subscriber/issue) before its SMTP
+conversation starts and its outcome recorded after, so a re-run, a crash or a second
+worker sends only what is missing. Claims and outcomes are written a small batch at a
+time (`claim_many` / `finish_many`): one transaction per batch instead of two per
+message, which is what lets a single process keep several SMTP connections busy.
 
 - **Concurrency:** `concurrency` threads, each with its own reused SMTP connection
   (SMTP is sequential per connection; more throughput means more connections).
@@ -13,8 +16,13 @@ the outcome after it, so a re-run, a crash or a second worker sends only what is
   the mailbox itself (550, 5.1.x) marks the subscriber bounced. Neither stops the others.
 - **Error budget:** after `error_budget` transient failures in a row (the server is down
   or throttling everyone) the run pauses instead of deferring the whole list one by one.
-- **Unsubscribes during a send:** each subscriber's state is re-read just before their
-  message is claimed; anyone no longer confirmed is skipped.
+- **Unsubscribes during a send:** states are re-read just before each batch is claimed
+  (a batch is at most ~0.2 s of sending at the rate cap); anyone no longer confirmed is
+  skipped.
+- **Crashes:** Ctrl-C or a bug stops the run; messages sent are recorded sent, the one in
+  flight and the rest of its batch are recorded deferred, and the next run sends them. A
+  hard kill leaves the batch `claimed`: never re-sent (at most once) unless the next run
+  passes `stale_after`.
 """
 
 from __future__ import annotations
@@ -24,19 +32,20 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from core.config import Settings
-from core.deliver import Outcome, deliver_once
 from newsletter.render import Issue
 from newsletter.smtp import MailError, SMTPSender
 from newsletter.subscribers import mailto_unsubscribe, unsubscribe_token, unsubscribe_url
+from storage import deliveries
 from storage import subscribers as store
-from storage.tables import Delivery, Subscriber
+from storage.tables import Delivery
 
 __all__ = ["CHANNEL", "RateLimiter", "Tally", "plan_issue", "send_issue"]
 
@@ -109,12 +118,15 @@ class _Run:
     retries: int
     backoff: float
     error_budget: int
+    batch: int
+    stale_after: timedelta | None
     on_outcome: Callable[[str], None] | None
     tally: Tally
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     transient_streak: int = 0
     errors: list[BaseException] = field(default_factory=list)
+    ledger_lock: AbstractContextManager[object] = field(default_factory=nullcontext)
 
 
 def plan_issue(issue: Issue, *, engine: Engine) -> tuple[list[tuple[int, str]], dict[str, str]]:
@@ -150,8 +162,7 @@ def send_issue(
     `connect()` makes one `SMTPSender` per thread (`SMTPSender.from_url(SMTP_URL)` in
     production). `on_plan(audience)` is called once the audience is known and
     `on_outcome(status)` once per subscriber (a progress bar).
-    A `KeyboardInterrupt` or a bug stops the run: messages in flight are recorded
-    deferred by the ledger and the next run sends them.
+    A `KeyboardInterrupt` or a bug stops the run (see the module docstring).
     """
     concurrency = max(1, concurrency or settings.mail_concurrency)
     audience, ledger = plan_issue(issue, engine=engine)
@@ -166,20 +177,28 @@ def send_issue(
                 on_outcome("already")
         else:
             work.put((subscriber_id, email))
+    cap = settings.mail_rate if rate is None else rate
     run = _Run(
         issue=issue,
         engine=engine,
         settings=settings,
         connect=connect,
-        limiter=RateLimiter(settings.mail_rate if rate is None else rate),
+        limiter=RateLimiter(cap),
         retries=retries,
         backoff=backoff,
         error_budget=error_budget or max(10, 3 * concurrency),
+        # ~0.2 s of sending per batch at the cap, so an unsubscribe is honoured quickly
+        batch=max(1, min(_BATCH, int(cap * 0.2 / concurrency))) if cap > 0 else _BATCH,
+        stale_after=stale_after,
         on_outcome=on_outcome,
         tally=tally,
     )
+    if engine.dialect.name == "sqlite":
+        # SQLite has one writer at a time; queueing our own threads here is far cheaper
+        # than letting them collide and sleep in SQLite's busy handler.
+        run.ledger_lock = threading.Lock()
     threads = [
-        threading.Thread(target=_worker, args=(run, work, stale_after), name=f"mail-{n}")
+        threading.Thread(target=_worker, args=(run, work), name=f"mail-{n}")
         for n in range(concurrency)
     ]
     for thread in threads:
@@ -193,7 +212,7 @@ def send_issue(
         for thread in threads:
             thread.join()
         raise
-    tally.remaining = work.qsize()
+    tally.remaining += work.qsize()
     if run.errors:
         raise run.errors[0]
     log.info(
@@ -204,33 +223,21 @@ def send_issue(
     return tally
 
 
-def _worker(
-    run: _Run, work: queue.SimpleQueue[tuple[int, str]], stale_after: timedelta | None
-) -> None:
+_BATCH = 50
+
+
+def _worker(run: _Run, work: queue.SimpleQueue[tuple[int, str]]) -> None:
+    """One SMTP connection's loop: take a batch, claim it, send it, record it."""
     sender: SMTPSender | None = None
-    session = Session(run.engine)
+    session = Session(run.engine, expire_on_commit=False)
     try:
         while not run.stop.is_set():
-            try:
-                subscriber_id, email = work.get_nowait()
-            except queue.Empty:
+            batch = _take(work, run.batch)
+            if not batch:
                 return
-            if not _still_confirmed(session, subscriber_id):
-                _count(run, "unsubscribed")
-                continue
             if sender is None:
                 sender = run.connect()
-            failures: list[MailError] = []
-            outcome = deliver_once(
-                engine=run.engine,
-                channel=CHANNEL,
-                target=str(subscriber_id),
-                issue=run.issue.key,
-                send=_sender_for(run, sender, subscriber_id, email, failures),
-                stale_after=stale_after,
-            )
-            bounced = outcome.status == "failed" and any(f.mailbox for f in failures)
-            _record(run, session, subscriber_id, outcome, bounced=bounced)
+            _send_batch(run, session, sender, batch)
     except BaseException as exc:  # a bug or Ctrl-C in this thread: stop everyone
         run.stop.set()
         with run.lock:
@@ -241,70 +248,128 @@ def _worker(
             sender.close()
 
 
-def _still_confirmed(session: Session, subscriber_id: int) -> bool:
-    status = session.exec(
-        select(Subscriber.status).where(col(Subscriber.id) == subscriber_id)
-    ).first()
-    session.rollback()  # end the read transaction so the next read sees fresh state
-    return status == "confirmed"
+def _take(work: queue.SimpleQueue[tuple[int, str]], n: int) -> list[tuple[int, str]]:
+    batch = []
+    for _ in range(n):
+        try:
+            batch.append(work.get_nowait())
+        except queue.Empty:
+            break
+    return batch
 
 
-def _sender_for(
-    run: _Run, sender: SMTPSender, subscriber_id: int, email: str, failures: list[MailError]
-) -> Callable[[], str]:
-    def send() -> str:
-        issue, settings = run.issue, run.settings
-        url = unsubscribe_url(settings, subscriber_id, email)
-        mailto = mailto_unsubscribe(settings, unsubscribe_token(settings, subscriber_id, email))
-        for attempt in range(run.retries + 1):
-            run.limiter.wait()
-            try:
-                if email.isascii() and (not issue.eight_bit or sender.supports_8bitmime):
-                    data = issue.personalise(
+def _send_batch(
+    run: _Run, session: Session, sender: SMTPSender, batch: list[tuple[int, str]]
+) -> None:
+    states = store.statuses(session=session, ids=[i for i, _ in batch])
+    session.commit()  # end the read, so the next batch sees fresh states
+    live = []
+    for subscriber_id, email in batch:
+        if states.get(subscriber_id) == "confirmed":
+            live.append((subscriber_id, email))
+        else:
+            _count(run, "unsubscribed")
+    claimed = _claim(run, session, live)
+    outcomes: list[tuple[int, str, str | None, str | None]] = []
+    try:
+        for delivery_id, subscriber_id, email in claimed:
+            if run.stop.is_set():
+                break
+            status, error, message_id = _deliver(run, session, sender, subscriber_id, email)
+            outcomes.append((delivery_id, status, error, message_id))
+    finally:
+        # Whatever was not sent (a pause, Ctrl-C, a bug) is released for the next run; the
+        # message in flight during a crash is among them: its fate is unknown.
+        unsent = claimed[len(outcomes) :]
+        outcomes.extend((d, "deferred", "not sent: the run stopped", None) for d, _, _ in unsent)
+        with run.lock:
+            run.tally.remaining += len(unsent)
+        with run.ledger_lock:
+            deliveries.finish_many(session=session, outcomes=outcomes)
+
+
+def _claim(run: _Run, session: Session, live: list[tuple[int, str]]) -> list[tuple[int, int, str]]:
+    """[(delivery id, subscriber id, email)] this worker may send, in subscriber order."""
+    key = run.issue.key
+    with run.ledger_lock:
+        fresh = deliveries.claim_many(
+            session=session, channel=CHANNEL, issue=key, targets=[str(i) for i, _ in live]
+        )
+    claimed = []
+    for subscriber_id, email in live:
+        delivery_id = fresh.get(str(subscriber_id))
+        if delivery_id is None:  # already in the ledger: deferred or stale rows may be retaken
+            with run.ledger_lock:
+                row = deliveries.claim(
+                    session=session,
+                    channel=CHANNEL,
+                    target=str(subscriber_id),
+                    issue=key,
+                    stale_after=run.stale_after,
+                )
+            if row is None:
+                _count(run, "already")
+                continue
+            delivery_id = int(row.id or 0)
+        claimed.append((delivery_id, subscriber_id, email))
+    return claimed
+
+
+def _deliver(
+    run: _Run, session: Session, sender: SMTPSender, subscriber_id: int, email: str
+) -> tuple[str, str | None, str | None]:
+    """Send one message with retries; returns (status, error, Message-ID)."""
+    issue, settings = run.issue, run.settings
+    url = unsubscribe_url(settings, subscriber_id, email)
+    mailto = mailto_unsubscribe(settings, unsubscribe_token(settings, subscriber_id, email))
+    for attempt in range(run.retries + 1):
+        run.limiter.wait()
+        try:
+            if email.isascii() and (not issue.eight_bit or sender.supports_8bitmime):
+                data = issue.personalise(
+                    subscriber_id=subscriber_id, email=email, unsubscribe_url=url, mailto=mailto
+                )
+                sender.send(issue.mail_from, email, data, eight_bit=issue.eight_bit)
+            else:
+                sender.send_message(
+                    issue.message_for(
                         subscriber_id=subscriber_id, email=email, unsubscribe_url=url, mailto=mailto
                     )
-                    sender.send(issue.mail_from, email, data, eight_bit=issue.eight_bit)
-                else:
-                    sender.send_message(
-                        issue.message_for(
-                            subscriber_id=subscriber_id,
-                            email=email,
-                            unsubscribe_url=url,
-                            mailto=mailto,
-                        )
-                    )
-                return issue.message_id(subscriber_id)
-            except MailError as exc:
-                failures.append(exc)
-                if exc.permanent or attempt == run.retries or run.stop.is_set():
-                    raise
+                )
+        except MailError as exc:
+            if not exc.permanent and attempt < run.retries and not run.stop.is_set():
                 log.info(
                     "smtp retry subscriber=%s attempt=%d error=%s", subscriber_id, attempt + 1, exc
                 )
                 time.sleep(run.backoff * (2**attempt))
-        raise AssertionError("unreachable")
+                continue
+            if exc.permanent:
+                if exc.mailbox:
+                    store.mark_bounced(session=session, subscriber_id=subscriber_id, error=str(exc))
+                    _count(run, "bounced")
+                _settle(run, "failed", str(exc))
+                return "failed", str(exc), None
+            _settle(run, "deferred", str(exc))
+            return "deferred", str(exc), None
+        _settle(run, "sent", None)
+        return "sent", None, issue.message_id(subscriber_id)
+    raise AssertionError("unreachable")
 
-    return send
 
-
-def _record(
-    run: _Run, session: Session, subscriber_id: int, outcome: Outcome, *, bounced: bool
-) -> None:
-    status = {"skipped": "already"}.get(outcome.status, outcome.status)
-    if bounced:
-        store.mark_bounced(session=session, subscriber_id=subscriber_id, error=outcome.error or "")
-        _count(run, "bounced")
+def _settle(run: _Run, status: str, error: str | None) -> None:
+    """Count an outcome and keep the error budget: too many transient failures in a row
+    (the server is down or throttling us) pause the run instead of deferring everyone."""
     _count(run, status)
     with run.lock:
-        if outcome.status == "deferred":
+        if status == "deferred":
             run.transient_streak += 1
             if run.transient_streak >= run.error_budget and not run.stop.is_set():
                 run.tally.paused = (
                     f"paused after {run.transient_streak} transient failures in a row; "
-                    f"last: {outcome.error}"
+                    f"last: {error}"
                 )
                 run.stop.set()
-        elif outcome.status in ("sent", "failed"):
+        else:
             run.transient_streak = 0
 
 

@@ -7,15 +7,16 @@ row's state, so two workers racing for the same delivery cannot both win.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from storage.tables import Delivery, utcnow
 
-__all__ = ["claim", "counts", "finish", "find", "pending"]
+__all__ = ["claim", "claim_many", "counts", "finish", "finish_many", "find", "pending"]
 
 
 def claim(
@@ -108,3 +109,92 @@ def counts(*, session: Session, issue: str | None = None) -> dict[str, int]:
     if issue:
         query = query.where(Delivery.issue == issue)
     return {status: n for status, n in session.exec(query)}
+
+
+def claim_many(
+    *,
+    session: Session,
+    channel: str,
+    issue: str,
+    targets: Sequence[str],
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Claim many new deliveries in one statement; returns {target: delivery id} of those
+    this call claimed. Commits.
+
+    Targets already in the ledger (sent, failed, deferred or claimed by another worker)
+    are left out of the answer: claim those one by one with `claim`, which knows when a
+    deferred or stale row may be taken over. Same guarantee as `claim` (the unique key
+    decides), at a fraction of the cost per row for bulk senders such as the newsletter.
+    """
+    if not targets:
+        return {}
+    now = now or utcnow()
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:  # any other database: one claim at a time
+        claimed = {}
+        for target in targets:
+            row = claim(session=session, channel=channel, target=target, issue=issue, now=now)
+            if row is not None:
+                claimed[target] = int(row.id or 0)
+        return claimed
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .values(
+            [
+                {
+                    "channel": channel,
+                    "target": t,
+                    "issue": issue,
+                    "status": "claimed",
+                    "attempts": 1,
+                    "claimed_at": now,
+                }
+                for t in targets
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "target", "issue"])
+        .returning(table.c.id, table.c.target)
+    )
+    rows = session.connection().execute(statement).all()
+    session.commit()
+    return {target: int(delivery_id) for delivery_id, target in rows}
+
+
+def finish_many(
+    *,
+    session: Session,
+    outcomes: Sequence[tuple[int, str, str | None, str | None]],
+    now: datetime | None = None,
+) -> None:
+    """Record the outcomes of many claimed deliveries in one transaction. Commits.
+
+    `outcomes` holds (delivery id, status, error, external id); status as in `finish`.
+    """
+    if not outcomes:
+        return
+    for _, status, _, _ in outcomes:
+        if status not in ("sent", "deferred", "failed"):
+            raise ValueError(f"unknown delivery status {status!r}")
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    finished = now or utcnow()
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("delivery_id"))
+        .values(
+            status=bindparam("new_status"),
+            error=bindparam("new_error"),
+            external_id=bindparam("new_external_id"),
+            finished_at=finished,
+        ),
+        [
+            {"delivery_id": i, "new_status": s, "new_error": e, "new_external_id": x}
+            for i, s, e, x in outcomes
+        ],
+    )
+    session.commit()
