@@ -64,6 +64,7 @@ class SlackAPI:
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _hook: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    socket_url: str = ""  # what apps.connections.open hands out (Socket Mode tests)
 
     @property
     def base_url(self) -> str:
@@ -187,6 +188,8 @@ class SlackAPI:
                 "ts": ts,
                 "message": {"text": payload.get("text", ""), "ts": ts},
             }
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
         if method.startswith("conversations."):
             channel = payload.get("channel", "C0")
             return {"ok": True, "channel": {"id": channel, "name": "general", "is_member": True}}
