@@ -19,9 +19,9 @@ No scheduler is started here (a web process may run several copies of this app);
 
 from __future__ import annotations
 
-import json
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
@@ -58,6 +58,7 @@ DEFAULT_EDITION = "tech"
 _TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _EDITION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 _FEED_ITEMS = 30
+_FEED_CACHE = 64  # feed bodies kept (one per tag, plus the main feed)
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette:
@@ -122,6 +123,8 @@ class _Archive:
             lstrip_blocks=True,
         )
         self.env.globals.update(url=self.url, site_title=self._title(self.default))
+        self._feeds: dict[tuple[Any, ...], str] = {}
+        self._feeds_lock = threading.Lock()
 
     # --- pages --------------------------------------------------------------------------
 
@@ -130,16 +133,18 @@ class _Archive:
         if not _EDITION.match(edition):
             raise HTTPException(404)
         with Session(self.engine) as session:
-            rows = list_digests(session=session, edition=edition, limit=200)
+            heads = {"edition": edition, "with_payload": False}
+            weekly = list_digests(session=session, kind="weekly", limit=8, **heads)
+            daily = list_digests(session=session, kind="daily", limit=60, **heads)
         return self._page(
             "index.html",
             edition=edition,
             edition_title=self._title(edition),
             description=self.editions.get(edition, Edition(edition, edition)).description,
             editions=self._edition_links(),
-            weekly=[self._entry(r) for r in rows if r.kind == "weekly"],
-            daily=[self._entry(r) for r in rows if r.kind == "daily"],
-            tags=_tag_counts(rows),
+            weekly=[self._entry(r) for r in weekly],
+            daily=[self._entry(r) for r in daily],
+            tags=_tag_counts(weekly + daily),
         )
 
     def daily(self, request: Request) -> Response:
@@ -169,7 +174,7 @@ class _Archive:
 
     def tag(self, request: Request) -> Response:
         tag = self._tag_param(request)
-        rows = self._tagged(tag, limit=200)
+        rows = self._tagged(tag, limit=60)
         return self._page(
             "tag.html",
             tag=tag,
@@ -178,29 +183,50 @@ class _Archive:
         )
 
     def feed(self, request: Request) -> Response:
-        """RSS 2.0, newest first; each item carries the whole digest as HTML."""
+        """RSS 2.0, newest first; each item carries the whole digest as HTML.
+
+        Rendering 30 whole digests is most of a feed's cost, and feed readers poll far more
+        often than digests change, so the body is kept per (tag, digests listed, their
+        composed_at) and rebuilt only when one of them changes.
+        """
         tag = self._tag_param(request) if "tag" in request.path_params else None
+        with Session(self.engine) as session:
+            if tag:
+                rows = self._tagged(tag, limit=_FEED_ITEMS, session=session)
+            else:
+                heads = {"with_payload": False}
+                rows = list_digests(session=session, kind="daily", limit=_FEED_ITEMS, **heads)
+                rows += list_digests(
+                    session=session, kind="weekly", limit=_FEED_ITEMS // 5, **heads
+                )
+            rows = sorted(rows, key=lambda r: r.composed_at, reverse=True)[:_FEED_ITEMS]
+            key = (tag, tuple((r.id, r.composed_at) for r in rows))
+            with self._feeds_lock:
+                body = self._feeds.get(key)
+            if body is None:
+                body = self._render_feed(tag, rows, session=session)
+                with self._feeds_lock:
+                    if len(self._feeds) >= _FEED_CACHE:
+                        self._feeds.pop(next(iter(self._feeds)))
+                    self._feeds[key] = body
+        return Response(body, media_type="application/rss+xml; charset=utf-8")
+
+    def _render_feed(self, tag: str | None, rows: list[Digest], *, session: Session) -> str:
         if tag:
-            rows = self._tagged(tag, limit=_FEED_ITEMS)
             title = f"{self._title(self.default)} · {tag}"
             self_url = self.url("tag_feed", tag=tag, absolute=True)
             home = self.url("tag", tag=tag, absolute=True)
         else:
-            with Session(self.engine) as session:
-                rows = list_digests(session=session, limit=_FEED_ITEMS * 2)
             title = self._title(self.default)
             self_url, home = self.url("feed", absolute=True), self.url("index", absolute=True)
-        rows = sorted(rows, key=lambda r: r.composed_at, reverse=True)[:_FEED_ITEMS]
-        items = [self._feed_item(r) for r in rows]
-        body = self.env.get_template("feed.xml").render(
+        return self.env.get_template("feed.xml").render(
             title=title,
             home=home,
             self_url=self_url,
             description=f"Daily digests and weekly rollups from {title}",
             updated=format_datetime(rows[0].composed_at) if rows else None,
-            items=items,
+            items=[self._feed_item(r, session=session) for r in rows],
         )
-        return Response(body, media_type="application/rss+xml; charset=utf-8")
 
     def healthz(self, request: Request) -> Response:
         try:
@@ -251,9 +277,11 @@ class _Archive:
             raise HTTPException(404)
         return payload
 
-    def _tagged(self, tag: str, *, limit: int) -> list[Digest]:
-        with Session(self.engine) as session:
-            rows = list_digests(session=session, tag=tag, limit=limit * 4)
+    def _tagged(self, tag: str, *, limit: int, session: Session | None = None) -> list[Digest]:
+        if session is None:
+            with Session(self.engine) as own:
+                return self._tagged(tag, limit=limit, session=own)
+        rows = list_digests(session=session, tag=tag, limit=limit * 4, with_payload=False)
         return [r for r in rows if tag in r.tags.split(",")][:limit]  # `contains` is a substring
 
     def _edition_param(self, request: Request) -> str:
@@ -293,9 +321,13 @@ class _Archive:
             "when": _period_label(row.kind, row.period),
         }
 
-    def _feed_item(self, row: Digest) -> dict[str, Any]:
+    def _feed_item(self, row: Digest, *, session: Session) -> dict[str, Any]:
+        """One feed item; rows are listed without their payload, loaded here one by one."""
         entry = self._entry(row, absolute=True)
-        payload = json.loads(row.payload)
+        payload = (
+            load_digest(session=session, edition=row.edition, kind=row.kind, period=row.period)
+            or {}
+        )
         if row.kind == "daily":
             html = self.env.get_template("_daily_body.html").render(
                 digest=DailyDigest.from_dict(payload)

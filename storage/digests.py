@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from storage.tables import Digest, utcnow
@@ -57,9 +58,12 @@ def list_digests(
     kind: str | None = None,
     tag: str | None = None,
     limit: int = 100,
+    with_payload: bool = True,
 ) -> list[Digest]:
-    """Newest first."""
+    """Newest first. `with_payload=False` leaves the JSON unread (lists need only titles)."""
     query = select(Digest)
+    if not with_payload:
+        query = query.options(defer(Digest.payload, raiseload=True))  # type: ignore[arg-type]
     if edition:
         query = query.where(Digest.edition == edition)
     if kind:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import feedparser
@@ -15,7 +17,7 @@ from sqlalchemy.engine import Engine
 from app.web import create_app
 from core.config import Settings
 from storage.db import make_engine
-from tests.app.support import BASE_URL, serve_app
+from tests.app.support import BASE_URL, daily_digest, serve_app, store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -114,6 +116,15 @@ def test_feed_parses_back_with_feedparser(client: httpx.Client) -> None:
     assert "Introducing EmDash &lt;the successor&gt;" in daily.description
     assert {t.term for t in daily.tags} == {"security", "distributed-systems"}
     assert daily.published_parsed is not None
+
+
+def test_feed_shows_a_recomposed_digest(client: httpx.Client, stored_digests: Engine) -> None:
+    client.get("/feed.xml")  # rendered once, kept
+    store(stored_digests, replace(daily_digest(date(2026, 4, 1)), title="Recomposed title"))
+
+    titles = {e.title for e in feedparser.parse(client.get("/feed.xml").content).entries}
+
+    assert "Recomposed title" in titles
 
 
 def test_tag_feed_holds_only_that_tags_digests(client: httpx.Client) -> None:
