@@ -260,7 +260,9 @@ def _rss(items: list[dict[str, str]]) -> str:
 
 
 def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: str) -> None:
-    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    current = datetime.now(UTC).replace(microsecond=0)
+    midnight = current.replace(hour=0, minute=0, second=0)
+    now = max(current - timedelta(minutes=5), midnight)  # today, even just after midnight
     feeds: dict[str, str] = {}
     for slug, name in [
         ("datadog", "datadog-replication.txt"),
