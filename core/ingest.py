@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
@@ -42,6 +43,9 @@ from storage.tables import FeedSource
 __all__ = ["IngestOptions", "IngestReport", "SourceOutcome", "ingest_sources"]
 
 log = logging.getLogger(__name__)
+
+FLUSH_SOURCES = 25
+FLUSH_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ class _Run:
         self.queue: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
         self.in_flight: Counter[str] = Counter()
         self.pending: dict[Future[Any], tuple[Any, ...]] = {}
+        self.ready: list[_Job] = []  # parsed (and completed), waiting to be stored
+        self.settled: list[SourceOutcome] = []  # decided, waiting for the next commit
+        self.last_flush = time.monotonic()
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -178,7 +185,37 @@ class _Run:
                 done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
                 for future in done:
                     self._handle(future, self.pending.pop(future))
+                if self._flush_due():
+                    self._flush()
+            self._flush()
         return IngestReport(outcomes)
+
+    def _flush_due(self) -> bool:
+        """Store in batches: one transaction per ~25 sources or per quarter second, so the
+        database costs a few statements a batch, not a few per source."""
+        if not (self.ready or self.settled):
+            return False
+        waiting = len(self.ready) + len(self.settled)
+        return waiting >= FLUSH_SOURCES or time.monotonic() - self.last_flush > FLUSH_SECONDS
+
+    def _flush(self) -> None:
+        """Store the ready sources' articles and commit every source state decided since."""
+        ready, self.ready = self.ready, []
+        try:
+            if ready:
+                self._store_batch(ready)
+            self.session.commit()
+        except SQLAlchemyError as exc:
+            self.session.rollback()
+            reason = f"could not store: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
+            log.error("ingest batch failed error=%s", reason)
+            for job in ready:
+                job.outcome.status, job.outcome.error, job.outcome.new = "error", reason, 0
+                self.settled.append(job.outcome)
+        settled, self.settled = self.settled, []
+        self.last_flush = time.monotonic()
+        for outcome in settled:
+            self._finish_outcome(outcome)
 
     def _due(self, row: FeedSource, outcome: SourceOutcome, *, now: datetime) -> bool:
         if row.status == "disabled":
@@ -316,27 +353,35 @@ class _Run:
             self._store(job)
 
     def _store(self, job: _Job) -> None:
-        result = job.result
-        if result is None or job.outcome.status != "pending":
-            return
+        if job.result is not None and job.outcome.status == "pending":
+            self.ready.append(job)
+
+    def _store_batch(self, jobs: list[_Job]) -> None:
         now = self.now()
-        articles = job.articles
-        urls = existing_urls([a.url for a in articles], session=self.session)
-        folded = existing_fingerprints([a.fingerprint for a in articles], session=self.session)
+        every = [a for job in jobs for a in job.articles]
+        known = existing_urls([a.url for a in every], session=self.session)
+        folded = existing_fingerprints([a.fingerprint for a in every], session=self.session)
         rows: list[dict[str, Any]] = []
-        for article in articles:
-            if article.url in urls or article.fingerprint in folded:
-                continue
-            folded.add(article.fingerprint)
-            rows.append(self._row(job, article, now=now))
-        job.outcome.new = insert_articles(rows, session=self.session)
-        record_success(
-            job.row, session=self.session, now=now, etag=result.etag,
-            last_modified=result.last_modified, content_hash=job.body_hash,
-            redirect_to=result.permanent_redirect,
-        )  # fmt: skip
-        job.outcome.status = "ok"
-        self._finish_outcome(job.outcome)
+        mine: dict[str, _Job] = {}
+        for job in jobs:
+            for article in job.articles:
+                if article.url in known or article.fingerprint in folded or article.url in mine:
+                    continue
+                folded.add(article.fingerprint)
+                mine[article.url] = job
+                rows.append(self._row(job, article, now=now))
+        for url in insert_articles(rows, session=self.session):
+            mine[url].outcome.new += 1
+        for job in jobs:
+            result = job.result
+            assert result is not None
+            record_success(
+                job.row, session=self.session, now=now, etag=result.etag,
+                last_modified=result.last_modified, content_hash=job.body_hash,
+                redirect_to=result.permanent_redirect, commit=False,
+            )  # fmt: skip
+            job.outcome.status = "ok"
+            self.settled.append(job.outcome)
 
     def _row(self, job: _Job, article: NormalisedArticle, *, now: datetime) -> dict[str, Any]:
         return {
@@ -363,9 +408,10 @@ class _Run:
         record_unchanged(
             job.row, session=self.session, now=self.now(), etag=result.etag,
             last_modified=result.last_modified, redirect_to=result.permanent_redirect,
+            commit=False,
         )  # fmt: skip
         job.outcome.status = "unchanged"
-        self._finish_outcome(job.outcome)
+        self.settled.append(job.outcome)
 
     def _fail(self, job: _Job, error: str, *, result: FetchResult | None = None,
               record: bool = True) -> None:  # fmt: skip
@@ -382,12 +428,12 @@ class _Run:
                     job.row, session=self.session, now=self.now(), error=error,
                     retry_after=result.retry_after if result else None,
                     rate_limited=result is not None and result.status in (429, 503),
-                    gone=gone,
+                    gone=gone, commit=False,
                 )  # fmt: skip
             except SQLAlchemyError:
                 self.session.rollback()
                 log.exception("could not record failure source=%s", job.source.name)
-        self._finish_outcome(job.outcome)
+        self.settled.append(job.outcome)
 
     def _finish_outcome(self, outcome: SourceOutcome) -> None:
         log.info("ingested source=%s status=%s new=%d error=%s", outcome.name, outcome.status,

@@ -117,8 +117,12 @@ def record_success(
     last_modified: str | None,
     content_hash: str | None,
     redirect_to: str | None = None,
+    commit: bool = True,
 ) -> None:
-    """A fetch (and parse and store) went through: keep validators, clear errors. Commits."""
+    """A fetch (and parse and store) went through: keep validators, clear errors.
+
+    Commits unless `commit=False` (an ingest run commits a batch of sources at once).
+    """
     row.etag = etag
     row.last_modified = last_modified
     if content_hash is not None:
@@ -132,7 +136,8 @@ def record_success(
     row.last_attempt_at = now
     row.last_success_at = now
     session.add(row)
-    session.commit()
+    if commit:
+        session.commit()
 
 
 def record_unchanged(
@@ -143,8 +148,9 @@ def record_unchanged(
     etag: str | None = None,
     last_modified: str | None = None,
     redirect_to: str | None = None,
+    commit: bool = True,
 ) -> None:
-    """304, or the same body as last time: a success that stores nothing. Commits."""
+    """304, or the same body as last time: a success that stores nothing."""
     record_success(
         row,
         session=session,
@@ -153,6 +159,7 @@ def record_unchanged(
         last_modified=last_modified or row.last_modified,
         content_hash=None,
         redirect_to=redirect_to,
+        commit=commit,
     )
 
 
@@ -165,8 +172,9 @@ def record_failure(
     retry_after: datetime | None = None,
     rate_limited: bool = False,
     gone: bool = False,
+    commit: bool = True,
 ) -> None:
-    """Count a failure and decide when to try again. Commits.
+    """Count a failure and decide when to try again. Commits unless `commit=False`.
 
     `rate_limited` (429/503): back off until `retry_after`, or an hour when the server gave
     no usable Retry-After. `gone` (410): disable the feed until its URL changes.
@@ -181,4 +189,5 @@ def record_failure(
         delay = backoff_for(row.error_count)
         row.backoff_until = now + delay if delay else None
     session.add(row)
-    session.commit()
+    if commit:
+        session.commit()

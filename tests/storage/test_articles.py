@@ -27,9 +27,9 @@ def _row(source_id, url, *, when, edition="tech", fp=None):
 def test_inserting_the_same_url_twice_stores_it_once(session, now):
     source_id = sync_sources([BLOG], session=session)["Blog"].id
     rows = [_row(source_id, "https://acme.example/a", when=now)]
-    assert insert_articles(rows, session=session) == 1
-    assert insert_articles(rows + [_row(source_id, "https://acme.example/b", when=now)],
-                           session=session) == 1  # fmt: skip
+    assert insert_articles(rows, session=session) == {"https://acme.example/a"}
+    again = rows + [_row(source_id, "https://acme.example/b", when=now)]
+    assert insert_articles(again, session=session) == {"https://acme.example/b"}
     session.commit()
     assert len(session.exec(select(Article)).all()) == 2
 
