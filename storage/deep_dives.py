@@ -46,7 +46,7 @@ def articles_needing_summary(
 ) -> list[tuple[Article, DeepDiveRow | None]]:
     """Articles with no deep dive, or whose row changed after their deep dive was written.
 
-    The caller compares text hashes to skip rows whose text did not really change.
+    Newest first, so a limited LLM token budget is spent on the posts readers will see. The caller compares text hashes to skip rows whose text did not really change.
     """
     query = (
         select(Article, DeepDiveRow)
@@ -57,7 +57,7 @@ def articles_needing_summary(
                 col(DeepDiveRow.created_at) < col(Article.updated_at),
             )
         )
-        .order_by(col(Article.published_at), col(Article.id))
+        .order_by(col(Article.published_at).desc(), col(Article.id).desc())
     )
     if since is not None:
         query = query.where(col(Article.published_at) >= since)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import click
 import httpx
@@ -431,6 +431,9 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
             f"{counts.get('errors', 0)} failed.",
             err=True,
         )
-    _summarise(runtime, None)
-    digest = run_compose_daily(runtime, edition=edition, day=_today(runtime), force=True)
+    # This week's posts are what today's digest and this week's rollup can show; older
+    # history (a first run ingests whole feeds) is summarised on demand when composed.
+    today = _today(runtime)
+    _summarise(runtime, (today - timedelta(days=7)).isoformat())
+    digest = run_compose_daily(runtime, edition=edition, day=today, force=True)
     click.echo(render_daily(digest, fmt), nl=False)

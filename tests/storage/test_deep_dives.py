@@ -71,6 +71,14 @@ def test_an_article_updated_after_its_deep_dive_needs_one_again(session: Session
     assert again.id == article.id and row is not None and row.text_hash == "h"
 
 
+def test_pending_articles_come_newest_first(session: Session) -> None:
+    source = add_source(session)
+    for n in range(3):
+        add_article(session, source, n, published_at=T0 + timedelta(hours=n))
+    pending = deep_dives.articles_needing_summary(session=session)
+    assert [a.url for a, _ in pending] == [f"https://acme.example/{n}" for n in (2, 1, 0)]
+
+
 def test_since_and_edition_narrow_the_pending_articles(session: Session) -> None:
     tech = add_source(session)
     reads = add_source(session, "Reads", edition="reads")
@@ -78,7 +86,7 @@ def test_since_and_edition_narrow_the_pending_articles(session: Session) -> None
     add_article(session, tech, 2)
     add_article(session, reads, 3)
     since = deep_dives.articles_needing_summary(session=session, since=T0 - timedelta(days=1))
-    assert [a.url for a, _ in since] == ["https://acme.example/2", "https://acme.example/3"]
+    assert [a.url for a, _ in since] == ["https://acme.example/3", "https://acme.example/2"]
     only = deep_dives.articles_needing_summary(session=session, edition="reads")
     assert [a.url for a, _ in only] == ["https://acme.example/3"]
 
