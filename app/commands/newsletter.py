@@ -52,10 +52,17 @@ def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> di
     """Send the week's issue to every confirmed subscriber, once each; returns a tally.
 
     Safe to call again (a second worker, a retry after a crash): the ledger lets only the
-    deliveries not yet made through. Raises `DigestError` when SMTP is not configured or
-    the week has no rollup to send.
+    deliveries not yet made through. Raises `DigestError` when SMTP is not configured, and
+    `DeliveryError` when the run paused because the server kept failing (the counts are
+    in the message; calling again resumes). A week without posts sends nothing.
     """
     tally = _send_weekly(runtime, week=week, edition=edition, progress=None)
+    if tally is not None and tally.paused:
+        raise DeliveryError(
+            f"newsletter {edition} {week}: {tally.paused} ({_tally_line(tally)}); "
+            "the next run resumes it",
+            permanent=False,
+        )
     return (tally or Tally()).as_dict()
 
 
