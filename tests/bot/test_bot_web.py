@@ -1,4 +1,7 @@
-"""/slack/events over real HTTP: signed requests pass, forged or stale ones get 401."""
+"""bot.web: /slack/events over real HTTP; signed requests pass, forged or stale ones get 401.
+
+(Named test_bot_web.py: tests/app/test_web.py owns the basename under pytest's prepend import mode.)
+"""
 
 from __future__ import annotations
 
