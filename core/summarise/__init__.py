@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlmodel import Session
 
 from core.model import DeepDive
+from core.tags import tag_text
 from storage import deep_dives
 
 __all__ = ["ArticleText", "Summariser", "summarise_pending", "text_hash"]
@@ -71,6 +72,7 @@ def summarise_pending(
 
     - `since`: only articles published at or after this moment.
     - `on_progress(done, total)` is called after each batch (the CLI draws a progress bar).
+    Each summarised article also gets its topic tags (`core.tags`) stored on its row.
     Running it twice summarises nothing the second time.
     """
     pending = deep_dives.articles_needing_summary(session=session, since=since, edition=edition)
@@ -91,6 +93,10 @@ def summarise_pending(
         rows = []
         for (article, digest), dive in zip(batch, results, strict=True):
             assert article.id is not None
+            # topic tags ride along: the source's defaults first, then the text's own
+            defaults = [t for t in (article.tags or "").split(",") if t]
+            article.tags = ",".join(tag_text(article.title, article.text, defaults=defaults))
+            session.add(article)
             rows.append(
                 deep_dives.NewDeepDive(
                     article_id=article.id,

@@ -132,7 +132,10 @@ def test_summarise_writes_deep_dives_once(runtime: Runtime) -> None:
     assert again.exit_code == 0 and "Summarised 0 articles." in again.output
     with Session(runtime.engine) as session:
         rows = session.exec(select(DeepDiveRow)).all()
+        tags = dict(session.exec(select(Article.company, Article.tags)).all())
     assert {r.summariser for r in rows} == {"extractive"} and len(rows) == 2
+    assert tags["GitHub"].split(",")[0] == "security"
+    assert "distributed-systems" in tags["Datadog"].split(",")
 
 
 def test_summarise_since_skips_older_articles(runtime: Runtime) -> None:
