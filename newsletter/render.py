@@ -140,9 +140,10 @@ def render_issue(
     now = now or utcnow()
     title = edition_title or rollup.title.split(" — ")[0]
     base_url = settings.public_base_url.rstrip("/")
-    archive_url = f"{base_url}/weekly/{rollup.week}"
-    if rollup.edition != "tech":
-        archive_url += f"?edition={rollup.edition}"
+    # The web archive's addresses (app/web.py): /weekly/W for the default edition,
+    # /<edition>/weekly/W for the others.
+    prefix = "" if rollup.edition == "tech" else f"/{rollup.edition}"
+    archive_url = f"{base_url}{prefix}/weekly/{rollup.week}"
     domain = settings.mail_from.rpartition("@")[2] or "localhost"
     total = len(rollup.top_stories)
     shown = total

@@ -21,8 +21,9 @@ message, which is what lets a single process keep several SMTP connections busy.
   skipped.
 - **Crashes:** Ctrl-C or a bug stops the run; messages sent are recorded sent, the one in
   flight and the rest of its batch are recorded deferred, and the next run sends them. A
-  hard kill leaves the batch `claimed`: never re-sent (at most once) unless the next run
-  passes `stale_after`.
+  hard kill (kill -9, power loss) leaves the rest of a batch `claimed`, including up to
+  `_FLUSH` messages sent but not yet recorded: never re-sent (at most once) unless the
+  next run passes `stale_after` (`digest newsletter send --retake-after 1h`).
 """
 
 from __future__ import annotations
@@ -223,7 +224,8 @@ def send_issue(
     return tally
 
 
-_BATCH = 50
+_BATCH = 50  # deliveries claimed per transaction
+_FLUSH = 10  # outcomes recorded per transaction
 
 
 def _worker(run: _Run, work: queue.SimpleQueue[tuple[int, str]]) -> None:
@@ -271,16 +273,22 @@ def _send_batch(
             _count(run, "unsubscribed")
     claimed = _claim(run, session, live)
     outcomes: list[tuple[int, str, str | None, str | None]] = []
+    done = 0
     try:
         for delivery_id, subscriber_id, email in claimed:
             if run.stop.is_set():
                 break
             status, error, message_id = _deliver(run, session, sender, subscriber_id, email)
             outcomes.append((delivery_id, status, error, message_id))
+            done += 1
+            if len(outcomes) >= _FLUSH:  # keep what a hard kill can leave unrecorded small
+                with run.ledger_lock:
+                    deliveries.finish_many(session=session, outcomes=outcomes)
+                outcomes = []
     finally:
         # Whatever was not sent (a pause, Ctrl-C, a bug) is released for the next run; the
         # message in flight during a crash is among them: its fate is unknown.
-        unsent = claimed[len(outcomes) :]
+        unsent = claimed[done:]
         outcomes.extend((d, "deferred", "not sent: the run stopped", None) for d, _, _ in unsent)
         with run.lock:
             run.tally.remaining += len(unsent)

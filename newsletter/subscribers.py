@@ -42,6 +42,7 @@ __all__ = [
     "import_csv",
     "mailto_unsubscribe",
     "normalise_email",
+    "read_confirm_token",
     "read_unsubscribe_token",
     "subscribe",
     "unsubscribe",
@@ -113,9 +114,14 @@ def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
     return f"{settings.public_base_url.rstrip('/')}/unsubscribe?token={token}"
 
 
-def _read_confirm_token(
-    settings: Settings, token: str, *, max_age: timedelta, now: datetime | None
+def read_confirm_token(
+    settings: Settings,
+    token: str,
+    *,
+    max_age: timedelta = CONFIRM_TTL,
+    now: datetime | None = None,
 ) -> tuple[int, str]:
+    """(subscriber id, address fingerprint) from a confirmation token, or `TokenError`."""
     serializer = URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
     try:
         if now is None:
@@ -206,7 +212,7 @@ def confirm(
     Only a pending subscriber is confirmed: an old confirmation link must not undo a
     later unsubscribe.
     """
-    subscriber_id, fingerprint = _read_confirm_token(settings, token, max_age=max_age, now=now)
+    subscriber_id, fingerprint = read_confirm_token(settings, token, max_age=max_age, now=now)
     row = _subscriber_for(session, subscriber_id, fingerprint)
     if row is None:
         raise TokenError("this confirmation link is not valid (no such subscription)")

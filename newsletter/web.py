@@ -9,6 +9,8 @@ endpoint (body `List-Unsubscribe=One-Click`): no cookie, no CSRF token, no secon
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -37,13 +39,14 @@ def build_routes(
     settings: Settings,
     engine: Engine,
     connect: Callable[[], SMTPSender] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[BaseRoute]:
     """Starlette routes for /subscribe, /confirm and /unsubscribe.
 
     `connect` makes the SMTP sender for confirmation mails (default: from SMTP_URL; with no
     SMTP_URL the confirmation link is logged, which is enough on a developer machine).
     """
-    pages = _Pages(settings=settings, engine=engine, connect=connect)
+    pages = _Pages(settings=settings, engine=engine, connect=connect, clock=clock)
     return [
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),
         Route("/confirm", pages.confirm, methods=["GET", "POST"]),
@@ -51,13 +54,42 @@ def build_routes(
     ]
 
 
+# The form must not become a way to mail-bomb someone else's address or to burn the
+# sender's reputation: one confirmation mail per address per window, and a ceiling on all
+# confirmation mails per window (per web process; kept in memory).
+MAIL_WINDOW = 600.0
+MAILS_PER_WINDOW = 100
+
+
 class _Pages:
     def __init__(
-        self, *, settings: Settings, engine: Engine, connect: Callable[[], SMTPSender] | None
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        connect: Callable[[], SMTPSender] | None,
+        clock: Callable[[], float],
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.connect = connect
+        self.clock = clock
+        self._mailed: dict[str, float] = {}  # address → when its confirmation was mailed
+        self._lock = threading.Lock()
+
+    def _may_mail(self, address: str) -> bool | None:
+        """True: mail it; False: this address was mailed moments ago (say nothing new);
+        None: too many confirmation mails overall just now (ask to come back later)."""
+        now = self.clock()
+        with self._lock:
+            for key in [k for k, t in self._mailed.items() if now - t >= MAIL_WINDOW]:
+                del self._mailed[key]
+            if address in self._mailed:
+                return False
+            if len(self._mailed) >= MAILS_PER_WINDOW:
+                return None
+            self._mailed[address] = now
+            return True
 
     # --- /subscribe -------------------------------------------------------------------
 
@@ -98,6 +130,12 @@ class _Pages:
         with Session(self.engine, expire_on_commit=False) as session:
             result = subscribers.subscribe(email, session=session)
         if result.needs_confirmation:
+            allowed = self._may_mail(result.subscriber.email)
+            if allowed is None:
+                raise MailError("too many confirmation mails just now", disconnected=True)
+            if not allowed:
+                log.info("confirmation throttled subscriber=%s", result.subscriber.id)
+                return True
             message = subscribers.confirmation_message(result.subscriber, settings=self.settings)
             if self.connect is None and not self.settings.smtp_url:
                 log.warning(
@@ -107,8 +145,13 @@ class _Pages:
                 )
             else:
                 connect = self.connect or (lambda: SMTPSender.from_url(self.settings.smtp_url))
-                with connect() as sender:
-                    sender.send_message(message)
+                try:
+                    with connect() as sender:
+                        sender.send_message(message)
+                except MailError:
+                    with self._lock:  # not mailed after all: a retry must not be throttled
+                        self._mailed.pop(result.subscriber.email, None)
+                    raise
         return result.needs_confirmation
 
     # --- /confirm ---------------------------------------------------------------------
@@ -116,6 +159,16 @@ class _Pages:
     async def confirm(self, request: Request) -> Response:
         if request.method == "GET":
             token = request.query_params.get("token", "")
+            try:  # check it now (changing nothing) rather than after the button is pressed
+                subscribers.read_confirm_token(self.settings, token)
+            except subscribers.TokenError as exc:
+                return _message(
+                    "This link does not work",
+                    _sentence(exc),
+                    status_code=400,
+                    error=True,
+                    link={"url": "/subscribe", "text": "Subscribe again"},
+                )
             return _page(
                 "button.html",
                 title="Confirm your subscription",

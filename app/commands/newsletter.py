@@ -7,8 +7,9 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.wiring import Runtime
+from core.config import Settings, parse_duration
 from core.dates import iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError, DigestError
 from core.model import WeeklyRollup
@@ -101,10 +103,12 @@ def _send_weekly(
     week: str,
     edition: str,
     progress: _Progress | None,
+    stale_after: timedelta | None = None,
 ) -> Tally | None:
     """The tally, or None when the week had no posts (an empty issue is not mailed)."""
     settings = runtime.settings
     SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
+    _check_secret_key(settings)
     rollup = _load_rollup(runtime, week=week, edition=edition)
     if not rollup.top_stories and rollup.stats.posts == 0:
         log.info("newsletter empty edition=%s week=%s: nothing sent", edition, week)
@@ -117,7 +121,20 @@ def _send_weekly(
         connect=lambda: SMTPSender.from_url(settings.smtp_url),
         on_outcome=progress.advance if progress else None,
         on_plan=progress.total if progress else None,
+        stale_after=stale_after,
     )
+
+
+def _check_secret_key(settings: Settings) -> None:
+    """Anyone who knows the built-in SECRET_KEY can forge unsubscribe links for every
+    subscriber: refuse to mail the public with it (a local try-out is fine)."""
+    default = Settings.__dataclass_fields__["secret_key"].default
+    host = urlsplit(settings.public_base_url).hostname or ""
+    if settings.secret_key == default and host not in ("localhost", "127.0.0.1", "::1"):
+        raise ConfigError(
+            "SECRET_KEY is the built-in default; set a secret of your own before mailing "
+            "subscribers (it signs their unsubscribe links), e.g. SECRET_KEY=$(openssl rand -hex 32)"
+        )
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -300,8 +317,17 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
 )
 @click.option("--edition", "-e", default="tech", show_default=True)
 @click.option("--dry-run", is_flag=True, help="Show who would receive it; send nothing.")
+@click.option(
+    "--retake-after",
+    metavar="DURATION",
+    default=None,
+    help="Also send deliveries left claimed this long ago by a run that was killed "
+    "(e.g. 1h). Some of them may have gone out already: off by default.",
+)
 @click.pass_obj
-def send_command(runtime: Runtime, week: str, edition: str, dry_run: bool) -> None:
+def send_command(
+    runtime: Runtime, week: str, edition: str, dry_run: bool, retake_after: str | None
+) -> None:
     """Mail the week's issue to every confirmed subscriber who has not had it yet.
 
     Safe to run again: whatever was delivered is never sent twice, and what failed for a
@@ -312,8 +338,10 @@ def send_command(runtime: Runtime, week: str, edition: str, dry_run: bool) -> No
     Examples:
       digest newsletter send --dry-run
       digest newsletter send --week 2026-W14
+      digest newsletter send --week 2026-W14 --retake-after 1h   # after a kill -9
     """
     week = resolve_week(runtime, week)
+    stale_after = parse_duration(retake_after, name="--retake-after") if retake_after else None
     console = Console(stderr=True)
     if dry_run:
         issue = build_issue(runtime, week=week, edition=edition)
@@ -327,7 +355,9 @@ def send_command(runtime: Runtime, week: str, edition: str, dry_run: bool) -> No
         )
         return
     with _progress_bar(console, f"Sending {edition} {week}") as advance:
-        tally = _send_weekly(runtime, week=week, edition=edition, progress=advance)
+        tally = _send_weekly(
+            runtime, week=week, edition=edition, progress=advance, stale_after=stale_after
+        )
     if tally is None:
         click.echo(f"The {edition} rollup for {week} has no posts; nothing was sent.")
         return

@@ -159,5 +159,5 @@ def test_a_long_week_is_cut_to_fit_and_links_the_archive(make_rollup, mail_setti
 
 def test_archive_link_names_other_editions(make_rollup, mail_settings: Settings) -> None:
     issue = render_issue(make_rollup(1, edition="reads"), settings=mail_settings)
-    assert issue.archive_url == "https://digest.example.org/weekly/2026-W14?edition=reads"
+    assert issue.archive_url == "https://digest.example.org/reads/weekly/2026-W14"
     assert issue.key == "reads/weekly/2026-W14"

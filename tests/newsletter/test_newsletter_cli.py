@@ -132,3 +132,39 @@ def test_an_empty_week_is_not_mailed(runtime: Runtime, sink: Sink, make_rollup) 
     assert "has no posts; nothing was sent" in result.output
     assert run_send_weekly(runtime, week="2026-W14")["sent"] == 0
     assert sink.messages == []
+
+
+def test_mailing_the_public_with_the_default_secret_key_is_refused(
+    runtime: Runtime, rollup
+) -> None:
+    runtime.settings = runtime.settings.replace(secret_key=Settings().secret_key)
+    store_rollup(runtime, rollup)
+    result = CliRunner().invoke(cli, ["newsletter", "send", "--week", "2026-W14"], obj=runtime)
+    assert result.exit_code == 1 and "SECRET_KEY is the built-in default" in result.output
+
+
+def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    from datetime import timedelta
+
+    from storage import deliveries
+    from storage.tables import utcnow
+
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    with Session(runtime.engine) as session:
+        (a_id,) = [
+            i for i, e in store.recipients(session=session, edition="tech") if e == "a@example.com"
+        ]
+        # what a kill -9 leaves behind: a claim that was never finished
+        deliveries.claim_many(
+            session=session, channel="email", issue="tech/weekly/2026-W14",
+            targets=[str(a_id)], now=utcnow() - timedelta(hours=2),
+        )  # fmt: skip
+    first = invoke(runtime, "send", "--week", "2026-W14")
+    assert first.output.strip() == "2 subscribers: 1 sent, 1 already done."
+    assert sink.recipients() == ["b@example.com"]  # a@ is left alone: it may have gone out
+    second = invoke(runtime, "send", "--week", "2026-W14", "--retake-after", "1h")
+    assert second.output.strip() == "2 subscribers: 1 sent, 1 already done."
+    assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -33,12 +34,9 @@ class Site:
     settings: Settings
 
 
-@pytest.fixture
-def site(sqlite_engine: Engine, mail_settings: Settings, sink: Sink) -> Iterator[Site]:
-    """The newsletter routes served by uvicorn in a thread, mailing through `sink`."""
-    routes = build_routes(
-        settings=mail_settings, engine=sqlite_engine, connect=lambda: SMTPSender.from_url(sink.url)
-    )
+@contextmanager
+def serving(routes: list) -> Iterator[str]:
+    """Serve `routes` with uvicorn in a thread on a free loopback port; yields the base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             Starlette(routes=routes), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
@@ -50,12 +48,21 @@ def site(sqlite_engine: Engine, mail_settings: Settings, sink: Sink) -> Iterator
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     try:
-        yield Site(url=url, settings=mail_settings.replace(public_base_url=url))
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def site(sqlite_engine: Engine, mail_settings: Settings, sink: Sink) -> Iterator[Site]:
+    """The newsletter routes served over HTTP, mailing through `sink`."""
+    routes = build_routes(
+        settings=mail_settings, engine=sqlite_engine, connect=lambda: SMTPSender.from_url(sink.url)
+    )
+    with serving(routes) as url:
+        yield Site(url=url, settings=mail_settings.replace(public_base_url=url))
 
 
 def status_of(engine: Engine, email: str) -> str:
@@ -187,3 +194,43 @@ def test_one_click_also_accepts_a_multipart_post(site: Site, sqlite_engine: Engi
     done = httpx.post(url, files={"List-Unsubscribe": (None, "One-Click")})
     assert done.status_code == 200
     assert status_of(sqlite_engine, "reader@example.com") == "unsubscribed"
+
+
+def test_the_form_cannot_be_used_to_mail_bomb_an_address(
+    sqlite_engine: Engine, mail_settings: Settings, sink: Sink
+) -> None:
+    clock = [1000.0]
+    routes = build_routes(
+        settings=mail_settings,
+        engine=sqlite_engine,
+        connect=lambda: SMTPSender.from_url(sink.url),
+        clock=lambda: clock[0],
+    )
+    with serving(routes) as url, httpx.Client(base_url=url) as client:
+        for _ in range(5):
+            answer = client.post("/subscribe", data={"email": "victim@example.com"})
+            assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert len(sink.messages) == 1
+        clock[0] += 601  # ten minutes later a new confirmation may go out
+        client.post("/subscribe", data={"email": "victim@example.com"})
+        assert len(sink.messages) == 2
+
+
+def test_a_failed_confirmation_mail_asks_to_retry_and_is_not_throttled(
+    sqlite_engine: Engine, mail_settings: Settings, sink: Sink
+) -> None:
+    smtp = [sink.url.replace(str(sink.port), "1")]  # nothing listens on port 1
+    routes = build_routes(
+        settings=mail_settings, engine=sqlite_engine, connect=lambda: SMTPSender.from_url(smtp[0])
+    )
+    with serving(routes) as url, httpx.Client(base_url=url) as client:
+        failed = client.post("/subscribe", data={"email": "reader@example.com"})
+        assert failed.status_code == 503 and "try again" in failed.text.lower()
+        smtp[0] = sink.url
+        retried = client.post("/subscribe", data={"email": "reader@example.com"})
+        assert retried.status_code == 200 and len(sink.messages) == 1
+
+
+def test_opening_an_expired_or_damaged_confirmation_link_says_so(site: Site) -> None:
+    page = httpx.get(f"{site.url}/confirm", params={"token": "damaged"})
+    assert page.status_code == 400 and "not valid" in page.text and "<button" not in page.text
