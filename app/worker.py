@@ -246,6 +246,7 @@ class Worker:
         self.stopping.set()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+            log.info("worker status=stopped")
         self.scheduler = None
 
     def run_forever(self, *, install_signals: bool = True) -> None:
@@ -270,4 +271,3 @@ class Worker:
             self.shutdown(wait=True)
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-            log.info("worker status=stopped")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,11 @@ def serve(runtime: Runtime, host: str, port: int | None, with_worker: bool) -> N
     worker = build_worker(runtime) if with_worker else None
     _log_jobs()
     if worker is not None:
+        # uvicorn handles SIGTERM/SIGINT itself, then raises the signal again once it has
+        # stopped; this handler receives that one, so the process lives on to stop the
+        # worker gracefully below instead of dying with the job half done.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: worker.stopping.set())
         worker.start()
     try:
         uvicorn.run(

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, func, select
 
 from app.cli import cli
@@ -19,7 +27,7 @@ from app.wiring import Runtime
 from core.config import Settings
 from storage import deliveries
 from storage.db import make_engine
-from storage.tables import Article, Digest, FeedSource
+from storage.tables import Article, Digest, FeedSource, JobRun
 from tests.peers.http import Request, Response, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,3 +182,69 @@ def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
         assert session.exec(select(func.count()).select_from(Article)).one() > 0
         assert session.exec(select(Digest.kind)).all() == ["daily"]
     engine.dispose()
+
+
+def test_serve_with_worker_runs_web_and_scheduler_and_stops_on_sigterm(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    def handle(request: Request) -> Response:
+        return Response(200, FEED, {"Content-Type": "application/rss+xml"})
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with serve(handle) as feeds:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(
+            '[editions.tech]\ntitle = "Engineering @ Scale"\n\n'
+            f'[[sources]]\nname = "Airbnb Engineering"\ncompany = "Airbnb"\n'
+            f'url = "{feeds.url}/feed.xml"\nedition = "tech"\n'
+        )
+        env = {**os.environ, "DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)}
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("digest")),
+                "serve",
+                "--port",
+                str(port),
+                "--with-worker",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            ingested = _wait_for_ingest(sqlite_url, server)
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+            server.send_signal(signal.SIGTERM)
+            output, _ = server.communicate(timeout=60)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+    assert ingested, output
+    assert health.status_code == 200
+    assert server.returncode == 0, output
+    assert "job=ingest" in output and "status=ok" in output
+    assert "worker status=stopped" in output
+
+
+def _wait_for_ingest(url: str, server: subprocess.Popen[str]) -> bool:
+    """Until the embedded worker has recorded its first ingest (it runs at start-up)."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with Session(engine) as session:
+                    runs = session.exec(select(JobRun).where(JobRun.job == "ingest")).all()
+            except OperationalError:
+                runs = []  # the server is still creating the schema
+            if any(run.status == "ok" for run in runs):
+                return True
+            time.sleep(0.1)  # polling another process, not timing anything
+        return False
+    finally:
+        engine.dispose()
