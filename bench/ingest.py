@@ -23,6 +23,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -119,6 +120,11 @@ def serve_feeds(feeds: dict[str, bytes], latency: float) -> Iterator[str]:
         process.join()
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=500)
@@ -174,9 +180,11 @@ def main() -> None:
         })  # fmt: skip
         runtime = Runtime(settings=settings)
         runtime.engine  # migrations are set-up, not ingest  # noqa: B018
-        start = time.perf_counter()
+        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
         first_counts = run_ingest(runtime, fulltext=False)
         first = time.perf_counter() - start
+        first_cpu = time.process_time() - cpu
+        first_workers = _children_cpu() - children
         start = time.perf_counter()
         second_counts = run_ingest(runtime, fulltext=False)
         second = time.perf_counter() - start
@@ -186,6 +194,8 @@ def main() -> None:
     print(f"sequential fetch+parse: {sequential:6.2f} s")
     print(f"digest ingest (1st):    {first:6.2f} s  new={first_counts['new']} "
           f"parsed={first_counts['parsed']} errors={first_counts['errors']}")  # fmt: skip
+    print(f"  CPU of the 1st run: {first_cpu:.2f} s in this process (fetching, storing), "
+          f"{first_workers:.2f} s in worker processes (parsing)")  # fmt: skip
     print(f"digest ingest (2nd):    {second:6.2f} s  new={second_counts['new']} "
           f"parsed={second_counts['parsed']} unchanged={second_counts['unchanged']}")  # fmt: skip
     print(f"floor:                  {floor:6.2f} s  = max(parse CPU {parse_cpu:.2f} s / {cores} "
