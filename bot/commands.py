@@ -99,6 +99,10 @@ def parse_command(
     if not words:
         return Query("help", edition)
     verb, rest = words[0].lower(), " ".join(words[1:])
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", verb) and not rest:  # `/digest 2026-04-01`
+        verb, rest = "day", verb
+    elif re.fullmatch(r"\d{4}-?w\d{1,2}", verb) and not rest:  # `/digest 2026-W14`
+        verb, rest = "week", verb
     try:
         if verb in ("help", "?"):
             return Query("help", edition)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
 from slack_bolt import App
 from slack_sdk.models.blocks import Block
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -40,6 +42,8 @@ def parse(text: str) -> Query:
         ("today", Query("day", "tech", "2026-04-01")),
         ("yesterday", Query("day", "tech", "2026-03-31")),
         ("day 2026-03-02", Query("day", "tech", "2026-03-02")),
+        ("2026-03-02", Query("day", "tech", "2026-03-02")),
+        ("2026-W10", Query("week", "tech", "2026-W10")),
         ("week", Query("week", "tech", "2026-W14")),
         ("week last", Query("week", "tech", "2026-W13")),
         ("week 2026-W10", Query("week", "tech", "2026-W10")),
@@ -247,3 +251,26 @@ def test_ack_never_touches_the_database(
     assert response.status == 200
     [reply] = _answers(slack_api)
     assert reply["text"] == "Sorry, the digest archive could not be read just now; try again."
+
+
+def test_the_ack_does_not_wait_for_a_slow_archive(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(TODAY))
+    gate = threading.Event()
+
+    def hold(*_args: object) -> None:
+        gate.wait(10)  # every query of the answer waits until the ack is back
+
+    event.listen(sqlite_engine, "before_cursor_execute", hold)
+    try:
+        response = dispatch(bot, command_body(slack_api, "today"))
+        assert response.status == 200
+        assert slack_api.responses() == []  # acknowledged while the answer is still blocked
+        gate.set()
+        [reply] = _answers(slack_api)
+        assert reply["text"].startswith("Engineering @ Scale — 2026-04-01")
+    finally:
+        gate.set()
+        event.remove(sqlite_engine, "before_cursor_execute", hold)
