@@ -117,9 +117,9 @@ def test_the_weekly_job_composes_and_mails_last_week(
 
 
 def test_two_workers_on_one_database_post_once(
-    worker_settings: Settings, sqlite_url: str, fake: FakeSteps
+    worker_settings: Settings, database_url: str, fake: FakeSteps
 ) -> None:
-    engines = [make_engine(sqlite_url), make_engine(sqlite_url)]
+    engines = [make_engine(database_url), make_engine(database_url)]
     pair = [_worker(worker_settings, e, fake, THURSDAY_1030) for e in engines]
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -179,17 +179,17 @@ def test_a_step_raising_an_unexpected_error_does_not_escape_the_tick(
 
 
 def test_jobs_are_stored_once_in_the_database_across_restarts(
-    worker_settings: Settings, sqlite_engine: Engine, fake: FakeSteps, workers: list[Worker]
+    worker_settings: Settings, engine: Engine, fake: FakeSteps, workers: list[Worker]
 ) -> None:
     for _ in range(2):
-        worker = _worker(worker_settings, sqlite_engine, fake, THURSDAY_1030)
+        worker = _worker(worker_settings, engine, fake, THURSDAY_1030)
         workers.append(worker)
         scheduler = worker.start(catch_up=False)
         jobs = {job.id: job for job in scheduler.get_jobs(jobstore="default")}
         worker.shutdown()
 
     assert sorted(jobs) == ["daily", "ingest", "weekly"]
-    with sqlite_engine.connect() as connection:
+    with engine.connect() as connection:
         assert connection.execute(text(f"SELECT count(*) FROM {JOB_TABLE}")).scalar() == 3
     daily = jobs["daily"].next_run_time
     assert (daily.hour, daily.minute) == (8, 0)
@@ -197,14 +197,14 @@ def test_jobs_are_stored_once_in_the_database_across_restarts(
 
 
 def test_a_run_missed_while_down_fires_once_when_the_worker_returns(
-    worker_settings: Settings, sqlite_engine: Engine, fake: FakeSteps, workers: list[Worker]
+    worker_settings: Settings, engine: Engine, fake: FakeSteps, workers: list[Worker]
 ) -> None:
-    first = _worker(worker_settings, sqlite_engine, fake, THURSDAY_1030)
+    first = _worker(worker_settings, engine, fake, THURSDAY_1030)
     workers.append(first)
     scheduler = first.start(catch_up=False)
     first.shutdown()
     # While no worker runs, the stored daily job falls due (written as APScheduler would).
-    store = _JobStore(engine=sqlite_engine, dispatch=lambda job: None)
+    store = _JobStore(engine=engine, dispatch=lambda job: None)
     store.start(scheduler, "default")
     job = store.lookup_job("daily")
     job.next_run_time = datetime.now(UTC) - timedelta(minutes=10)
@@ -212,14 +212,14 @@ def test_a_run_missed_while_down_fires_once_when_the_worker_returns(
 
     posted = threading.Event()
     fake.before["post_daily"] = posted.set
-    second = _worker(worker_settings, sqlite_engine, fake, THURSDAY_1030)
+    second = _worker(worker_settings, engine, fake, THURSDAY_1030)
     workers.append(second)
     scheduler = second.start(catch_up=False)
 
     assert posted.wait(timeout=30), "the stored daily job was not made up"
     second.shutdown(wait=True)
     assert [call[1] for call in fake.named("post_daily")] == ["tech", "reads"]
-    assert [(r.job, r.status) for r in _runs(sqlite_engine)] == [("daily", "ok")]
+    assert [(r.job, r.status) for r in _runs(engine)] == [("daily", "ok")]
 
 
 def test_sigterm_during_a_run_lets_it_finish_and_stops_cleanly(sqlite_url: str) -> None:
