@@ -205,6 +205,8 @@ def _usable(sentence: str) -> bool:
         5 <= words <= 60
         and not sentence.endswith((":", ";", ","))
         and not sentence.endswith("?")
+        and sentence.rstrip("\"'”’)]").endswith((".", "!"))  # headings and list items lack one
+        and sum(sentence.count(c) for c in "{}();=<>[]_/\\|`") <= len(sentence) // 25  # code
         and not any(phrase in sentence.lower() for phrase in _BOILERPLATE)
         and (sentence[0].isupper() or sentence[0].isdigit() or sentence[0] in "\"“'(")
     )
@@ -216,9 +218,12 @@ def _score(sentences: list[str]) -> list[_Sentence]:
     top = {w for w, n in frequency.most_common(20) if n > 1}
     total = max(len(sentences), 1)
     scored: list[_Sentence] = []
+    seen: set[str] = set()
     for index, (sentence, words) in enumerate(zip(sentences, content, strict=True)):
-        if not _usable(sentence):
+        key = sentence.lower()
+        if key in seen or not _usable(sentence):  # feeds repeat a standfirst; say it once
             continue
+        seen.add(key)
         roles = _roles(sentence)
         centrality = len(top.intersection(words)) / max(len(top), 1)
         figures = 1.0 if _FIGURE.search(sentence) else (0.5 if _NUMBER.search(sentence) else 0)
