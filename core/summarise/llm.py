@@ -188,6 +188,7 @@ class LLMSummariser:
         self.sleep = sleep
         self.usage = _Usage()
         self._broken: str | None = None  # a non-retryable error (401, 404): stop calling
+        self._json_mode = True  # send response_format json_object until a server rejects it
 
     # --- Summariser ----------------------------------------------------------------------
 
@@ -347,13 +348,14 @@ class LLMSummariser:
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, Any]]:
         """One chat completion, with retries on 429 / 5xx / timeouts. Returns (content, usage)."""
-        body = {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "temperature": 0,
             "max_tokens": MAX_OUTPUT_TOKENS,
-            "response_format": {"type": "json_object"},
         }
+        if self._json_mode:
+            body["response_format"] = {"type": "json_object"}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         reason = ""
         for attempt in range(MAX_ATTEMPTS):
@@ -381,6 +383,16 @@ class LLMSummariser:
                     raise _Unavailable(f"{reason}, retry after {wait:.0f}s")
                 if attempt + 1 < MAX_ATTEMPTS:
                     self.sleep(wait)
+                continue
+            if (
+                response.status_code == 400
+                and "response_format" in body
+                and "response_format" in response.text
+            ):
+                # some local servers reject JSON mode: ask without it (the prompt asks for
+                # JSON anyway and every answer is checked), for the rest of the run
+                self._json_mode = False
+                del body["response_format"]
                 continue
             if response.status_code != 200:
                 self._broken = f"answered {response.status_code}: {response.text[:200]}"

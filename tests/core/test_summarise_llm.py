@@ -340,3 +340,19 @@ def test_check_pattern_wants_every_company_named() -> None:
             companies=PATTERN.companies,
             material=" ".join(r.text for r in REFS),
         )
+
+
+def test_a_server_without_json_mode_is_asked_again_without_it(
+    session: Session, sleeps: list[float]
+) -> None:
+    rejected = Response(
+        400,
+        json.dumps({"error": {"message": "Unrecognized request argument: response_format"}}),
+        {"Content-Type": "application/json"},
+    )
+    with serve_llm(rejected, deep_dive(GOOD), deep_dive(GOOD)) as llm:
+        summariser = _summariser(llm, sleeps, concurrency=1)
+        dives = summariser.summarise([ARTICLE, _article(2)], session=session)
+    assert [d.summariser for d in dives] == ["llm", "llm"]
+    assert "response_format" in llm.calls[0]
+    assert all("response_format" not in call for call in llm.calls[1:])
