@@ -249,8 +249,10 @@ def _signal_blocks(digest: DailyDigest) -> list[dict[str, Any]]:
         f"{escape(signal.text.strip())}"
     )
     blocks = _sections(text)
-    if signal.why.strip():
-        blocks.append(_context(f"_Why this one:_ {escape(_shorten(signal.why, 1000))}"))
+    why = signal.why.strip()
+    if why:  # compose may already phrase it as "Why this one: …"
+        label = "" if why.lower().startswith("why") else "_Why this one:_ "
+        blocks.append(_context(f"{label}{escape(_shorten(why, 1000))}"))
     return blocks
 
 
