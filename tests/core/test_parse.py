@@ -96,3 +96,17 @@ def test_external_entities_are_not_expanded(tmp_path):
     ).encode()
     feed = parse_feed(body, url=BASE)
     assert all("TOP-SECRET" not in e.title + e.html for e in feed.entries)
+
+
+def test_nested_entity_expansion_is_not_performed():
+    # "billion laughs": ten levels of ten references each would expand to 10^10 bytes
+    levels = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10)
+    ]
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{"".join(levels)}]>'
+        '<rss version="2.0"><channel><title>t</title><item><title>&lol9;</title>'
+        "<link>https://e.example/1</link></item></channel></rss>"
+    ).encode()
+    feed = parse_feed(body, url=BASE)
+    assert all(len(e.title) < 10_000 for e in feed.entries)
