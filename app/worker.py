@@ -38,13 +38,15 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from app.jobs import JOBS, RunResult, Schedule, Steps, run_claimed, run_daily, run_ingest
 from app.jobs import run_weekly as run_weekly_steps
 from core.config import Settings
 
-__all__ = ["JOB_TABLE", "Worker"]
+__all__ = ["JOB_TABLE", "Worker", "stored_next_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,31 @@ class _JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         job.func = self._dispatch  # the stored reference stays `app.worker:_stored_job`
         return job
 
+    def start(self, scheduler: Any, alias: str) -> None:
+        try:
+            super().start(scheduler, alias)
+        except DBAPIError:
+            # Two workers starting on a fresh database both try CREATE TABLE; the loser
+            # finds the table made by the other one on its second look.
+            super().start(scheduler, alias)
+
     def shutdown(self) -> None:
         """Leave the engine alone: it belongs to the caller, not to the scheduler."""
+
+
+def stored_next_runs(engine: Engine) -> dict[str, datetime]:
+    """{job: next run} as the running worker(s) planned it; empty when no worker ever ran.
+
+    `digest status` compares these with the clock: a next run well in the past means no
+    worker is running.
+    """
+    if not inspect(engine).has_table(JOB_TABLE):
+        return {}
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT id, next_run_time FROM {JOB_TABLE}"))
+        return {
+            job_id: datetime.fromtimestamp(when, UTC) for job_id, when in rows if when is not None
+        }
 
 
 class Worker:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from app.worker import Worker
 
 __all__ = ["build_worker", "register", "status_report"]
+
+_OVERDUE = timedelta(minutes=10)
 
 
 @click.group()
@@ -149,7 +151,10 @@ def build_worker(runtime: Runtime) -> Worker:
 
 def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
     """Everything `digest status` shows, as plain data."""
+    from app.worker import stored_next_runs
+
     schedule = Schedule.from_settings(runtime.settings)
+    planned = stored_next_runs(runtime.engine)
     with Session(runtime.engine) as session:
         last = job_runs.last_runs(session=session)
         sources = feeds.list_feeds(session=session)
@@ -166,6 +171,9 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
                 "last_finished": run.finished_at if run else None,
                 "last_detail": _detail(run.detail) if run else {},
                 "next_run": schedule.next_slot(job, now),
+                # the worker's own plan; long past means no worker is running
+                "worker_next_run": planned.get(job),
+                "overdue": job in planned and planned[job] < now - _OVERDUE,
             }
         )
     return {
@@ -242,9 +250,12 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
             _when(job["last_finished"]),
             took,
             summary or "—",
-            _when(job["next_run"], job["next_run"].tzinfo),
+            _when(job["next_run"], job["next_run"].tzinfo)
+            + (" (overdue: is a worker running?)" if job["overdue"] else ""),
         )
     console.print(jobs)
+    if not any(job["worker_next_run"] for job in report["jobs"]):
+        console.print("No worker has run on this database yet (start one with `digest worker`).")
 
     sources = Table(title="Sources (last ingest)", title_justify="left")
     for column in ("source", "edition", "status", "last success", "errors", "last error"):

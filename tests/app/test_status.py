@@ -24,10 +24,12 @@ from sqlmodel import Session, func, select
 from app.cli import cli
 from app.jobs import run_claimed
 from app.wiring import Runtime
+from app.worker import Worker, _JobStore
 from core.config import Settings
 from storage import deliveries
 from storage.db import make_engine
 from storage.tables import Article, Digest, FeedSource, JobRun
+from tests.app.fakes import FakeSteps
 from tests.peers.http import Request, Response, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -248,3 +250,25 @@ def _wait_for_ingest(url: str, server: subprocess.Popen[str]) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+def test_status_says_when_no_worker_is_keeping_the_schedule(
+    status_settings: Settings, engine: Engine
+) -> None:
+    assert "No worker has run on this database yet" in _status(status_settings)
+
+    worker = Worker(status_settings, engine=engine, steps=FakeSteps().steps(), editions=["tech"])
+    scheduler = worker.start(catch_up=False)
+    worker.shutdown()
+    fresh = {job["job"]: job for job in json.loads(_status(status_settings, "--json"))["jobs"]}
+    # The worker stopped long ago: its planned daily run is now well past.
+    store = _JobStore(engine=engine, dispatch=lambda job: None)
+    store.start(scheduler, "default")
+    job = store.lookup_job("daily")
+    job.next_run_time = datetime.now(UTC) - timedelta(hours=3)
+    store.update_job(job)
+    stale = {job["job"]: job for job in json.loads(_status(status_settings, "--json"))["jobs"]}
+
+    assert fresh["daily"]["worker_next_run"] and not fresh["daily"]["overdue"]
+    assert stale["daily"]["overdue"]
+    assert "overdue: is a worker running?" in _status(status_settings)
