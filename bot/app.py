@@ -21,6 +21,7 @@ from slack_bolt import App, BoltResponse
 from slack_bolt.oauth import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -80,22 +81,22 @@ def check_settings(settings: Settings, *, mode: str) -> None:
         raise ConfigError(f"{what.get(mode, 'Slack')} needs {' and '.join(dict.fromkeys(missing))}")
 
 
-def web_client(settings: Settings, token: str | None = None) -> WebClient:
+def web_client(
+    settings: Settings, token: str | None = None, *, retry_connections: bool = True
+) -> WebClient:
     """A Web API client on SLACK_API_URL that retries 429s after Retry-After.
 
     slack_sdk retries only connection errors by default; the rate-limit handler is opt-in
     (it sleeps `Retry-After` plus jitter). Two retries, then the caller sees the error.
+    A 429 means "not posted", so retrying it can never duplicate a message. A dropped
+    connection may come after Slack posted, so the daily post passes
+    `retry_connections=False` and leaves that retry to the ledger's next run.
     """
     base_url = settings.slack_api_url.rstrip("/") + "/"
-    return WebClient(
-        token=token or None,
-        base_url=base_url,
-        timeout=15,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=1),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=2)]
+    if retry_connections:
+        handlers.insert(0, ConnectionErrorRetryHandler(max_retry_count=1))
+    return WebClient(token=token or None, base_url=base_url, timeout=15, retry_handlers=handlers)
 
 
 def installation_store(settings: Settings, *, engine: Engine) -> SQLAlchemyInstallationStore:

@@ -222,7 +222,9 @@ def post_daily(
     chosen = targets(settings, engine=engine, edition=edition, channel=channel)
     outcomes: list[Outcome] = []
     store = installation_store(settings, engine=engine) if oauth_enabled(settings) else None
-    default_client = client or web_client(settings, settings.slack_bot_token)
+    default_client = client or web_client(
+        settings, settings.slack_bot_token, retry_connections=False
+    )
     for target in chosen:
         if digest.signal is None and not digest.deep_dives:
             outcome = Outcome("skipped", target.key, "no new posts that day")
@@ -258,5 +260,5 @@ def _post_to(
             return Outcome(
                 "failed", target.key, f"the app is not installed in workspace {target.team}"
             )
-        chosen = web_client(settings, bot.bot_token)
+        chosen = web_client(settings, bot.bot_token, retry_connections=False)
     return post_digest(digest, target, engine=engine, client=chosen)

@@ -235,3 +235,15 @@ def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: 
         r.token for r in slack_api.records("chat.postMessage") if "thread_ts" not in r.payload
     ]
     assert tokens == ["xoxb-T1", "xoxb-T2"]
+
+
+def test_an_unreachable_slack_defers_the_post(stored: Engine, slack_api: SlackAPI) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = _settings(stored, slack_api, SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
+    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert outcome.status == "deferred"
+    assert (outcome.error or "").startswith("could not reach Slack:")
