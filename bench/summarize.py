@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from core.compose import Post, compose_weekly  # noqa: E402
 from core.model import Edition  # noqa: E402
 from core.summarise import ArticleText, summarise_pending  # noqa: E402
-from core.summarise.extractive import ExtractiveSummariser  # noqa: E402
+from core.summarise.extractive import ExtractiveSummariser, condense  # noqa: E402
 from core.summarise.llm import MAX_INPUT_CHARS, LLMSummariser  # noqa: E402
 from core.tags import tag_text  # noqa: E402
 from storage import deep_dives  # noqa: E402
@@ -170,7 +170,7 @@ def bench_llm(url: str, n: int) -> None:
             )
         assert len(llm.calls) == calls and cached.usage.cache_hits == n
         naive = sum(len(a.text) for a in inputs)
-        sent = sum(min(len(a.text), MAX_INPUT_CHARS) for a in inputs)
+        sent = sum(len(condense(a.text, MAX_INPUT_CHARS)) for a in inputs)
     print(
         f"  → cached run {first / second:,.0f}× faster, {len(llm.calls) - calls} requests; "
         f"article text sent {sent / naive:.2f}× of whole articles (cap {MAX_INPUT_CHARS} chars)"

@@ -25,6 +25,7 @@ from core.summarise import ArticleText
 
 __all__ = [
     "ExtractiveSummariser",
+    "condense",
     "MAX_WORDS",
     "MIN_WORDS",
     "split_sentences",
@@ -293,6 +294,37 @@ def summarise_extractive(article: ArticleText) -> DeepDive:
     return DeepDive(
         article_url=article.url, text=" ".join(s.text for s in chosen), summariser="extractive"
     )
+
+
+def condense(text: str, limit: int) -> str:
+    """The article cut to about `limit` characters for a model: opening, then its key sentences.
+
+    The opening (up to half the limit) states the problem; the rest is the best-scoring later
+    sentences in the article's order, so trade-offs and results near the end survive the cut.
+    Gaps are marked "[…]". Text within the limit comes back unchanged.
+    """
+    if len(text) <= limit:
+        return text
+    sentences = split_sentences(text)
+    opening: list[str] = []
+    used = 0
+    for sentence in sentences:
+        if used + len(sentence) + 1 > limit // 2:
+            break
+        opening.append(sentence)
+        used += len(sentence) + 1
+    rest = _score(sentences[len(opening) : len(opening) + MAX_SENTENCES])
+    chosen: list[_Sentence] = []
+    for candidate in sorted(rest, key=lambda s: (-s.score, s.index)):
+        if used + len(candidate.text) + 4 <= limit:
+            chosen.append(candidate)
+            used += len(candidate.text) + 4
+    parts = [" ".join(opening)]
+    previous = -1
+    for candidate in sorted(chosen, key=lambda s: s.index):
+        parts.append(("" if candidate.index == previous + 1 else "[…] ") + candidate.text)
+        previous = candidate.index
+    return " ".join(p for p in parts if p)
 
 
 class ExtractiveSummariser:

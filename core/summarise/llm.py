@@ -7,7 +7,8 @@ fails is asked for once more; after that, or when the endpoint is down, slow, ou
 refusing, the article gets the extractive deep dive instead. The digest never says anything false
 and never fails because of the model.
 
-Costs are bounded three ways: a per-run token budget, an input cap (`MAX_INPUT_CHARS`), and a
+Costs are bounded three ways: a per-run token budget, an input cap (`MAX_INPUT_CHARS`: the
+post's opening plus its key later sentences, chosen by the extractive scorer), and a
 cache keyed by article text hash + model + prompt version (table `summary_cache`), so an
 article is never summarised twice. Requests run `concurrency` at a time over the injected
 `httpx.Client` (which is thread-safe); 429 and 5xx answers and timeouts are retried with
@@ -33,7 +34,7 @@ from sqlmodel import Session
 
 from core.model import ArticleRef, DeepDive, Pattern
 from core.summarise import ArticleText, text_hash
-from core.summarise.extractive import USABLE_WORDS, summarise_extractive
+from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
 from storage import deep_dives
 
 __all__ = ["LLMSummariser", "PROMPT_VERSION", "cache_key", "check_answer", "check_pattern"]
@@ -41,7 +42,7 @@ __all__ = ["LLMSummariser", "PROMPT_VERSION", "cache_key", "check_answer", "chec
 log = logging.getLogger(__name__)
 
 PROMPT_VERSION = "dd-v1"
-MAX_INPUT_CHARS = 6000  # ≈ 1,500 tokens: the opening of a post carries its problem and approach
+MAX_INPUT_CHARS = 2400  # ≈ 600 tokens: the opening plus the key later sentences (`condense`)
 MAX_OUTPUT_TOKENS = 400
 MAX_ATTEMPTS = 3  # per request, for 429 / 5xx / timeouts
 MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After means "not this run"
@@ -244,7 +245,7 @@ class LLMSummariser:
                 "role": "user",
                 "content": (
                     f"Company: {article.company}\nTitle: {article.title}\n\n"
-                    f"Post:\n{article.text[:MAX_INPUT_CHARS]}"
+                    f"Post:\n{condense(article.text, MAX_INPUT_CHARS)}"
                 ),
             },
         ]

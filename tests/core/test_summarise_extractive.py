@@ -12,6 +12,7 @@ from core.summarise.extractive import (
     MAX_WORDS,
     MIN_WORDS,
     ExtractiveSummariser,
+    condense,
     split_sentences,
     summarise_extractive,
 )
@@ -144,3 +145,17 @@ def test_a_repeated_sentence_is_said_once_and_headings_and_code_are_skipped() ->
     assert "Why the old write path stalled" not in dive
     assert "client.send" not in dive
     assert "12 ms instead of 340 ms" in dive
+
+
+def test_condense_keeps_the_opening_and_the_key_later_sentences_within_the_limit() -> None:
+    article = load("datadog-replication.txt")
+    short = condense(article.text, 10_000)
+    assert short == article.text
+    cut = condense(article.text * 3, 1200)
+    assert len(cut) <= 1200
+    assert cut.startswith("For years our Postgres clusters served both transactional traffic")
+    assert "[…]" in cut
+    flat = " ".join((article.text * 3).split())
+    for piece in cut.split("[…]"):
+        for sentence in split_sentences(piece):
+            assert sentence in flat
