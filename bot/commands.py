@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from slack_bolt import Ack, BoltContext, Respond
+from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
@@ -290,17 +290,17 @@ def register(
         else:
             ack()
 
-    def answer_command(
-        command: dict[str, Any], respond: Respond, client: WebClient, context: BoltContext
-    ) -> None:
+    def answer_command(command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         query = parse(command.get("text", ""))
         if query.kind == "help":
             return
         if query.kind in ("subscribe", "unsubscribe"):
-            respond(
-                response_type="ephemeral",
-                **_subscription(query, command, client=client, engine=deps.engine).as_kwargs(),
-            )
+            try:
+                reply = _subscription(query, command, client=client, engine=deps.engine)
+            except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
+                log.exception("subscription failed channel=%s", command.get("channel_id"))
+                reply = blocks.notice("Sorry, that could not be saved just now; try again.")
+            respond(response_type="ephemeral", **reply.as_kwargs())
             return
         _reply(respond, _safe_answer(query, deps), share=query.canonical())
 
@@ -314,7 +314,7 @@ def register(
             return
         messages = _safe_answer(query, deps)
         user = body.get("user", {}).get("id", "")
-        if user and messages:
+        if user and messages and len(messages[-1].blocks) < blocks.MAX_BLOCKS:
             messages[-1].blocks.append(
                 {
                     "type": "context",
