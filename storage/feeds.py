@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.tables import Article, FeedSource
@@ -55,18 +56,24 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
     """
     sources = list(sources)
     names = [s.name for s in sources]
-    rows = {
-        row.name: row
-        for row in session.exec(select(FeedSource).where(col(FeedSource.name).in_(names)))
-    }
+    query = select(FeedSource).where(col(FeedSource.name).in_(names))
+    rows = {row.name: row for row in session.exec(query)}
+    missing = [s for s in sources if s.name not in rows]
+    if missing:
+        # INSERT … ON CONFLICT DO NOTHING: two runs starting at once on a fresh database
+        # (two workers) both try to create the rows; neither may fail.
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        table = FeedSource.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            insert(table).on_conflict_do_nothing(index_elements=["name"]),
+            [_new_row(s) for s in missing],
+        )
+        session.commit()
+        rows = {row.name: row for row in session.exec(query)}
     for source in sources:
-        row = rows.get(source.name)
-        if row is None:
-            row = FeedSource(
-                name=source.name, company=source.company, url=source.url, edition=source.edition
-            )
-            rows[source.name] = row
-        elif row.url != source.url:
+        row = rows[source.name]
+        if row.url != source.url:
             row.fetch_url = None
             row.etag = row.last_modified = row.content_hash = None
             row.error_count = 0
@@ -82,6 +89,14 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
         session.add(row)
     session.commit()
     return rows
+
+
+def _new_row(source: SourceSpec) -> dict[str, object]:
+    return {
+        "name": source.name, "company": source.company, "url": source.url,
+        "edition": source.edition, "tags": ",".join(source.tags), "weight": source.weight,
+        "enabled": source.enabled, "status": "never", "error_count": 0,
+    }  # fmt: skip
 
 
 def list_feeds(*, session: Session) -> list[FeedSource]:

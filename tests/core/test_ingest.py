@@ -248,3 +248,31 @@ def test_parsing_runs_in_worker_processes(server, session, client, now):
     assert report.counts()["new"] == 4
     assert {a.text_kind for a in _articles(session)} == {"full", "excerpt"}
     assert sum(a.text_kind == "full" for a in _articles(session)) == 3
+
+
+def test_two_runs_at_once_store_each_post_once(server, engine, now):
+    from sqlmodel import Session
+
+    from core.netguard import GuardedTransport
+
+    sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
+               _source(server, "Messy", "/messy/feed.xml"),
+               _source(server, "Company Blog", "/mirror/feed.xml")]  # fmt: skip
+
+    def run() -> dict[str, int]:
+        transport = GuardedTransport(resolver=_resolve)
+        with (
+            Session(engine, expire_on_commit=False) as session,
+            httpx.Client(transport=transport, trust_env=False, timeout=5.0) as client,
+            ThreadPoolExecutor(max_workers=2) as pool,
+        ):
+            return ingest_sources(sources, session=session, client=client, workers=pool,
+                                  now=lambda: now).counts()  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=2) as runs:
+        results = list(runs.map(lambda _: run(), range(2)))
+    assert [r["errors"] for r in results] == [0, 0]
+    with Session(engine) as session:
+        urls = session.exec(select(Article.url)).all()
+    assert len(urls) == len(set(urls))
+    assert sum(r["new"] for r in results) == len(urls) >= 5
