@@ -9,7 +9,8 @@ noisy, ratios less so):
 2. the second run over the same, unchanged articles vs the first (target ≥ 50×);
 3. the LLM summariser against a local OpenAI-compatible server: first run vs the cached
    second run (which must make 0 requests), and input tokens vs sending whole articles;
-4. composing a weekly rollup over N articles, pure and from the database (seconds).
+4. composing a weekly rollup over N articles, pure and from the database (seconds);
+5. one 300-sentence article with the `MAX_SENTENCES` input cap vs without (performance.md P9).
 
 Articles are built deterministically from the hand-written samples in
 tests/data/golden/articles: their paragraphs reshuffled across 30 companies, with varied
@@ -35,7 +36,11 @@ sys.path.insert(0, str(ROOT))
 from core.compose import Post, compose_weekly  # noqa: E402
 from core.model import Edition  # noqa: E402
 from core.summarise import ArticleText, summarise_pending  # noqa: E402
-from core.summarise.extractive import ExtractiveSummariser, condense  # noqa: E402
+from core.summarise.extractive import (  # noqa: E402
+    ExtractiveSummariser,
+    condense,
+    summarise_extractive,
+)
 from core.summarise.llm import MAX_INPUT_CHARS, LLMSummariser  # noqa: E402
 from core.tags import tag_text  # noqa: E402
 from storage import deep_dives  # noqa: E402
@@ -214,6 +219,27 @@ def bench_compose(url: str, n: int) -> None:
     engine.dispose()
 
 
+def bench_long_article() -> None:
+    import core.summarise.extractive as extractive
+
+    print("5. one 300-sentence article: capped at MAX_SENTENCES vs uncapped")
+    text = " ".join(" ".join(make_articles(12)[i]["text"].split()) for i in range(12))  # type: ignore[union-attr]
+    sentences = extractive.split_sentences(text)[:300]
+    article = ArticleText(url="u", title="t", company="c", text=" ".join(sentences))
+    capped, _ = timed("capped (x20)", lambda: [summarise_extractive(article) for _ in range(20)])
+    cap = extractive.MAX_SENTENCES
+    extractive.MAX_SENTENCES = 10_000
+    try:
+        uncapped, _ = timed(
+            "uncapped (x20)", lambda: [summarise_extractive(article) for _ in range(20)]
+        )
+    finally:
+        extractive.MAX_SENTENCES = cap
+    print(
+        f"  → {len(sentences)} sentences; capped takes {capped / uncapped:.2f}× the uncapped time"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1000)
@@ -231,6 +257,7 @@ def main() -> None:
         bench_extractive(url, args.articles)
         bench_llm(url, args.articles)
         bench_compose(url, args.articles)
+        bench_long_article()
         engine = make_engine(url)
         with Session(engine) as session:
             assert len(session.exec(select(DeepDiveRow)).all()) == args.articles
