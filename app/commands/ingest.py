@@ -73,8 +73,8 @@ def ingest_report(
         max_bytes=settings.fetch_max_bytes,
         fulltext=settings.fulltext if fulltext is None else fulltext,
     )
-    client = guarded_client(runtime)
     with (
+        guarded_client(runtime) as client,  # closed after the run: the worker runs hourly
         _worker_pool(workers) as pool,
         Session(runtime.engine, expire_on_commit=False) as session,
         _progress(len(sources), enabled=progress) as advance,

@@ -149,3 +149,8 @@ def test_articles_rejects_a_bad_date_in_plain_words(runtime):
     result = CliRunner().invoke(cli, ["articles", "--since", "soon"], obj=runtime)
     assert result.exit_code == 1
     assert "not a date: 'soon'" in result.output
+
+
+def test_run_ingest_with_a_progress_bar_counts_the_same(runtime):
+    counts = run_ingest(runtime, edition="tech", fulltext=False, progress=True)
+    assert (counts["sources"], counts["new"], counts["errors"]) == (2, 2, 1)
