@@ -162,7 +162,7 @@ class _Run:
         rows = sync_sources(sources, session=self.session)
         outcomes: list[SourceOutcome] = []
         start = self.now()
-        with ThreadPoolExecutor(max_workers=self.options.concurrency,
+        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency),
                                 thread_name_prefix="fetch") as self.fetchers:  # fmt: skip
             for source in sources:
                 row = rows[source.name]
@@ -236,10 +236,11 @@ class _Run:
     def _pump(self) -> None:
         """Start queued fetches while the overall and per-host limits allow."""
         total = sum(self.in_flight.values())
+        limit, per_host = max(1, self.options.concurrency), max(1, self.options.per_host)
         kept: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
         while self.queue:
             host, (tag, *args), fn, kwargs = item = self.queue.popleft()
-            if total >= self.options.concurrency or self.in_flight[host] >= self.options.per_host:
+            if total >= limit or self.in_flight[host] >= per_host:
                 kept.append(item)
                 continue
             self.in_flight[host] += 1
