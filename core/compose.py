@@ -36,6 +36,7 @@ __all__ = [
     "compose_weekly",
     "group_posts",
     "with_written_patterns",
+    "with_written_signal",
 ]
 
 READING_WPM = 230
@@ -467,3 +468,14 @@ def with_written_patterns(
         text = write(pattern, [a for a in articles if a.url in pattern.urls])
         patterns.append(replace(pattern, text=text) if text else pattern)
     return replace(value, patterns=tuple(patterns))
+
+
+def with_written_signal(
+    digest: DailyDigest, *, write: Callable[[Signal, ArticleRef], str | None]
+) -> DailyDigest:
+    """The digest with its signal's text replaced by `write(signal, its deep dive)` if given."""
+    if digest.signal is None:
+        return digest
+    ref = next((a for a in digest.deep_dives if a.url == digest.signal.url), None)
+    text = write(digest.signal, ref) if ref is not None else None
+    return replace(digest, signal=replace(digest.signal, text=text)) if text else digest

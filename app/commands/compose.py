@@ -25,6 +25,7 @@ from core.compose import (
     compose_daily,
     compose_weekly,
     with_written_patterns,
+    with_written_signal,
 )
 from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_bounds, week_days
 from core.model import ArticleRef, DailyDigest, WeeklyRollup
@@ -81,7 +82,7 @@ def build_summariser(runtime: Runtime) -> Summariser:
 
 
 def _pattern_writer(runtime: Runtime) -> LLMSummariser | None:
-    """With DIGEST_SUMMARISER=llm, the model writes the patterns' paragraphs too."""
+    """With DIGEST_SUMMARISER=llm, the model writes the signal's and patterns' paragraphs too."""
     summariser = build_summariser(runtime)
     return summariser if isinstance(summariser, LLMSummariser) else None
 
@@ -221,7 +222,10 @@ def run_compose_daily(
             edition=edition_info, day=day, posts=_posts(session, rows), sources=sources
         )
         summariser = _pattern_writer(runtime)
-        if summariser is not None and digest.patterns:
+        if summariser is not None:
+            digest = with_written_signal(
+                digest, write=lambda s, ref: summariser.write_signal(s, ref, session=session)
+            )
             digest = with_written_patterns(
                 digest,
                 articles=digest.deep_dives,

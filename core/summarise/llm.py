@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from sqlmodel import Session
 
-from core.model import ArticleRef, DeepDive, Pattern
+from core.model import ArticleRef, DeepDive, Pattern, Signal
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
 from storage import deep_dives
@@ -65,6 +65,14 @@ Write ONE paragraph of 40 to 120 words naming the shared theme, naming every com
 each did, and ending with what the pattern means for other engineering teams.
 Rules: use only facts in the deep dives; never add a number that is not in them; name every \
 company listed. Answer with a JSON object and nothing else: {"paragraph": "<the paragraph>"}"""
+
+SIGNAL_PROMPT = """\
+You write the "Signal of the Day" of Engineering @ Scale, a daily digest for senior engineers: \
+the one post of the day that matters most. You are given its deep dive. Write ONE paragraph of \
+40 to 100 words that says why it matters beyond this company: the shift it shows and what other \
+engineering teams should take from it. Name the company.
+Rules: use only facts in the deep dive; never add a number that is not in it. Answer with a \
+JSON object and nothing else: {"paragraph": "<the paragraph>"}"""
 
 _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
@@ -300,7 +308,7 @@ class LLMSummariser:
             self.usage.fallbacks += 1
         return None
 
-    # --- patterns --------------------------------------------------------------------------
+    # --- patterns and the signal ------------------------------------------------------------
 
     def write_pattern(
         self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
@@ -313,25 +321,41 @@ class LLMSummariser:
         material = "\n\n".join(
             f"{a.company} — {a.title}\n{a.text}" for a in articles if a.url in pattern.urls
         )
+        return self._write("pattern", PATTERN_PROMPT, pattern.companies, material, session=session)
+
+    def write_signal(self, signal: Signal, article: ArticleRef, *, session: Session) -> str | None:
+        """A "why it matters" paragraph for the Signal of the Day, or None to keep the composed one.
+
+        Written from the post's deep dive only, naming the company, adding no number.
+        """
+        material = f"{article.company} — {article.title}\n{article.text}"
+        return self._write("signal", SIGNAL_PROMPT, (signal.company,), material, session=session)
+
+    def _write(
+        self,
+        kind: str,
+        prompt: str,
+        companies: Sequence[str],
+        material: str,
+        *,
+        session: Session,
+    ) -> str | None:
         key = hashlib.sha256(
-            f"pattern|{text_hash(material)}|{self.model}|{PROMPT_VERSION}".encode()
+            f"{kind}|{text_hash(material)}|{self.model}|{PROMPT_VERSION}".encode()
         ).hexdigest()
         cached = deep_dives.load_cached_summary(session=session, key=key)
         if cached is not None:
             self.usage.cache_hits += 1
             return cached.text
         messages = [
-            {"role": "system", "content": PATTERN_PROMPT},
-            {
-                "role": "user",
-                "content": f"Companies: {', '.join(pattern.companies)}\n\n{material}",
-            },
+            {"role": "system", "content": prompt},
+            {"role": "user", "content": f"Companies: {', '.join(companies)}\n\n{material}"},
         ]
         answer = self._ask(
             messages,
-            lambda content: check_pattern(content, companies=pattern.companies, material=material),
+            lambda content: check_pattern(content, companies=companies, material=material),
             "paragraph",
-            f"pattern {pattern.theme}",
+            f"{kind} of {', '.join(companies)}",
         )
         if answer is None:
             return None

@@ -304,10 +304,18 @@ def _llm_runtime(runtime: Runtime, url: str) -> Runtime:
 
 
 def _model(request: dict[str, object]) -> Response:
-    """Deep dives: the post's first 70 words. Patterns: a paragraph naming each company."""
+    """Deep dives: the post's first 70 words. Signal and patterns: paragraphs naming companies."""
     messages = request["messages"]
     assert isinstance(messages, list)
     user = str(messages[1]["content"])
+    if "Signal of the Day" in str(messages[0]["content"]):
+        company = user.split("\n", 1)[0].removeprefix("Companies: ")
+        text = (
+            f"A written signal: {company} shows why data layers at scale are decoupled on "
+            "purpose, trading strict consistency for throughput, and why other teams running "
+            "search on their primary databases should do the same."
+        )
+        return chat(json.dumps({"paragraph": text}))
     if "Patterns Across Companies" in str(messages[0]["content"]):
         companies = user.split("\n", 1)[0].removeprefix("Companies: ")
         text = (
@@ -335,6 +343,7 @@ def test_with_the_llm_summariser_deep_dives_and_patterns_are_written(runtime: Ru
     assert "LLM: 3 calls" in summarised.output
     assert {d["summariser"] for d in data["deep_dives"]} == {"llm"}
     assert data["patterns"] and data["patterns"][0]["text"].startswith("A written pattern:")
+    assert data["signal"]["text"].startswith(f"A written signal: {data['signal']['company']} ")
 
 
 def test_a_broken_llm_endpoint_never_breaks_the_digest(runtime: Runtime) -> None:

@@ -12,6 +12,7 @@ from core.compose import (
     compose_weekly,
     group_posts,
     with_written_patterns,
+    with_written_signal,
 )
 from core.model import DailyDigest, Edition, WeeklyRollup
 from core.summarise import ArticleText
@@ -276,3 +277,20 @@ def test_written_patterns_replace_the_composed_text_only_when_given() -> None:
     assert all(set(companies) == set(refs) for companies, refs in seen)
     kept = with_written_patterns(digest, articles=digest.deep_dives, write=lambda p, r: None)
     assert kept == digest
+
+
+def test_a_written_signal_replaces_the_composed_one_only_when_given() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    assert digest.signal is not None
+    seen = []
+
+    def write(signal, ref):  # type: ignore[no-untyped-def]
+        seen.append(ref)
+        return "Why it matters."
+
+    written = with_written_signal(digest, write=write)
+    assert written.signal is not None and written.signal.text == "Why it matters."
+    assert seen == [digest.deep_dives[0]]  # the whole deep dive, not the shortened signal
+    assert with_written_signal(digest, write=lambda s, r: None) == digest
+    empty = compose_daily(edition=TECH, day=DAY, posts=[], sources=SOURCES)
+    assert with_written_signal(empty, write=write) == empty

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
-from core.model import ArticleRef, Pattern
+from core.model import ArticleRef, Pattern, Signal
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import summarise_extractive
 from core.summarise.llm import LLMSummariser, cache_key, check_answer, check_pattern
@@ -356,3 +356,23 @@ def test_a_server_without_json_mode_is_asked_again_without_it(
     assert [d.summariser for d in dives] == ["llm", "llm"]
     assert "response_format" in llm.calls[0]
     assert all("response_format" not in call for call in llm.calls[1:])
+
+
+def test_a_signal_paragraph_is_written_from_its_deep_dive_only(
+    session: Session, sleeps: list[float]
+) -> None:
+    signal = Signal(url=REFS[0].url, title=REFS[0].title, company="GitHub", text="t", why="w")
+    text = (
+        "GitHub's move from long-lived tokens to OIDC, with credentials that last 15 minutes, "
+        "shows where automation security is going: identities that expire on their own. Every "
+        "team publishing from CI should expect to drop stored secrets the same way."
+    )
+    with serve_llm(paragraph(text)) as llm:
+        written = _summariser(llm, sleeps).write_signal(signal, REFS[0], session=session)
+    assert written == text
+    assert "Signal of the Day" in llm.calls[0]["messages"][0]["content"]
+    with serve_llm(paragraph(text.replace("15 minutes", "5 minutes")), paragraph("GitHub.")) as llm:
+        assert (
+            _summariser(llm, sleeps, model="m2").write_signal(signal, REFS[0], session=session)
+            is None
+        )
