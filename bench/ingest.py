@@ -200,6 +200,9 @@ def main() -> None:
           f"parsed={second_counts['parsed']} unchanged={second_counts['unchanged']}")  # fmt: skip
     print(f"floor:                  {floor:6.2f} s  = max(parse CPU {parse_cpu:.2f} s / {cores} "
           f"cores, latency {args.feeds * args.latency:.1f} s / {args.concurrency})")  # fmt: skip
+    busy = (first_cpu + first_workers) / cores
+    print(f"our CPU / cores:        {busy:6.2f} s  (the least the 1st run could take on idle "
+          f"cores; {busy / floor:.2f}x the floor)")  # fmt: skip
     print(f"sequential / ingest:    {sequential / first:6.1f}x  (target >= 5x)")
     print(f"ingest / floor:         {first / floor:6.2f}x  (target <= 1.3x)")
     print(f"1st run / 2nd run:      {first / second:6.1f}x  (target >= 10x, 0 parses on the 2nd: "
