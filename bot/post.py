@@ -34,6 +34,7 @@ from storage import deliveries
 from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.digests import load_digest
+from storage.tables import Delivery
 
 __all__ = ["Post", "SlackChannel", "Target", "post_daily", "post_digest", "targets"]
 
@@ -180,7 +181,7 @@ def post_digest(
     with session_scope(engine) as session:
         row = deliveries.find(session=session, channel=channel.name, target=target.key, issue=issue)
     if row is None or row.status != "sent" or not row.external_id:
-        return main  # failed earlier, or another worker is posting it right now
+        return _why_skipped(main, row)
     ts = row.external_id
     for number, message in enumerate(thread, start=1):
         part = deliver_once(
@@ -193,6 +194,23 @@ def post_digest(
         if part.status in ("deferred", "failed"):
             return Outcome(part.status, target.key, f"thread reply: {part.error}", ts)
     return Outcome(main.status, target.key, main.error, ts)
+
+
+def _why_skipped(outcome: Outcome, row: Delivery | None) -> Outcome:
+    """A skipped post says why: failed for good earlier, or claimed by another run."""
+    if outcome.status != "skipped" or row is None:
+        return outcome
+    if row.status == "failed":
+        return Outcome("skipped", outcome.target, f"failed earlier: {row.error}")
+    if row.status == "claimed":
+        since = row.claimed_at.strftime("%Y-%m-%d %H:%M UTC")
+        return Outcome(
+            "skipped",
+            outcome.target,
+            f"another run has been posting it since {since} (if that run crashed, check "
+            "the channel: the post is never sent twice)",
+        )
+    return outcome
 
 
 def post_daily(

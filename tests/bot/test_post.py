@@ -247,3 +247,22 @@ def test_an_unreachable_slack_defers_the_post(stored: Engine, slack_api: SlackAP
     [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
     assert outcome.status == "deferred"
     assert (outcome.error or "").startswith("could not reach Slack:")
+
+
+def test_a_skipped_post_says_why(stored: Engine, slack_api: SlackAPI) -> None:
+    settings = _settings(stored, slack_api)
+    slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
+    post_daily(settings, engine=stored, day=DAY, channel="C404")
+    [again] = post_daily(settings, engine=stored, day=DAY, channel="C404")
+    assert again.status == "skipped"
+    assert again.error == (
+        "failed earlier: channel C404 was not found (deleted, or private and the bot is not in it)"
+    )
+    with Session(stored) as session:  # a run that crashed mid-post left its claim behind
+        deliveries.claim(
+            session=session, channel="slack", target="C9", issue="tech/daily/2026-04-01"
+        )
+    [stuck] = post_daily(settings, engine=stored, day=DAY, channel="C9")
+    assert stuck.status == "skipped"
+    assert (stuck.error or "").startswith("another run has been posting it since ")
+    assert slack_api.calls("chat.postMessage")[-1]["channel"] == "C404"  # nothing sent to C9
