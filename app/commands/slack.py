@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.wiring import Runtime
-from bot.post import post_daily
+from bot.post import post_daily, targets
 from bot.socket import socket_handler
 from core.dates import day_of, parse_day
 from core.deliver import Outcome
@@ -55,7 +56,24 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
     today = day_of(datetime.now(UTC), runtime.settings.tz)
     when = parse_day(day, today=today)
-    outcomes = run_post_daily(runtime, day=when, edition=edition, channel=channel)
+    settings, engine = runtime.settings, runtime.engine
+    total = len(targets(settings, engine=engine, edition=edition, channel=channel))
+    with Progress(
+        TextColumn("Posting to Slack"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+        disable=total < 2,
+    ) as progress:
+        task = progress.add_task("post", total=total)
+        outcomes = post_daily(
+            settings,
+            engine=engine,
+            day=when,
+            edition=edition,
+            channel=channel,
+            on_outcome=lambda _outcome: progress.advance(task),
+        )
     if not outcomes:
         click.echo(
             "Nothing to post to: set SLACK_CHANNEL, pass --channel, or run /digest subscribe "

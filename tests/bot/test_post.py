@@ -191,9 +191,14 @@ def test_cli_posts_and_reports_each_channel(
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"])
     assert result.exit_code == 0, result.output
     assert "sent  C1" in result.output
+    with Session(sqlite_engine) as session:
+        subscriptions.subscribe(
+            session=session, team_id="T0TEAM", channel_id="C0TWO", edition="tech"
+        )
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-01"])
     assert result.exit_code == 1
     assert "failed  C404: channel C404 was not found" in result.output
+    assert "sent  C0TWO" in result.output
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-02"])
     assert result.exit_code == 1
     assert "Error: no tech digest is stored for 2026-04-02: compose it first" in result.output
