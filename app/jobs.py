@@ -289,16 +289,19 @@ def _kv(counts: dict[str, Any], prefix: str = "") -> str:
 def steps_for(runtime: Runtime) -> Steps:
     """The real steps: each area's `run_*` entry point.
 
-    Posting and mailing are skipped (and counted as such) when Slack or SMTP is not
-    configured, so the embedded default still ingests and composes on schedule.
+    Posting and mailing are skipped (and counted as `unconfigured`) when Slack (a bot token
+    or OAuth installs) or SMTP is not configured, so the embedded default still ingests and
+    composes on schedule.
     """
     from app.commands import compose, ingest, newsletter, slack
+    from bot.app import oauth_enabled
 
     settings = runtime.settings
+    slack_on = bool(settings.slack_bot_token) or oauth_enabled(settings)
 
     def post_daily(edition: str, day: date) -> Any:
-        if not settings.slack_bot_token:
-            return {"unconfigured": 1}  # no SLACK_BOT_TOKEN
+        if not slack_on:
+            return {"unconfigured": 1}  # no bot token, no per-workspace installs
         return slack.run_post_daily(runtime, day=day, edition=edition)
 
     def send_weekly(edition: str, week: str) -> Any:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app.jobs import Schedule, run_claimed, run_daily, run_ingest
+from app.jobs import Schedule, run_claimed, run_daily, run_ingest, steps_for
+from app.wiring import Runtime
 from core.config import Settings
 from storage.db import make_engine
 from storage.tables import JobRun
@@ -218,3 +219,12 @@ def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) ->
     assert "tech: post_daily is down" in (result.error or "")
     assert fake.named("post_daily") == [("post_daily", "tech", day), ("post_daily", "reads", day)]
     assert result.counts == {"reads": {"sent": 1}}
+
+
+def test_real_steps_skip_posting_and_mailing_when_slack_and_smtp_are_not_set(
+    settings: Settings,
+) -> None:
+    steps = steps_for(Runtime(settings=settings))
+
+    assert steps.post_daily("tech", date(2026, 4, 1)) == {"unconfigured": 1}
+    assert steps.send_weekly("tech", "2026-W14") == {"unconfigured": 1}

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from app.web import create_app
 from core.config import Settings
+from core.errors import DigestError
 from storage.db import make_engine
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
 
@@ -178,3 +179,29 @@ def test_importing_and_building_the_web_app_starts_no_scheduler(sqlite_url: str)
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "1"]
+
+
+def test_slack_events_are_mounted_when_slack_is_configured(
+    sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": sqlite_url,
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": "shh",
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        }
+    )
+    with serve_app(create_app(settings, engine=sqlite_engine)) as base:
+        unsigned = httpx.post(base + "/slack/events", content=b"command=%2Fdigest", timeout=10)
+
+    assert unsigned.status_code == 401  # bolt refuses a request without Slack's signature
+
+
+def test_half_configured_slack_stops_the_web_app_with_one_line(
+    sqlite_url: str, sqlite_engine: Engine
+) -> None:
+    settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_SIGNING_SECRET": "shh"})
+
+    with pytest.raises(DigestError, match="SLACK_BOT_TOKEN"):
+        create_app(settings, engine=sqlite_engine)
