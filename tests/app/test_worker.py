@@ -253,3 +253,22 @@ def test_sigterm_during_a_run_lets_it_finish_and_stops_cleanly(sqlite_url: str) 
     engine.dispose()
     assert [(r.job, r.status) for r in runs] == [("ingest", "ok")]
     assert runs[0].finished_at is not None
+
+
+def test_the_hour_repeated_when_clocks_go_back_posts_once(
+    sqlite_url: str, sqlite_engine: Engine, fake: FakeSteps
+) -> None:
+    settings = Settings.from_env(
+        {"DATABASE_URL": sqlite_url, "DIGEST_TZ": "Europe/London", "DAILY_AT": "01:30"}
+    )
+    now = [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]  # 01:30 BST, the first time
+    worker = _worker(settings, sqlite_engine, fake, now)
+
+    worker.fire("daily")
+    now[0] += timedelta(hours=1)  # 01:30 GMT: the wall clock shows 01:30 again
+    worker.fire("daily")
+
+    assert fake.named("post_daily") == [
+        ("post_daily", "tech", date(2026, 10, 24)),
+        ("post_daily", "reads", date(2026, 10, 24)),
+    ]
