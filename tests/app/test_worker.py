@@ -272,3 +272,16 @@ def test_the_hour_repeated_when_clocks_go_back_posts_once(
         ("post_daily", "tech", date(2026, 10, 24)),
         ("post_daily", "reads", date(2026, 10, 24)),
     ]
+
+
+def test_a_tick_with_the_database_gone_is_logged_and_the_worker_carries_on(
+    worker_settings: Settings, tmp_path: Path, fake: FakeSteps, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'digest.db'}")
+    worker = _worker(worker_settings, gone, fake, THURSDAY_1030)
+
+    worker._dispatch("ingest")  # must not raise: the scheduler thread would log and go on anyway
+    gone.dispose()
+
+    assert fake.calls == []
+    assert "job=ingest status=error reason=dispatch" in caplog.text
