@@ -8,6 +8,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.wiring import Runtime
+from bot.app import check_settings
 from bot.post import post_daily, targets
 from bot.socket import socket_handler
 from core.dates import day_of, parse_day
@@ -53,6 +54,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     Example:
       digest slack post-daily --date 2026-04-01 --channel C0123456789
     """
+    check_settings(runtime.settings, mode="post")  # before opening anything
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
     today = day_of(datetime.now(UTC), runtime.settings.tz)
     when = parse_day(day, today=today)
@@ -94,6 +96,7 @@ def socket_command(runtime: Runtime) -> None:
     Use this instead of the HTTP endpoint when Slack cannot reach `digest serve`.
     Stops with Ctrl-C.
     """
+    check_settings(runtime.settings, mode="socket")  # before opening the database
     handler = socket_handler(runtime.settings, engine=runtime.engine)
     click.echo("Connected to Slack over Socket Mode; Ctrl-C to stop.")
     try:
