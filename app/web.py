@@ -19,6 +19,7 @@ No scheduler is started here (a web process may run several copies of this app);
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -209,7 +210,11 @@ class _Archive:
                     if len(self._feeds) >= _FEED_CACHE:
                         self._feeds.pop(next(iter(self._feeds)))
                     self._feeds[key] = body
-        return Response(body, media_type="application/rss+xml; charset=utf-8")
+        etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:20] + '"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)  # readers poll; most polls end here
+        return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
 
     def _render_feed(self, tag: str | None, rows: list[Digest], *, session: Session) -> str:
         if tag:

@@ -205,3 +205,12 @@ def test_half_configured_slack_stops_the_web_app_with_one_line(
 
     with pytest.raises(DigestError, match="SLACK_BOT_TOKEN"):
         create_app(settings, engine=sqlite_engine)
+
+
+def test_feed_answers_a_conditional_get_with_304(client: httpx.Client) -> None:
+    first = client.get("/feed.xml")
+    again = client.get("/feed.xml", headers={"If-None-Match": first.headers["etag"]})
+
+    assert again.status_code == 304
+    assert again.content == b""
+    assert feedparser.parse(first.content).entries
