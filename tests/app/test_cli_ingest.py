@@ -87,6 +87,8 @@ def test_ingest_one_edition_or_one_source(runtime, server):
     assert [r.path for r in server.requests] == ["/youtube/feed.xml"]  # no page for a video
     result = _invoke(runtime, "ingest", "--source", "example medium")
     assert "Example Medium" in result.output
+    agents = {r.headers.get("user-agent") for r in server.requests}
+    assert agents == {runtime.settings.user_agent}
 
 
 def test_unknown_edition_is_one_plain_line(runtime):
