@@ -57,8 +57,22 @@ class Runtime:
     def catalogue(self) -> Catalogue:
         return load_sources(self.sources_path or self.settings.sources_path)
 
+    @cached_property
+    def llm_client(self) -> httpx.Client:
+        """One client for the LLM API per runtime: the worker summarises every hour, and a
+        client per run would leave a connection pool open each time."""
+        settings = self.settings
+        return self.http_client(
+            base_url=settings.llm_base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(120.0, connect=10.0),
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=max(1, settings.llm_concurrency)),
+        )
+
     def http_client(self, **overrides: object) -> httpx.Client:
-        """An httpx client with our User-Agent and timeouts; closed by `close()`."""
+        """An httpx client with our User-Agent and timeouts; closed by `close()` unless the
+        caller closes it first (clients already closed are forgotten here)."""
+        self._clients = [c for c in self._clients if not c.is_closed]
         options: dict[str, object] = {
             "headers": {"User-Agent": self.settings.user_agent},
             "timeout": httpx.Timeout(self.settings.fetch_timeout, connect=10.0),
@@ -77,5 +91,6 @@ class Runtime:
         for client in self._clients:
             client.close()
         self._clients.clear()
+        self.__dict__.pop("llm_client", None)
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -154,6 +154,8 @@ class Stats:
     def line(self, noun: str = "blogs") -> str:
         """'31 blogs checked · 7 new posts · ~54 min of reading saved'."""
         posts = "post" if self.posts == 1 else "posts"
+        if self.sources_checked == 1 and noun.endswith("s"):
+            noun = noun[:-1]
         return (
             f"{self.sources_checked} {noun} checked · {self.posts} new {posts} · "
             f"~{self.minutes_saved} min of reading saved"

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import click
-import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import Session
@@ -66,14 +65,8 @@ def build_summariser(runtime: Runtime) -> Summariser:
     settings = runtime.settings
     if settings.summariser != "llm":
         return ExtractiveSummariser()
-    client = runtime.http_client(
-        base_url=settings.llm_base_url.rstrip("/") + "/",
-        timeout=httpx.Timeout(120.0, connect=10.0),
-        follow_redirects=True,
-        limits=httpx.Limits(max_connections=max(1, settings.llm_concurrency)),
-    )
     return LLMSummariser(
-        client=client,
+        client=runtime.llm_client,
         model=settings.llm_model,
         api_key=settings.llm_api_key,
         token_budget=settings.llm_token_budget,

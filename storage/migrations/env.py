@@ -9,6 +9,14 @@ config = context.config
 target_metadata = SQLModel.metadata
 
 
+def _ours(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+    """Autogenerate looks only at our tables: APScheduler's job store (apscheduler_jobs) and
+    slack_sdk's installation store (slack_*) create and own theirs."""
+    if type_ == "table" and reflected and compare_to is None:
+        return name in target_metadata.tables
+    return True
+
+
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
@@ -20,6 +28,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=_ours,
         )
         with context.begin_transaction():
             context.run_migrations()

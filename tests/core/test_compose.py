@@ -90,7 +90,7 @@ def test_minutes_saved_are_words_at_230_per_minute() -> None:
     posts = [post(i, company="A", title=f"T{i}", text="x", words=2300) for i in range(3)]
     digest = compose_daily(edition=TECH, day=DAY, posts=posts, sources=["a"])
     assert digest.stats.minutes_saved == 30
-    assert digest.stats.line() == "1 blogs checked · 3 new posts · ~30 min of reading saved"
+    assert digest.stats.line() == "1 blog checked · 3 new posts · ~30 min of reading saved"
 
 
 def test_the_signal_is_the_highest_scoring_post_and_deep_dives_follow_the_score() -> None:
