@@ -201,12 +201,17 @@ def articles_of_days(*, session: Session, edition: str, days: list[date]) -> lis
 
 
 def unassigned_articles(*, session: Session, edition: str, before: datetime) -> list[ArticleRow]:
-    """Articles of an edition not yet in any daily digest, published and first seen before `before`."""
+    """Articles of an edition not yet in any daily digest, published before `before`.
+
+    Not filtered on when they were first seen: composing a past day for the first time (a
+    fresh install, `digest daily --date …`) must show the posts published that day, however
+    late we fetched them. The late-post rule (`core.compose.belongs_to_day`) decides the rest.
+    """
     query = (
         _base_query()
         .where(Article.edition == edition)
         .where(col(Article.digest_day).is_(None))
-        .where(col(Article.published_at) < before, col(Article.first_seen_at) < before)
+        .where(col(Article.published_at) < before)
         .order_by(col(Article.published_at), col(Article.id))
     )
     return _with_sources(session, query)

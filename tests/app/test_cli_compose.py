@@ -191,6 +191,15 @@ def test_a_late_post_goes_into_the_next_digest_not_nowhere(runtime: Runtime) -> 
     assert [d["company"] for d in day1["deep_dives"]] == ["Datadog"]
 
 
+def test_a_past_day_composed_for_the_first_time_shows_the_posts_published_that_day(
+    runtime: Runtime,
+) -> None:
+    # a fresh install: last week's posts are first seen today, and their days never digested
+    add(runtime, "github-oidc.txt", first_seen_at=datetime(2026, 4, 20, 6, 0, tzinfo=UTC))
+    day = json.loads(invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output)
+    assert [d["company"] for d in day["deep_dives"]] == ["GitHub"]
+
+
 def test_a_day_without_posts_prints_a_short_digest(runtime: Runtime) -> None:
     result = invoke(runtime, "daily", "--date", "2026-04-05", "--format", "text")
     assert result.exit_code == 0
