@@ -2,45 +2,26 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-import uvicorn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.types import ASGIApp
 
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
 from storage.digests import save_digest
+from tests.peers.asgi import serve_asgi
 
 BASE_URL = "https://digest.example.org"
 
 
 @contextmanager
 def serve_app(app: ASGIApp) -> Iterator[str]:
-    """Run `app` under a real uvicorn on 127.0.0.1 (random port); yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # waiting for start-up, not measuring anything
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    """Run `app` (with its lifespan) under a real uvicorn on loopback; yields its base URL."""
+    with serve_asgi(app, lifespan="on") as url:
+        yield url
 
 
 def daily_digest(day: date, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> DailyDigest:

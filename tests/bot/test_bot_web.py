@@ -25,11 +25,11 @@ from core.errors import ConfigError
 from tests.bot.conftest import (
     command_body,
     make_weekly,
-    serve_asgi,
     signed_headers,
     slack_settings,
     store_weekly,
 )
+from tests.peers.asgi import serve_asgi
 from tests.peers.slack_api import SlackAPI
 
 

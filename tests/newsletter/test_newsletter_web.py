@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +10,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -25,6 +22,7 @@ from newsletter.smtp import SMTPSender
 from newsletter.web import build_routes
 from storage import subscribers as store
 from storage.db import session_scope
+from tests.peers.asgi import serve_asgi
 from tests.peers.smtp import Sink
 
 
@@ -36,23 +34,9 @@ class Site:
 
 @contextmanager
 def serving(routes: list) -> Iterator[str]:
-    """Serve `routes` with uvicorn in a thread on a free loopback port; yields the base URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            Starlette(routes=routes), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Serve `routes` over real HTTP on loopback; yields the base URL."""
+    with serve_asgi(Starlette(routes=routes)) as url:
+        yield url
 
 
 @pytest.fixture
