@@ -90,7 +90,7 @@ def web_client(
     (it sleeps `Retry-After` plus jitter). Two retries, then the caller sees the error.
     A 429 means "not posted", so retrying it can never duplicate a message. A dropped
     connection may come after Slack posted, so the daily post passes
-    `retry_connections=False` and leaves that retry to the ledger's next run.
+    `retry_connections=False`: `bot.post` retries (next run) only what surely did not go out.
     """
     base_url = settings.slack_api_url.rstrip("/") + "/"
     handlers: list[RetryHandler] = [RateLimitErrorRetryHandler(max_retry_count=2)]

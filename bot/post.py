@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -104,8 +105,16 @@ class SlackChannel:
             )
         except SlackApiError as exc:
             raise _delivery_error(exc, target) from None
-        except OSError as exc:  # URLError, timeouts, refused connections
-            raise DeliveryError(f"could not reach Slack: {exc}", permanent=False) from None
+        except URLError as exc:  # refused, DNS, or failed while sending: nothing was posted
+            raise DeliveryError(f"could not reach Slack: {exc.reason}", permanent=False) from None
+        except OSError as exc:
+            # Sent, but no answer (a read timeout, a reset): Slack may have posted it. Retrying
+            # could post twice, so this one is not retried; a person checks the channel.
+            raise DeliveryError(
+                f"Slack did not answer after the post was sent to {target} ({exc or type(exc).__name__}); "
+                "it may have been posted, so it is not sent again: check the channel",
+                permanent=True,
+            ) from None
         return str(response.get("ts") or "") or None
 
 

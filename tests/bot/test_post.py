@@ -254,6 +254,22 @@ def test_an_unreachable_slack_defers_the_post(stored: Engine, slack_api: SlackAP
     assert (outcome.error or "").startswith("could not reach Slack:")
 
 
+def test_a_post_slack_never_answered_is_not_sent_again(stored: Engine, slack_api: SlackAPI) -> None:
+    from bot.app import web_client
+
+    settings = _settings(stored, slack_api)
+    impatient = web_client(settings, settings.slack_bot_token, retry_connections=False)
+    impatient.timeout = 0.3
+    slack_api.slow("chat.postMessage", 1.0)  # Slack got it, but answers too late
+    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1", client=impatient)
+    assert outcome.status == "failed"
+    assert "may have been posted, so it is not sent again" in (outcome.error or "")
+    slack_api.rules.clear()
+    [again] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    assert again.status == "skipped"
+    assert len(slack_api.calls("chat.postMessage")) == 1
+
+
 def test_a_skipped_post_says_why(stored: Engine, slack_api: SlackAPI) -> None:
     settings = _settings(stored, slack_api)
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
