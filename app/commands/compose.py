@@ -402,6 +402,9 @@ def weekly_command(runtime: Runtime, week: str, edition: str, fmt: str, force: b
     click.echo(render_weekly(rollup, fmt), nl=False)
 
 
+_FAILURES_SHOWN = 5
+
+
 @click.command("run")
 @_EDITION
 @_FORMAT
@@ -420,14 +423,22 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
     """
     runtime.catalogue.edition(edition)  # fail fast on an unknown edition
     if not no_ingest:
-        from app.commands.ingest import run_ingest
+        from app.commands.ingest import ingest_report
 
-        counts = run_ingest(runtime, edition=edition, progress=True)
+        report = ingest_report(runtime, edition=edition, progress=True)
+        counts = report.counts()
         click.echo(
             f"Checked {counts.get('sources', 0)} feeds: {counts.get('new', 0)} new posts, "
             f"{counts.get('errors', 0)} failed.",
             err=True,
         )
+        failed = [o for o in report.outcomes if o.status in ("error", "disabled")]
+        for outcome in failed[:_FAILURES_SHOWN]:  # say why, or "0 new posts" reads as a quiet day
+            click.echo(f"  {outcome.name}: {outcome.error}", err=True)
+        if len(failed) > _FAILURES_SHOWN:
+            click.echo(
+                f"  … and {len(failed) - _FAILURES_SHOWN} more (see: digest sources)", err=True
+            )
     # This week's posts are what today's digest and this week's rollup can show; older
     # history (a first run ingests whole feeds) is summarised on demand when composed.
     today = _today(runtime)

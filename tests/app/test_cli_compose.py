@@ -305,6 +305,14 @@ def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: 
     assert digest["signal"]["company"] == "Datadog"
 
 
+def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
+    # the runtime's feeds point at a port nobody listens on
+    result = invoke(runtime, "run", "--format", "text")
+    assert result.exit_code == 0, result.output
+    assert "Checked 3 feeds: 0 new posts, 3 failed." in result.output
+    assert "  Datadog Engineering: 127.0.0.1 refused the connection" in result.output
+
+
 def _llm_runtime(runtime: Runtime, url: str) -> Runtime:
     settings = runtime.settings.replace(
         summariser="llm", llm_base_url=url + "/v1", llm_model="test-model", llm_api_key="sk-x"
