@@ -7,16 +7,13 @@ pipeline for today, the README's main command: ingest → summarise → compose 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import Session
 
+from app.progress import progress_bar
 from app.wiring import Runtime
 from core.compose import (
     Post,
@@ -84,27 +81,6 @@ def _today(runtime: Runtime) -> date:
     return day_of(datetime.now(UTC), runtime.settings.tz)
 
 
-@contextmanager
-def _progress_bar(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr when asked for and stderr is a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 # --- entry points ----------------------------------------------------------------------------
 
 
@@ -119,9 +95,15 @@ def run_summarise(
     """
     summariser = build_summariser(runtime)
     start = day_bounds(since, runtime.settings.tz)[0] if since else None
-    with _progress_bar(progress, "Summarising") as update, session_scope(runtime.engine) as session:
+    with (
+        progress_bar("Summarising", enabled=progress) as bar,
+        session_scope(runtime.engine) as session,
+    ):
         counts = summarise_pending(
-            session=session, summariser=summariser, since=start, on_progress=update
+            session=session,
+            summariser=summariser,
+            since=start,
+            on_progress=bar.update if bar else None,
         )
     if isinstance(summariser, LLMSummariser):
         usage = summariser.usage

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,17 +12,10 @@ from urllib.parse import urlsplit
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from sqlmodel import Session
 
+from app.progress import Bar, progress_bar
 from app.wiring import Runtime
 from core.config import Settings, parse_duration
 from core.dates import iso_week, parse_week
@@ -102,7 +93,7 @@ def _send_weekly(
     *,
     week: str,
     edition: str,
-    progress: _Progress | None,
+    progress: Bar | None,
     stale_after: timedelta | None = None,
 ) -> Tally | None:
     """The tally, or None when the week had no posts (an empty issue is not mailed)."""
@@ -354,9 +345,9 @@ def send_command(
             f"{issue.stories_total} stories). Nothing was sent."
         )
         return
-    with _progress_bar(console, f"Sending {edition} {week}") as advance:
+    with progress_bar(f"Sending {edition} {week}", console=console) as bar:
         tally = _send_weekly(
-            runtime, week=week, edition=edition, progress=advance, stale_after=stale_after
+            runtime, week=week, edition=edition, progress=bar, stale_after=stale_after
         )
     if tally is None:
         click.echo(f"The {edition} rollup for {week} has no posts; nothing was sent.")
@@ -381,30 +372,3 @@ def _tally_line(tally: Tally) -> str:
     if tally.remaining:
         parts.append(f"{tally.remaining} not attempted")
     return f"{tally.audience} subscribers: " + ", ".join(parts) + "."
-
-
-class _Progress:
-    def __init__(self, bar: Progress, task: TaskID) -> None:
-        self.bar, self.task = bar, task
-
-    def total(self, n: int) -> None:
-        self.bar.update(self.task, total=n)
-
-    def advance(self, status: str) -> None:
-        self.bar.advance(self.task)
-
-
-@contextmanager
-def _progress_bar(console: Console, label: str) -> Iterator[_Progress | None]:
-    """A progress bar on stderr when it is a terminal (never in pipes, logs or tests)."""
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
-        yield _Progress(bar, bar.add_task(label, total=None))

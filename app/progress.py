@@ -1,0 +1,56 @@
+"""The progress bar long commands show on stderr (summarise, send; ingest has its own columns).
+
+Shown only on a terminal: never in pipes, logs, cron mail or tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+__all__ = ["Bar", "progress_bar"]
+
+
+class Bar:
+    """One task's bar; its methods fit the callbacks the core takes (`on_progress`, …)."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self._progress, self._task = progress, task
+
+    def update(self, done: int, total: int) -> None:
+        self._progress.update(self._task, completed=done, total=total)
+
+    def total(self, n: int) -> None:
+        self._progress.update(self._task, total=n)
+
+    def advance(self, *_outcome: object) -> None:
+        self._progress.advance(self._task)
+
+
+@contextmanager
+def progress_bar(
+    label: str, *, enabled: bool = True, console: Console | None = None
+) -> Iterator[Bar | None]:
+    """A transient bar labelled `label`, or None when disabled or stderr is not a terminal."""
+    console = console or Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield Bar(progress, progress.add_task(label, total=None))
