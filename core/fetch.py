@@ -201,6 +201,13 @@ def _get(
                 permanent_redirect=current if (hop and permanent) else None,
             )
             if status == 304:
+                # A 304 has no body (h11 reads none whatever the headers say), but closing
+                # a response before its end drops the connection: read the empty end so
+                # the next conditional request to this host reuses it (no new handshake).
+                try:
+                    response.read()
+                except httpx.HTTPError:
+                    pass
                 return FetchResult(**base)  # type: ignore[arg-type]
             if status in (429, 503):
                 moment = now or datetime.now(UTC)
