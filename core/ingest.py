@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +153,9 @@ class _Run:
         self.queue: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
         self.in_flight: Counter[str] = Counter()
         self.pending: dict[Future[Any], tuple[Any, ...]] = {}
+        # Futures report here as they finish: the loop waits on one queue, not on a fresh
+        # waiter installed on every pending future per turn (64 of them at concurrency 64).
+        self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self.ready: list[_Job] = []  # parsed (and completed), waiting to be stored
         self.settled: list[SourceOutcome] = []  # decided, waiting for the next commit
         self.last_flush = time.monotonic()
@@ -182,9 +186,13 @@ class _Run:
                 )  # fmt: skip
             while self.queue or self.pending:
                 self._pump()
-                done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
-                for future in done:
+                future = self.finished.get()
+                while True:
                     self._handle(future, self.pending.pop(future))
+                    try:
+                        future = self.finished.get_nowait()
+                    except queue.Empty:
+                        break
                 if self._flush_due():
                     self._flush()
             self._flush()
@@ -238,15 +246,21 @@ class _Run:
         total = sum(self.in_flight.values())
         limit, per_host = max(1, self.options.concurrency), max(1, self.options.per_host)
         kept: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
-        while self.queue:
+        while self.queue and total < limit:
             host, (tag, *args), fn, kwargs = item = self.queue.popleft()
-            if total >= limit or self.in_flight[host] >= per_host:
+            if self.in_flight[host] >= per_host:
                 kept.append(item)
                 continue
             self.in_flight[host] += 1
             total += 1
-            self.pending[self.fetchers.submit(fn, *args, **kwargs)] = (*tag, host)
-        self.queue = kept
+            self._submitted(self.fetchers.submit(fn, *args, **kwargs), (*tag, host))
+        if kept:  # waiting on their host's limit; they keep their place in the queue
+            kept.extend(self.queue)
+            self.queue = kept
+
+    def _submitted(self, future: Future[Any], tag: tuple[Any, ...]) -> None:
+        self.pending[future] = tag
+        future.add_done_callback(self.finished.put)
 
     def _handle(self, future: Future[Any], tag: tuple[Any, ...]) -> None:
         kind, job = tag[0], tag[1]
@@ -294,7 +308,7 @@ class _Run:
             prepare_feed, result.body, url=result.final_url,
             content_type=result.headers.get("content-type"), now=self.now(),
         )  # fmt: skip
-        self.pending[future] = ("parse", job)
+        self._submitted(future, ("parse", job))
 
     def _parsed(self, job: _Job, future: Future[PreparedFeed]) -> None:
         job.outcome.parsed = True
@@ -335,7 +349,7 @@ class _Run:
             self._page_done(job)
             return
         future = self.workers.submit(extract_text, result.body, url=result.final_url)
-        self.pending[future] = ("extract", job, index)
+        self._submitted(future, ("extract", job, index))
 
     def _extracted(self, job: _Job, index: int, future: Future[str]) -> None:
         try:
