@@ -7,9 +7,12 @@ stalls the fetching; the database is touched from the calling thread only, so SQ
 one writer. Per source:
 
     fetch (threads) ─ error ──────────────> record_failure (back-off, 410 disables)
-          ├─ 304, or the same body hash ──> record_unchanged (nothing parsed)
+          ├─ 304, or the same body hash ──> recorded unchanged (nothing parsed)
           └─ 200 ─> prepare_feed (workers) ─> new excerpts? fetch_page + extract_text
-                                               └─> store (ON CONFLICT DO NOTHING) ─> record_success
+                                               └─> store (ON CONFLICT DO NOTHING) ─> success
+
+Successes and unchanged feeds are written in batches (`record_successes`: one UPDATE per
+flush), with the articles of the batch, in one transaction.
 
 One failing source never stops the others; each outcome ends with a reason in plain words.
 """
@@ -38,7 +41,7 @@ from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
 from core.model import FetchResult, Source
 from core.normalise import NormalisedArticle, PreparedFeed, prepare_feed
 from storage.articles import existing_fingerprints, existing_urls, insert_articles
-from storage.feeds import is_due, record_failure, record_success, record_unchanged, sync_sources
+from storage.feeds import Success, is_due, record_failure, record_successes, sync_sources
 from storage.tables import FeedSource
 
 __all__ = ["IngestOptions", "IngestReport", "SourceOutcome", "ingest_sources"]
@@ -158,6 +161,7 @@ class _Run:
         self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self.ready: list[_Job] = []  # parsed (and completed), waiting to be stored
         self.settled: list[SourceOutcome] = []  # decided, waiting for the next commit
+        self.successes: list[Success] = []  # their feed states, written by the next flush
         self.last_flush = time.monotonic()
 
     # --- the loop -----------------------------------------------------------------------
@@ -212,14 +216,16 @@ class _Run:
         try:
             if ready:
                 self._store_batch(ready)
+            record_successes(self.successes, session=self.session, now=self.now())
             self.session.commit()
         except SQLAlchemyError as exc:
-            self.session.rollback()
+            self.session.rollback()  # feed states of the batch are lost with it, as ever
             reason = f"could not store: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
             log.error("ingest batch failed error=%s", reason)
             for job in ready:
                 job.outcome.status, job.outcome.error, job.outcome.new = "error", reason, 0
                 self.settled.append(job.outcome)
+        self.successes = []
         settled, self.settled = self.settled, []
         self.last_flush = time.monotonic()
         for outcome in settled:
@@ -390,10 +396,9 @@ class _Run:
         for job in jobs:
             result = job.result
             assert result is not None
-            record_success(
-                job.row, session=self.session, now=now, etag=result.etag,
-                last_modified=result.last_modified, content_hash=job.body_hash,
-                redirect_to=result.permanent_redirect, commit=False,
+            self.successes.append(
+                Success(job.row, etag=result.etag, last_modified=result.last_modified,
+                        content_hash=job.body_hash, redirect_to=result.permanent_redirect)
             )  # fmt: skip
             job.outcome.status = "ok"
             self.settled.append(job.outcome)
@@ -420,10 +425,11 @@ class _Run:
         }
 
     def _unchanged(self, job: _Job, result: FetchResult) -> None:
-        record_unchanged(
-            job.row, session=self.session, now=self.now(), etag=result.etag,
-            last_modified=result.last_modified, redirect_to=result.permanent_redirect,
-            commit=False,
+        # record_unchanged's rule: validators the 304 did not repeat are kept
+        self.successes.append(
+            Success(job.row, etag=result.etag or job.row.etag,
+                    last_modified=result.last_modified or job.row.last_modified,
+                    redirect_to=result.permanent_redirect)
         )  # fmt: skip
         job.outcome.status = "unchanged"
         self.settled.append(job.outcome)
