@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -175,17 +175,23 @@ def record_successes(successes: Sequence[Success], *, session: Session, now: dat
     """
     if not successes:
         return
+    connection = session.connection()
+    dialect = connection.dialect
     table = FeedSource.__table__  # type: ignore[attr-defined]
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    moment = table.c.last_attempt_at.type._cached_bind_processor(dialect)
+    stamp = moment(now) if moment is not None else now
+    # One statement run over all rows through the driver (executemany): the constant
+    # columns are literals, `now` is converted once by its column type.
     statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(
-            etag=bindparam("b_etag"), last_modified=bindparam("b_last_modified"),
-            content_hash=bindparam("b_content_hash"), fetch_url=bindparam("b_fetch_url"),
-            status="ok", last_error=None, error_count=0, backoff_until=None,
-            last_attempt_at=now, last_success_at=now,
-        )
-    )  # fmt: skip
+        f"UPDATE {quote(table.name)} SET "
+        + ", ".join(f"{quote(key)} = {mark}" for key in _VARYING)
+        + f", {quote('status')} = 'ok', {quote('last_error')} = NULL, "
+        f"{quote('error_count')} = 0, {quote('backoff_until')} = NULL, "
+        f"{quote('last_attempt_at')} = {mark}, {quote('last_success_at')} = {mark} "
+        f"WHERE {quote('id')} = {mark}"
+    )
     params = []
     for success in successes:
         row = success.row
@@ -203,10 +209,10 @@ def record_successes(successes: Sequence[Success], *, session: Session, now: dat
             "last_attempt_at": now,
             "last_success_at": now,
         }
-        params.append({"b_id": row.id, **{f"b_{key}": values[key] for key in _VARYING}})
+        params.append((*(values[key] for key in _VARYING), stamp, stamp, row.id))
         for key, value in values.items():
             set_committed_value(row, key, value)
-    session.connection().execute(statement, params)
+    connection.exec_driver_sql(statement, params)
 
 
 _VARYING = ("etag", "last_modified", "content_hash", "fetch_url")
