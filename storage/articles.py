@@ -69,13 +69,20 @@ def insert_articles(rows: Sequence[dict[str, Any]], *, session: Session) -> set[
     one = "(" + ", ".join([mark] * len(names)) + ")"
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) VALUES "
     tail = f" ON CONFLICT ({quote('url')}) DO NOTHING RETURNING {quote('url')}"
+    # The converted values, by column and value: first_seen_at and updated_at are the same
+    # moment in every row, and a feed's posts share few publication times.
+    converted: list[dict[Any, Any]] = [{} for _ in processors]
     inserted: set[str] = set()
     for chunk in _chunks(list(rows)):
         params: list[Any] = []
         for row in chunk:
             values = [row[name] for name in names]
-            for index, processor in processors:
-                values[index] = processor(values[index])
+            for (index, processor), done in zip(processors, converted, strict=True):
+                value = values[index]
+                if value in done:
+                    values[index] = done[value]
+                else:
+                    values[index] = done[value] = processor(value)
             params.extend(values)
         statement = head + ", ".join([one] * len(chunk)) + tail
         inserted.update(url for (url,) in connection.exec_driver_sql(statement, tuple(params)))
