@@ -56,7 +56,7 @@ FLUSH_SECONDS = 0.25
 class IngestOptions:
     """Limits of one run (from Settings: FETCH_CONCURRENCY, FETCH_PER_HOST, …)."""
 
-    concurrency: int = 16
+    concurrency: int = 64
     per_host: int = 2
     timeout: float = 20.0
     max_bytes: int = 10_000_000
