@@ -1,6 +1,6 @@
 """Benchmark `digest ingest` against a sequential baseline, measured in the same run.
 
-    .venv/bin/python bench/ingest.py [--feeds 500] [--latency 0.05] [--concurrency 16]
+    .venv/bin/python bench/ingest.py [--feeds 500] [--latency 0.05] [--concurrency N (default: FETCH_CONCURRENCY's)]
 
 Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server that waits
 `--latency` seconds before every answer, then prints:
@@ -129,7 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=Settings().fetch_concurrency,  # what `digest ingest` uses
+    )
     args = parser.parse_args()
 
     feeds = {f"/f/{n:04d}.xml": make_feed(n) for n in range(args.feeds)}
