@@ -162,13 +162,7 @@ class _Pages:
             try:  # check it now (changing nothing) rather than after the button is pressed
                 subscribers.read_confirm_token(self.settings, token)
             except subscribers.TokenError as exc:
-                return _message(
-                    "This link does not work",
-                    _sentence(exc),
-                    status_code=400,
-                    error=True,
-                    link={"url": "/subscribe", "text": "Subscribe again"},
-                )
+                return _bad_link(exc, resubscribe=True)
             return _page(
                 "button.html",
                 title="Confirm your subscription",
@@ -183,13 +177,7 @@ class _Pages:
         try:
             await run_in_threadpool(self._confirm, token)
         except subscribers.TokenError as exc:
-            return _message(
-                "This link does not work",
-                _sentence(exc),
-                status_code=400,
-                error=True,
-                link={"url": "/subscribe", "text": "Subscribe again"},
-            )
+            return _bad_link(exc, resubscribe=True)
         return _message(
             "You are subscribed",
             "Thank you. The next weekly rollup will arrive in your inbox; every issue "
@@ -208,9 +196,7 @@ class _Pages:
             try:
                 subscribers.read_unsubscribe_token(self.settings, token)
             except subscribers.TokenError as exc:
-                return _message(
-                    "This link does not work", _sentence(exc), status_code=400, error=True
-                )
+                return _bad_link(exc)
             return _page(
                 "button.html",
                 title="Unsubscribe",
@@ -225,7 +211,7 @@ class _Pages:
         try:
             await run_in_threadpool(self._unsubscribe, token)
         except subscribers.TokenError as exc:
-            return _message("This link does not work", _sentence(exc), status_code=400, error=True)
+            return _bad_link(exc)
         return _message(
             "You are unsubscribed",
             "You will receive no more issues. Changed your mind? You can subscribe again at any time.",
@@ -275,6 +261,14 @@ def _page(name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html,
         status_code=status_code,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+def _bad_link(exc: Exception, *, resubscribe: bool = False) -> HTMLResponse:
+    """The page for an expired, forged or mangled confirm/unsubscribe link (400)."""
+    link = {"url": "/subscribe", "text": "Subscribe again"} if resubscribe else None
+    return _message(
+        "This link does not work", _sentence(exc), status_code=400, error=True, link=link
     )
 
 
