@@ -68,7 +68,8 @@ from core.model import (  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.digests import save_digest  # noqa: E402
 from storage.tables import Article, DeepDiveRow, FeedSource  # noqa: E402
-from tests.bot.conftest import command_body, serve_asgi, signed_headers  # noqa: E402
+from tests.bot.conftest import command_body, signed_headers  # noqa: E402
+from tests.peers.asgi import serve_asgi  # noqa: E402
 from tests.peers.slack_api import slack_api  # noqa: E402
 
 SLACK_LIMIT_MS = 3000.0
