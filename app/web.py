@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -41,6 +40,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.web import build_routes as slack_routes
+from core import render
 from core.config import Settings
 from core.dates import parse_week, week_days
 from core.errors import DigestError
@@ -54,7 +54,7 @@ __all__ = ["TEMPLATES", "create_app"]
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "web"
+TEMPLATES = render.TEMPLATES / "web"
 DEFAULT_EDITION = "tech"
 _TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _EDITION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")

@@ -21,15 +21,18 @@ import jinja2
 from core.errors import ConfigError
 from core.model import DailyDigest, WeeklyRollup
 
-__all__ = ["FORMATS", "TEMPLATES", "make_environment", "render_daily", "render_weekly"]
+__all__ = ["FORMATS", "TEMPLATES", "make_environment", "render_daily", "render_weekly", "safe_url"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "text": "text", "txt": "text"}
 _NOUNS = {"videos": "channels"}  # what an edition checks: blogs, or YouTube channels
 
 
-def _safe_url(url: str) -> str:
-    """Only http(s) links survive; anything else (javascript:, data:) becomes '#'."""
+def safe_url(url: str) -> str:
+    """Only http(s) links survive; anything else (javascript:, data:) becomes '#'.
+
+    Every medium that links feed-provided URLs (digests, email, web) uses this one check.
+    """
     url = (url or "").strip()
     return url if re.match(r"^https?://", url, re.IGNORECASE) else "#"
 
@@ -40,7 +43,7 @@ def _md(text: str) -> str:
 
 
 def _md_url(url: str) -> str:
-    return quote(_safe_url(url), safe=":/?#[]@!$&'*+,;=%~.-_")
+    return quote(safe_url(url), safe=":/?#[]@!$&'*+,;=%~.-_")
 
 
 def _when(day: Any) -> str:
@@ -58,7 +61,7 @@ def make_environment(path: str = str(TEMPLATES)) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(md=_md, md_url=_md_url, safe_url=_safe_url, when=_when)
+    env.filters.update(md=_md, md_url=_md_url, safe_url=safe_url, when=_when)
     return env
 
 

@@ -25,7 +25,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import nh3
@@ -35,13 +34,13 @@ from premailer import Premailer
 
 from core.config import Settings
 from core.model import WeeklyRollup
+from core.render import TEMPLATES, safe_url
 from storage.tables import utcnow
 
 __all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue"]
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 # Gmail clips a message whose HTML passes ~102 KB; stay well under it after personalising.
 HTML_BUDGET = 90_000
 _LINE_LIMIT = 900  # SMTP allows 998 bytes per line; leave room for substituted values
@@ -276,10 +275,6 @@ def _plain(text: str) -> str:
     return htmllib.unescape(nh3.clean(text, tags=set()))
 
 
-def _safe_url(url: str) -> str:
-    return url if urlsplit(url).scheme in ("http", "https") else "#"
-
-
 def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
@@ -298,7 +293,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(sanitise=_sanitise, safe_url=_safe_url, host=_host, wrap=_wrap)
+    env.filters.update(sanitise=_sanitise, safe_url=safe_url, host=_host, wrap=_wrap)
     return env
 
 

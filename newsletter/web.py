@@ -25,8 +25,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.config import Settings
+from core.render import TEMPLATES
 from newsletter import subscribers
-from newsletter.render import TEMPLATES
 from newsletter.smtp import MailError, SMTPSender
 
 __all__ = ["build_routes"]
