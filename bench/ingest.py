@@ -1,6 +1,7 @@
 """Benchmark `digest ingest` against a sequential baseline, measured in the same run.
 
-    .venv/bin/python bench/ingest.py [--feeds 500] [--latency 0.05] [--concurrency N (default: FETCH_CONCURRENCY's)]
+    .venv/bin/python bench/ingest.py [--feeds 500] [--latency 0.05] [--repeat 3]
+                                     [--concurrency N (default: FETCH_CONCURRENCY's)]
 
 Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server that waits
 `--latency` seconds before every answer, then prints:
@@ -11,6 +12,9 @@ Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server 
    the CPU time of the work our workers do per body (`prepare_feed`), measured here one body
    after another; and our time / floor;
 3. first run / second run, where the second sends conditional requests only (parses: 0).
+
+The floor's parse CPU and both runs are measured `--repeat` times, in turn, and the best of
+each is kept: on a shared machine the same work varies by a quarter from minute to minute.
 
 The single local server is one host, so FETCH_PER_HOST is set to the concurrency (real
 feeds are spread over ~60 hosts; the per-host limit of 2 is for their sake).
@@ -125,6 +129,49 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _parse_cpu(feeds: dict[str, bytes], now: datetime) -> float:
+    """CPU of the work our workers do per body (`prepare_feed`), one body after another."""
+    cpu = time.process_time()
+    for path, body in feeds.items():
+        prepare_feed(
+            body, url="http://127.0.0.1" + path, content_type="application/rss+xml", now=now
+        )
+    return time.process_time() - cpu
+
+
+def _write_sources(path: Path, base: str, feeds: dict[str, bytes]) -> None:
+    lines = ['[editions.tech]\ntitle = "Bench"\n']
+    for n, feed_path in enumerate(feeds):
+        lines.append(
+            f'[[sources]]\nname = "Feed {n:04d}"\ncompany = "Company {n}"\n'
+            f'url = "{base}{feed_path}"\nedition = "tech"\n'
+        )
+    path.write_text("\n".join(lines))
+
+
+def _ingest_twice(tmp: Path, sources: Path, concurrency: int, repeat: int) -> dict[str, Any]:
+    """A first run into a fresh database, then a second (conditional) one."""
+    settings = Settings.from_env({
+        "DATABASE_URL": f"sqlite:///{tmp}/bench-{repeat}.db",
+        "DIGEST_SOURCES": str(sources),
+        "FETCH_CONCURRENCY": str(concurrency),
+        "FETCH_PER_HOST": str(concurrency),
+    })  # fmt: skip
+    runtime = Runtime(settings=settings)
+    runtime.engine  # migrations are set-up, not ingest  # noqa: B018
+    start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    first_counts = run_ingest(runtime, fulltext=False)
+    first = time.perf_counter() - start
+    first_cpu = time.process_time() - cpu
+    first_workers = _children_cpu() - children
+    start = time.perf_counter()
+    second_counts = run_ingest(runtime, fulltext=False)
+    second = time.perf_counter() - start
+    runtime.close()
+    return {"first": first, "first_cpu": first_cpu, "first_workers": first_workers,
+            "first_counts": first_counts, "second": second, "second_counts": second_counts}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=500)
@@ -134,40 +181,26 @@ def main() -> None:
         type=int,
         default=Settings().fetch_concurrency,  # what `digest ingest` uses
     )
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="measure the floor and both runs this many times; best of each")  # fmt: skip
     args = parser.parse_args()
 
     feeds = {f"/f/{n:04d}.xml": make_feed(n) for n in range(args.feeds)}
     total_mb = sum(map(len, feeds.values())) / 1e6
     cores = os.cpu_count() or 1
-
     now = datetime.now(UTC)
     print(f"{args.feeds} feeds, {total_mb:.1f} MB, {args.latency * 1000:.0f} ms latency, "
-          f"{cores} cores, concurrency {args.concurrency}")  # fmt: skip
+          f"{cores} cores, concurrency {args.concurrency}, best of {args.repeat}")  # fmt: skip
 
-    # CPU of the work per body, one after another: the "parse CPU" of the floor.
-    cpu = time.process_time()
-    for path, body in feeds.items():
-        prepare_feed(
-            body, url="http://127.0.0.1" + path, content_type="application/rss+xml", now=now
-        )
-    parse_cpu = time.process_time() - cpu
     sample = list(feeds.values())[:20]
     cpu = time.process_time()
     for body in sample:
         feedparser.parse(io.BytesIO(body))
     default_rate = (time.process_time() - cpu) / (sum(map(len, sample)) / 1e6)
-    print(f"parse CPU: ours {parse_cpu / total_mb:.2f} s/MB (prepare_feed: feedparser without "
-          f"sanitising + HTML to text); feedparser defaults {default_rate:.2f} s/MB")  # fmt: skip
 
     with serve_feeds(feeds, args.latency) as base, tempfile.TemporaryDirectory() as tmp:
         sources = Path(tmp) / "sources.toml"
-        lines = ['[editions.tech]\ntitle = "Bench"\n']
-        for n, path in enumerate(feeds):
-            lines.append(
-                f'[[sources]]\nname = "Feed {n:04d}"\ncompany = "Company {n}"\n'
-                f'url = "{base}{path}"\nedition = "tech"\n'
-            )
-        sources.write_text("\n".join(lines))
+        _write_sources(sources, base, feeds)
 
         start = time.perf_counter()
         with httpx.Client(timeout=30) as client:
@@ -176,36 +209,34 @@ def main() -> None:
                 feedparser.parse(io.BytesIO(response.content))
         sequential = time.perf_counter() - start
 
-        settings = Settings.from_env({
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-            "DIGEST_SOURCES": str(sources),
-            "FETCH_CONCURRENCY": str(args.concurrency),
-            "FETCH_PER_HOST": str(args.concurrency),
-        })  # fmt: skip
-        runtime = Runtime(settings=settings)
-        runtime.engine  # migrations are set-up, not ingest  # noqa: B018
-        start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-        first_counts = run_ingest(runtime, fulltext=False)
-        first = time.perf_counter() - start
-        first_cpu = time.process_time() - cpu
-        first_workers = _children_cpu() - children
-        start = time.perf_counter()
-        second_counts = run_ingest(runtime, fulltext=False)
-        second = time.perf_counter() - start
-        runtime.close()
+        # Shared machines are noisy (the same work varies by ±25% from one minute to the
+        # next): the floor and our runs are measured in turn, and the best of each kept.
+        parse_cpus, runs = [], []
+        for repeat in range(args.repeat):
+            parse_cpus.append(_parse_cpu(feeds, now))
+            runs.append(_ingest_twice(Path(tmp), sources, args.concurrency, repeat))
 
+    parse_cpu = min(parse_cpus)
+    best = min(runs, key=lambda run: run["first"])
+    first, second = best["first"], min(run["second"] for run in runs)
+    first_counts, second_counts = best["first_counts"], runs[-1]["second_counts"]
     floor = max(parse_cpu / cores, args.feeds * args.latency / args.concurrency)
+    seconds = ", ".join(f"{run['first']:.2f}/{run['second']:.2f}" for run in runs)
+    print(f"parse CPU: ours {parse_cpu / total_mb:.2f} s/MB (prepare_feed: feedparser without "
+          f"sanitising + HTML to text; {', '.join(f'{c:.2f}' for c in parse_cpus)} s); "
+          f"feedparser defaults {default_rate:.2f} s/MB")  # fmt: skip
     print(f"sequential fetch+parse: {sequential:6.2f} s")
     print(f"digest ingest (1st):    {first:6.2f} s  new={first_counts['new']} "
           f"parsed={first_counts['parsed']} errors={first_counts['errors']}")  # fmt: skip
-    print(f"  CPU of the 1st run: {first_cpu:.2f} s in this process (fetching, storing), "
-          f"{first_workers:.2f} s in worker processes (parsing)")  # fmt: skip
+    print(f"  CPU of that run: {best['first_cpu']:.2f} s in this process (fetching, storing), "
+          f"{best['first_workers']:.2f} s in worker processes (parsing)")  # fmt: skip
     print(f"digest ingest (2nd):    {second:6.2f} s  new={second_counts['new']} "
           f"parsed={second_counts['parsed']} unchanged={second_counts['unchanged']}")  # fmt: skip
+    print(f"  every 1st/2nd run: {seconds} s")
     print(f"floor:                  {floor:6.2f} s  = max(parse CPU {parse_cpu:.2f} s / {cores} "
           f"cores, latency {args.feeds * args.latency:.1f} s / {args.concurrency})")  # fmt: skip
-    busy = (first_cpu + first_workers) / cores
-    print(f"our CPU / cores:        {busy:6.2f} s  (the least the 1st run could take on idle "
+    busy = (best["first_cpu"] + best["first_workers"]) / cores
+    print(f"our CPU / cores:        {busy:6.2f} s  (the least that run could take on idle "
           f"cores; {busy / floor:.2f}x the floor)")  # fmt: skip
     print(f"sequential / ingest:    {sequential / first:6.1f}x  (target >= 5x)")
     print(f"ingest / floor:         {first / floor:6.2f}x  (target <= 1.3x)")

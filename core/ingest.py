@@ -1,15 +1,16 @@
 """One ingest run: every due source fetched, parsed, normalised and stored, each on its own.
 
-The run is a small scheduler on the calling thread. Network waits go to a thread pool
-(bounded overall and per host), CPU work (feedparser, HTML to text, trafilatura) to
-`workers`, which is a process pool in production so parsing uses every core and never
-stalls the fetching; the database is touched from the calling thread only, so SQLite sees
+The run is one asyncio event loop on the calling thread. Each due source is a task: its
+network waits are aiohttp requests (bounded overall and per host by semaphores, taken
+before a fetch's deadline starts), its CPU work (feedparser, HTML to text, trafilatura)
+goes to `workers`, a process pool in production so parsing uses every core and never
+stalls the fetching; the database is touched from the loop's thread only, so SQLite sees
 one writer. Per source:
 
-    fetch (threads) ─ error ──────────────> record_failure (back-off, 410 disables)
-          ├─ 304, or the same body hash ──> recorded unchanged (nothing parsed)
-          └─ 200 ─> prepare_feed (workers) ─> new excerpts? fetch_page + extract_text
-                                               └─> store (ON CONFLICT DO NOTHING) ─> success
+    fetch ─ error ──────────────────────> record_failure (back-off, 410 disables)
+      ├─ 304, or the same body hash ──> recorded unchanged (nothing parsed)
+      └─ 200 ─> prepare_feed (workers) ─> new excerpts? fetch_page + extract_text
+                                           └─> store (ON CONFLICT DO NOTHING) ─> success
 
 Successes and unchanged feeds are written in batches (`record_successes`: one UPDATE per
 flush), with the articles of the batch, in one transaction.
@@ -19,19 +20,20 @@ One failing source never stops the others; each outcome ends with a reason in pl
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import logging
-import queue
 import time
-from collections import Counter, deque
+from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -39,7 +41,7 @@ from core.errors import ParseError
 from core.fetch import fetch_feed, fetch_page, is_local_path
 from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
 from core.model import FetchResult, Source
-from core.normalise import NormalisedArticle, PreparedFeed, prepare_feed
+from core.normalise import NormalisedArticle, prepare_feed
 from storage.articles import existing_fingerprints, existing_urls, insert_articles
 from storage.feeds import Success, is_due, record_failure, record_successes, sync_sources
 from storage.tables import FeedSource
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SOURCES = 25
 FLUSH_SECONDS = 0.25
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,14 +107,13 @@ class _Job:
     result: FetchResult | None = None
     body_hash: str | None = None
     articles: list[NormalisedArticle] = field(default_factory=list)
-    pages_pending: int = 0
 
 
 def ingest_sources(
     sources: Sequence[Source],
     *,
     session: Session,
-    client: httpx.Client,
+    open_http: Callable[[], aiohttp.ClientSession],
     workers: Executor,
     options: IngestOptions = IngestOptions(),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -121,19 +123,22 @@ def ingest_sources(
 
     Example:
         with ProcessPoolExecutor() as workers:
-            report = ingest_sources(catalogue.select(), session=session,
-                                    client=client, workers=workers)
+            report = ingest_sources(
+                catalogue.select(), session=session, workers=workers,
+                open_http=functools.partial(guarded_session, concurrency=64, user_agent=ua),
+            )
         report.counts()  # {"sources": 79, "new": 312, "unchanged": 0, "errors": 2, ...}
 
     Parameters:
-    - `client`: an httpx client whose transport is `core.netguard.GuardedTransport`
-      (links in feeds are untrusted), with `follow_redirects=False`.
+    - `open_http`: makes the aiohttp session for the run, inside its event loop; use
+      `core.netguard.guarded_session` (links in feeds are untrusted).
     - `workers`: where CPU work runs; a `ProcessPoolExecutor` in production.
     - `on_done`: called on this thread as each source finishes (progress bars).
+
+    Runs its own event loop: call it from a thread that is not running one.
     """
-    run = _Run(session=session, client=client, workers=workers, options=options, now=now,
-               on_done=on_done)  # fmt: skip
-    return run.execute(sources)
+    run = _Run(session=session, workers=workers, options=options, now=now, on_done=on_done)
+    return asyncio.run(run.execute(sources, open_http))
 
 
 class _Run:
@@ -141,66 +146,140 @@ class _Run:
         self,
         *,
         session: Session,
-        client: httpx.Client,
         workers: Executor,
         options: IngestOptions,
         now: Callable[[], datetime],
         on_done: Callable[[SourceOutcome], None] | None,
     ) -> None:
         self.session = session
-        self.client = client
         self.workers = workers
         self.options = options
         self.now = now
         self.on_done = on_done
-        self.queue: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
-        self.in_flight: Counter[str] = Counter()
-        self.pending: dict[Future[Any], tuple[Any, ...]] = {}
-        # Futures report here as they finish: the loop waits on one queue, not on a fresh
-        # waiter installed on every pending future per turn (64 of them at concurrency 64).
-        self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        # Taken per host first, then overall, so a fetch waiting for a busy host holds
+        # no overall slot; a fetch's deadline starts once it holds both.
+        self.slots = asyncio.Semaphore(max(1, options.concurrency))
+        self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(max(1, options.per_host))
+        )
         self.ready: list[_Job] = []  # parsed (and completed), waiting to be stored
         self.settled: list[SourceOutcome] = []  # decided, waiting for the next commit
         self.successes: list[Success] = []  # their feed states, written by the next flush
         self.last_flush = time.monotonic()
 
-    # --- the loop -----------------------------------------------------------------------
-
-    def execute(self, sources: Sequence[Source]) -> IngestReport:
+    async def execute(
+        self, sources: Sequence[Source], open_http: Callable[[], aiohttp.ClientSession]
+    ) -> IngestReport:
         rows = sync_sources(sources, session=self.session)
         outcomes: list[SourceOutcome] = []
         start = self.now()
-        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency),
-                                thread_name_prefix="fetch") as self.fetchers:  # fmt: skip
-            for source in sources:
-                row = rows[source.name]
-                outcome = SourceOutcome(name=source.name, edition=source.edition)
-                outcomes.append(outcome)
-                if not self._due(row, outcome, now=start):
-                    self._finish_outcome(outcome)
-                    continue
-                job = _Job(source=source, row=row, outcome=outcome,
-                           allowed=frozenset({_host(source.url)}))  # fmt: skip
-                url = row.fetch_url or source.url
-                self._queue_fetch(
-                    _host(url), ("feed", job), fetch_feed, url,
-                    client=self.client, etag=row.etag, last_modified=row.last_modified,
-                    max_bytes=self.options.max_bytes, timeout=self.options.timeout,
-                    allowed_hosts=job.allowed, now=start,
-                )  # fmt: skip
-            while self.queue or self.pending:
-                self._pump()
-                future = self.finished.get()
-                while True:
-                    self._handle(future, self.pending.pop(future))
-                    try:
-                        future = self.finished.get_nowait()
-                    except queue.Empty:
-                        break
-                if self._flush_due():
-                    self._flush()
-            self._flush()
+        jobs: list[_Job] = []
+        for source in sources:
+            row = rows[source.name]
+            outcome = SourceOutcome(name=source.name, edition=source.edition)
+            outcomes.append(outcome)
+            if self._due(row, outcome, now=start):
+                jobs.append(_Job(source=source, row=row, outcome=outcome,
+                                 allowed=frozenset({_host(source.url)})))  # fmt: skip
+            else:
+                self._finish_outcome(outcome)
+        if jobs:
+            async with open_http() as self.http:
+                await asyncio.gather(*(self._source(job, start) for job in jobs))
+        self._flush()
         return IngestReport(outcomes)
+
+    # --- one source ---------------------------------------------------------------------
+
+    async def _source(self, job: _Job, start: datetime) -> None:
+        try:
+            url = job.row.fetch_url or job.source.url
+            result = await self._network(
+                _host(url), fetch_feed, url, session=self.http, etag=job.row.etag,
+                last_modified=job.row.last_modified, max_bytes=self.options.max_bytes,
+                timeout=self.options.timeout, allowed_hosts=job.allowed, now=start,
+            )  # fmt: skip
+            await self._fetched(job, result)
+        except SQLAlchemyError as exc:
+            self.session.rollback()
+            self._fail(job, f"could not store: {_first_line(exc)}", record=False)
+        except Exception as exc:  # noqa: BLE001 - one source's surprise must not end the run
+            log.exception("ingest failed source=%s", job.source.name)
+            self._fail(job, f"unexpected error: {exc}")
+        if self._flush_due():
+            self._flush()
+
+    async def _network(self, host: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        async with self.hosts[host], self.slots:
+            return await fn(*args, **kwargs)
+
+    async def _cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.workers, functools.partial(fn, *args, **kwargs))
+
+    async def _fetched(self, job: _Job, result: FetchResult) -> None:
+        job.result = result
+        if result.error:
+            self._fail(job, result.error, result=result)
+            return
+        if result.not_modified:
+            self._unchanged(job, result)
+            return
+        job.body_hash = hashlib.sha256(result.body).hexdigest()
+        if job.body_hash == job.row.content_hash:
+            self._unchanged(job, result)
+            return
+        job.outcome.parsed = True
+        try:
+            prepared = await self._cpu(
+                prepare_feed, result.body, url=result.final_url,
+                content_type=result.headers.get("content-type"), now=self.now(),
+            )  # fmt: skip
+        except ParseError as exc:
+            self._fail(job, str(exc))
+            return
+        job.outcome.notes.extend(prepared.notes)
+        job.outcome.entries = len(prepared.articles)
+        job.articles = list(prepared.articles)
+        if self.options.fulltext:
+            await self._complete(job)
+        self.ready.append(job)
+
+    async def _complete(self, job: _Job) -> None:
+        """Replace excerpts of new posts with their pages' main text, newest posts first."""
+        known = existing_urls([a.url for a in job.articles], session=self.session)
+        wanted = [
+            (index, article)
+            for index, article in enumerate(job.articles)
+            if article.url not in known
+            and article.text_kind == "excerpt"
+            and wants_fulltext(article.url)
+        ]
+        wanted.sort(key=lambda pair: pair[1].published_at, reverse=True)
+        await asyncio.gather(
+            *(self._page(job, index) for index, _ in wanted[: self.options.fulltext_per_source])
+        )
+
+    async def _page(self, job: _Job, index: int) -> None:
+        article = job.articles[index]
+        try:
+            result = await self._network(
+                _host(article.url), fetch_page, article.url, session=self.http,
+                max_bytes=MAX_PAGE_BYTES, timeout=self.options.page_timeout,
+                allowed_hosts=job.allowed,
+            )  # fmt: skip
+            kind = result.headers.get("content-type", "text/html").lower()
+            if result.error or not result.body or "html" not in kind:
+                log.info("fulltext skipped url=%s reason=%s", result.url, result.error or kind)
+                return
+            text = await self._cpu(extract_text, result.body, url=result.final_url)
+        except Exception as exc:  # noqa: BLE001 - a page is optional: keep the excerpt
+            log.info("fulltext failed url=%s error=%r", article.url, exc)
+            return
+        if len(text.split()) > article.words:
+            job.articles[index] = article.with_text(text, "full")
+
+    # --- storing ------------------------------------------------------------------------
 
     def _flush_due(self) -> bool:
         """Store in batches: one transaction per ~25 sources or per quarter second, so the
@@ -220,7 +299,7 @@ class _Run:
             self.session.commit()
         except SQLAlchemyError as exc:
             self.session.rollback()  # feed states of the batch are lost with it, as ever
-            reason = f"could not store: {str(getattr(exc, 'orig', None) or exc).splitlines()[0]}"
+            reason = f"could not store: {_first_line(exc)}"
             log.error("ingest batch failed error=%s", reason)
             for job in ready:
                 job.outcome.status, job.outcome.error, job.outcome.new = "error", reason, 0
@@ -243,150 +322,17 @@ class _Run:
             return False
         return True
 
-    def _queue_fetch(self, host: str, tag: tuple[Any, ...], fn: Callable[..., Any], *args: Any,
-                     **kwargs: Any) -> None:  # fmt: skip
-        self.queue.append((host, (tag, *args), fn, kwargs))
-
-    def _pump(self) -> None:
-        """Start queued fetches while the overall and per-host limits allow."""
-        total = sum(self.in_flight.values())
-        limit, per_host = max(1, self.options.concurrency), max(1, self.options.per_host)
-        kept: deque[tuple[str, tuple[Any, ...], Callable[..., Any], dict[str, Any]]] = deque()
-        while self.queue and total < limit:
-            host, (tag, *args), fn, kwargs = item = self.queue.popleft()
-            if self.in_flight[host] >= per_host:
-                kept.append(item)
-                continue
-            self.in_flight[host] += 1
-            total += 1
-            self._submitted(self.fetchers.submit(fn, *args, **kwargs), (*tag, host))
-        if kept:  # waiting on their host's limit; they keep their place in the queue
-            kept.extend(self.queue)
-            self.queue = kept
-
-    def _submitted(self, future: Future[Any], tag: tuple[Any, ...]) -> None:
-        self.pending[future] = tag
-        future.add_done_callback(self.finished.put)
-
-    def _handle(self, future: Future[Any], tag: tuple[Any, ...]) -> None:
-        kind, job = tag[0], tag[1]
-        try:
-            if kind in ("feed", "page"):
-                self.in_flight[tag[-1]] -= 1
-            if kind == "feed":
-                self._fetched(job, future.result())
-            elif kind == "parse":
-                self._parsed(job, future)
-            elif kind == "page":
-                try:
-                    page = future.result()
-                except Exception:  # noqa: BLE001 - a page is optional: keep the excerpt
-                    log.exception("page fetch failed source=%s", job.source.name)
-                    self._page_done(job)
-                else:
-                    self._page_fetched(job, tag[2], page)
-            elif kind == "extract":
-                self._extracted(job, tag[2], future)
-        except SQLAlchemyError as exc:
-            self.session.rollback()
-            self._fail(
-                job, f"could not store: {str(exc.orig or exc).splitlines()[0]}", record=False
-            )
-        except Exception as exc:  # noqa: BLE001 - one source's surprise must not end the run
-            log.exception("ingest failed source=%s", job.source.name)
-            self._fail(job, f"unexpected error: {exc}")
-
-    # --- stages ---------------------------------------------------------------------
-
-    def _fetched(self, job: _Job, result: FetchResult) -> None:
-        job.result = result
-        if result.error:
-            self._fail(job, result.error, result=result)
-            return
-        if result.not_modified:
-            self._unchanged(job, result)
-            return
-        job.body_hash = hashlib.sha256(result.body).hexdigest()
-        if job.body_hash == job.row.content_hash:
-            self._unchanged(job, result)
-            return
-        future = self.workers.submit(
-            prepare_feed, result.body, url=result.final_url,
-            content_type=result.headers.get("content-type"), now=self.now(),
-        )  # fmt: skip
-        self._submitted(future, ("parse", job))
-
-    def _parsed(self, job: _Job, future: Future[PreparedFeed]) -> None:
-        job.outcome.parsed = True
-        try:
-            prepared = future.result()
-        except ParseError as exc:
-            self._fail(job, str(exc))
-            return
-        job.outcome.notes.extend(prepared.notes)
-        job.outcome.entries = len(prepared.articles)
-        job.articles = list(prepared.articles)
-        if not self.options.fulltext:
-            self._store(job)
-            return
-        known = existing_urls([a.url for a in job.articles], session=self.session)
-        wanted = [
-            (index, article)
-            for index, article in enumerate(job.articles)
-            if article.url not in known
-            and article.text_kind == "excerpt"
-            and wants_fulltext(article.url)
-        ]
-        wanted.sort(key=lambda pair: pair[1].published_at, reverse=True)
-        for index, article in wanted[: self.options.fulltext_per_source]:
-            job.pages_pending += 1
-            self._queue_fetch(
-                _host(article.url), ("page", job, index), fetch_page, article.url,
-                client=self.client, max_bytes=MAX_PAGE_BYTES,
-                timeout=self.options.page_timeout, allowed_hosts=job.allowed,
-            )  # fmt: skip
-        if not job.pages_pending:
-            self._store(job)
-
-    def _page_fetched(self, job: _Job, index: int, result: FetchResult) -> None:
-        kind = result.headers.get("content-type", "text/html").lower()
-        if result.error or not result.body or "html" not in kind:
-            log.info("fulltext skipped url=%s reason=%s", result.url, result.error or kind)
-            self._page_done(job)
-            return
-        future = self.workers.submit(extract_text, result.body, url=result.final_url)
-        self._submitted(future, ("extract", job, index))
-
-    def _extracted(self, job: _Job, index: int, future: Future[str]) -> None:
-        try:
-            text = future.result()
-        except Exception as exc:  # noqa: BLE001 - keep the excerpt
-            log.info("extract failed url=%s error=%r", job.articles[index].url, exc)
-            text = ""
-        article = job.articles[index]
-        if len(text.split()) > article.words:
-            job.articles[index] = article.with_text(text, "full")
-        self._page_done(job)
-
-    def _page_done(self, job: _Job) -> None:
-        job.pages_pending -= 1
-        if job.pages_pending == 0:
-            self._store(job)
-
-    def _store(self, job: _Job) -> None:
-        if job.result is not None and job.outcome.status == "pending":
-            self.ready.append(job)
-
     def _store_batch(self, jobs: list[_Job]) -> None:
         now = self.now()
-        every = [a for job in jobs for a in job.articles]
-        known = existing_urls([a.url for a in every], session=self.session)
-        folded = existing_fingerprints([a.fingerprint for a in every], session=self.session)
+        # A URL already stored is left to the insert's ON CONFLICT DO NOTHING; a copy of a
+        # stored post under another URL is folded here, by its fingerprint.
+        every = [a.fingerprint for job in jobs for a in job.articles]
+        folded = existing_fingerprints(every, session=self.session)
         rows: list[dict[str, Any]] = []
         mine: dict[str, _Job] = {}
         for job in jobs:
             for article in job.articles:
-                if article.url in known or article.fingerprint in folded or article.url in mine:
+                if article.fingerprint in folded or article.url in mine:
                     continue
                 folded.add(article.fingerprint)
                 mine[article.url] = job
@@ -467,3 +413,7 @@ def _host(url: str) -> str:
     if is_local_path(url):
         return "(local files)"
     return (urlsplit(url).hostname or "").lower()
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]

@@ -2,43 +2,52 @@
 
 Feeds are untrusted: a post's `<link>` could point at `http://169.254.169.254/` (cloud
 metadata) or `http://127.0.0.1:6379/` and we would fetch it from inside the network. So
-every request made through `GuardedTransport` is checked where it matters:
+every request made through a `guarded_session` is checked where it matters:
 
-1. at connect time, on the address actually dialled: the host name is resolved here, every
-   address checked, and the socket opened to the checked IP itself, so a DNS answer that
-   changes between check and connect (DNS rebinding) cannot slip through;
-2. after the response headers arrive, on the peer address of the connection used, which also
-   covers a kept-alive connection opened earlier for a request that was allowed there.
+1. before connecting, on the address that will be dialled: a host name is resolved by
+   `GuardedResolver`, every address checked, and aiohttp opens the socket to the checked
+   IP itself (no second lookup), so a DNS answer that changes between check and connect
+   (DNS rebinding) cannot slip through; an address literal in the URL, which aiohttp
+   dials without asking a resolver, is checked by `check_url` before the request;
+2. after the response headers arrive, on the peer address of the connection used
+   (`check_peer`), which also covers a kept-alive connection opened earlier for a request
+   that was allowed there.
 
 A host is exempt only when the caller says so with `allowing({"feed.example"})` (the host
 a feed was configured on: an operator's choice, not the feed's). Redirects are followed by
-`core.fetch` one hop at a time, so each hop goes through both checks again.
-The allowance lives in a context variable: the sync client connects in the calling thread.
+`core.fetch` one hop at a time, so each hop goes through every check again. The allowance
+lives in a context variable: aiohttp resolves inside the task that makes the request, and
+the DNS cache is off, so one task's allowance never answers for another's lookup.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Iterator
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-import httpcore
-import httpx
-from httpcore import ConnectionInterface
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from core.errors import FetchError
 
 __all__ = [
     "AddressRefusedError",
-    "GuardedTransport",
+    "GuardedResolver",
     "allowing",
     "check_peer",
+    "check_url",
+    "guarded_session",
     "is_public_address",
 ]
 
+# getaddrinfo's shape: (host, port, family=..., type=...) -> [(family, type, proto, name, addr)]
 Resolver = Callable[..., list[tuple[Any, ...]]]
 
 _allowed: ContextVar[frozenset[str]] = ContextVar("netguard_allowed", default=frozenset())
@@ -82,132 +91,114 @@ def _is_allowed(host: str) -> bool:
     return host.lower().strip("[]") in _allowed.get()
 
 
-def check_peer(response: httpx.Response) -> None:
+def _refused(host: str) -> AddressRefusedError:
+    return AddressRefusedError(f"refused to fetch {host}: it is on a private network address")
+
+
+def check_url(url: URL) -> None:
+    """Refuse a URL whose host is an address literal that is not public (and not allowed).
+
+    aiohttp dials an address literal without asking the resolver, so it is checked here.
+    Legacy IPv4 spellings (`2130706433`, `127.1`) are judged by the address they mean.
+    """
+    host = (url.raw_host or "").strip("[]")
+    if not host or _is_allowed(host):
+        return
+    address = _literal_address(host)
+    if address is not None and not is_public_address(address):
+        raise _refused(host)
+
+
+def _literal_address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        pass
+    try:  # inet_aton reads the legacy spellings: 2130706433, 0x7f.1, 127.1 …
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def check_peer(response: aiohttp.ClientResponse) -> None:
     """Refuse a response that came from a non-public address its host was not allowed.
 
-    Raises `AddressRefusedError`. Responses without a network stream (tests' mock
-    transports, local files) pass.
+    Call it as soon as the headers arrive (the connection is still attached). Raises
+    `AddressRefusedError`.
     """
-    host = response.request.url.host
+    host = response.url.raw_host or ""
     if _is_allowed(host):
         return
-    stream = response.extensions.get("network_stream")
-    if stream is None:
-        return
-    peer = stream.get_extra_info("server_addr")
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    peer = transport.get_extra_info("peername") if transport is not None else None
     if peer and not is_public_address(str(peer[0])):
-        raise AddressRefusedError(f"refused to fetch {host}: it is on a private network address")
+        raise _refused(host)
 
 
-class _GuardedBackend(httpcore.NetworkBackend):
-    """Resolves, checks and dials the checked IP itself (no second DNS lookup)."""
+class GuardedResolver(AbstractResolver):
+    """Resolves a name, refuses it if any address is internal (unless allowed), and hands
+    aiohttp the checked addresses to dial.
 
-    def __init__(self, inner: httpcore.NetworkBackend, resolver: Resolver) -> None:
-        self._inner = inner
-        self._resolve = resolver
+    `resolve` is a getaddrinfo-shaped function, called on a thread; tests pass their own
+    to simulate DNS. Without one, the event loop's getaddrinfo is used.
+    """
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            infos = self._resolve(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"could not resolve host {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses:
-            raise httpcore.ConnectError(f"could not resolve host {host}")
-        if not _is_allowed(host) and not all(is_public_address(a) for a in addresses):
-            raise AddressRefusedError(
-                f"refused to fetch {host}: it is on a private network address"
+    def __init__(self, resolve: Resolver | None = None) -> None:
+        self._resolve = resolve
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        lookup: Awaitable[list[tuple[Any, ...]]]
+        if self._resolve is None:
+            lookup = asyncio.get_running_loop().getaddrinfo(
+                host, port, family=family, type=socket.SOCK_STREAM
             )
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as exc:
-                last = exc
-        assert last is not None
-        raise last
+        else:
+            lookup = asyncio.to_thread(self._resolve, host, port, family=family,
+                                       type=socket.SOCK_STREAM)  # fmt: skip
+        infos = await lookup
+        addresses = list(dict.fromkeys((info[0], str(info[4][0])) for info in infos))
+        if not addresses:
+            raise OSError(f"could not resolve host {host}")
+        if not _is_allowed(host) and not all(is_public_address(a) for _, a in addresses):
+            raise _refused(host)
+        return [
+            {"hostname": host, "host": address, "port": port, "family": fam, "proto": 0,
+             "flags": socket.AI_NUMERICHOST}
+            for fam, address in addresses
+        ]  # fmt: skip
 
-    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-        raise AddressRefusedError("refused to connect to a unix socket")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
+    async def close(self) -> None:
+        pass
 
 
-class GuardedTransport(httpx.HTTPTransport):
-    """An `httpx.HTTPTransport` whose connections go through the address check.
+def guarded_session(
+    *,
+    concurrency: int,
+    user_agent: str,
+    resolve: Resolver | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> aiohttp.ClientSession:
+    """An aiohttp session whose every connection goes through the address checks.
 
-    `resolver` defaults to `socket.getaddrinfo` (tests pass their own to simulate DNS).
-    Build it with `trust_env=False` on the client: a proxy would dial for us, unchecked.
+    Call it inside a running event loop and close it (`async with`). Redirects are left to
+    the caller (`core.fetch`), cookies are not kept, proxies from the environment are not
+    used (a proxy would dial for us, unchecked), and responses are decompressed in bounded
+    steps (aiohttp's default), so a size cap counts the decompressed bytes.
     """
-
-    def __init__(self, *, resolver: Resolver | None = None, **kwargs: Any) -> None:
-        if kwargs.get("proxy") is not None:
-            raise ValueError("GuardedTransport cannot check addresses behind a proxy")
-        super().__init__(**kwargs)
-        # httpx exposes no `network_backend` option; the pool it built keeps it here
-        # (httpcore 1.x `ConnectionPool._network_backend`, passed to each connection).
-        pool = self._pool
-        pool._network_backend = _GuardedBackend(  # type: ignore[union-attr]
-            pool._network_backend,  # type: ignore[union-attr]
-            resolver or socket.getaddrinfo,
-        )
-        if type(pool) is httpcore.ConnectionPool:
-            pool.__class__ = _LinearPool
-
-
-class _LinearPool(httpcore.ConnectionPool):
-    """httpcore's pool with its request-to-connection assignment made linear.
-
-    httpcore 1.0.x re-counts every connection for every idle one each time a request
-    starts or ends (`len([c.is_idle() for c in self._connections])` inside a loop over
-    `self._connections`), under the pool lock: with 64 connections that is ~8,000 calls
-    per request, and 500 requests from 64 threads cost 1.5 s of CPU instead of 0.4 s
-    (bench/ingest.py). Same decisions, in the same order, counted once.
-    """
-
-    def _assign_requests_to_connections(self) -> list[ConnectionInterface]:
-        closing: list[ConnectionInterface] = []
-        kept: list[ConnectionInterface] = []
-        count = len(self._connections)
-        for connection in self._connections:
-            if connection.is_closed():
-                count -= 1
-            elif connection.has_expired() or (
-                connection.is_idle() and count > self._max_keepalive_connections
-            ):
-                count -= 1
-                closing.append(connection)
-            else:
-                kept.append(connection)
-        self._connections = kept
-        for pool_request in [r for r in self._requests if r.is_queued()]:
-            origin = pool_request.request.url.origin
-            available = idle = None
-            for connection in kept:
-                if connection.can_handle_request(origin) and connection.is_available():
-                    available = connection
-                    break
-                if idle is None and connection.is_idle():
-                    idle = connection
-            if available is None:
-                if len(kept) < self._max_connections:
-                    available = self.create_connection(origin)
-                    kept.append(available)
-                elif idle is not None:
-                    kept.remove(idle)
-                    closing.append(idle)
-                    available = self.create_connection(origin)
-                    kept.append(available)
-            if available is not None:
-                pool_request.assign_to_connection(available)
-        return closing
+    connector = aiohttp.TCPConnector(
+        limit=max(1, concurrency),
+        limit_per_host=0,  # the caller bounds each host (core.ingest)
+        resolver=GuardedResolver(resolve),
+        use_dns_cache=False,  # every new connection is resolved, and checked, again
+        ssl=ssl_context if ssl_context is not None else True,
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        headers={"User-Agent": user_agent},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        raise_for_status=False,
+    )

@@ -27,19 +27,29 @@ _CHUNK = 500  # bound on IN (…) lists and multi-row VALUES
 
 def existing_urls(urls: Iterable[str], *, session: Session) -> set[str]:
     """Which of these canonical URLs are already stored."""
-    found: set[str] = set()
-    column = Article.__table__.c.url  # type: ignore[attr-defined]
-    for chunk in _chunks(list(urls)):
-        found.update(session.connection().scalars(select(column).where(column.in_(chunk))))
-    return found
+    return _existing("url", urls, session=session)
 
 
 def existing_fingerprints(fingerprints: Iterable[str], *, session: Session) -> set[str]:
     """Which of these fingerprints (near-identical copies) are already stored."""
+    return _existing("fingerprint", fingerprints, session=session)
+
+
+def _existing(column: str, values: Iterable[str], *, session: Session) -> set[str]:
+    """`SELECT column … WHERE column IN (…)`, 500 values a statement, as plain SQL: an
+    expanding IN compiled by SQLAlchemy for every batch of an ingest cost ~10x the query."""
+    connection = session.connection()
+    dialect = connection.dialect
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    table = quote(Article.__table__.name)  # type: ignore[attr-defined]
     found: set[str] = set()
-    column = Article.__table__.c.fingerprint  # type: ignore[attr-defined]
-    for chunk in _chunks(list(fingerprints)):
-        found.update(session.connection().scalars(select(column).where(column.in_(chunk))))
+    for chunk in _chunks(list(dict.fromkeys(values))):
+        statement = (
+            f"SELECT {quote(column)} FROM {table} "
+            f"WHERE {quote(column)} IN ({', '.join([mark] * len(chunk))})"
+        )
+        found.update(value for (value,) in connection.exec_driver_sql(statement, tuple(chunk)))
     return found
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
-import httpx
 import pytest
 from sqlmodel import select
 
 from core.ingest import IngestOptions, ingest_sources
 from core.model import Source
+from core.netguard import guarded_session
 from storage.tables import Article, FeedSource
 from tests.peers.feeds import FeedServer, feed_server
 from tests.peers.http import Response
@@ -32,12 +33,11 @@ def _resolve(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    from core.netguard import GuardedTransport
-
-    transport = GuardedTransport(resolver=_resolve)
-    with httpx.Client(transport=transport, trust_env=False, timeout=5.0) as client:
-        yield client
+def open_http():
+    """What opens each run's guarded aiohttp session, with the test DNS above."""
+    return functools.partial(
+        guarded_session, concurrency=8, user_agent="digest-tests", resolve=_resolve
+    )
 
 
 @pytest.fixture
@@ -47,10 +47,10 @@ def workers() -> Iterator[ThreadPoolExecutor]:
 
 
 @pytest.fixture
-def ingest(session, client, workers, now):
+def ingest(session, open_http, workers, now):
     def run(sources, **options):
         clock = options.pop("clock", lambda: now)
-        return ingest_sources(sources, session=session, client=client, workers=workers,
+        return ingest_sources(sources, session=session, open_http=open_http, workers=workers,
                               options=IngestOptions(**options), now=clock)  # fmt: skip
 
     return run
@@ -235,7 +235,7 @@ def server_dir_feed() -> bytes:
     return (FEEDS / "atom-excerpts/feed.xml").read_bytes()
 
 
-def test_parsing_runs_in_worker_processes(server, session, client, now):
+def test_parsing_runs_in_worker_processes(server, session, open_http, now):
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -243,30 +243,26 @@ def test_parsing_runs_in_worker_processes(server, session, client, now):
         report = ingest_sources(
             [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
              _source(server, "Excerpts", "/atom-excerpts/feed.xml")],
-            session=session, client=client, workers=pool, now=lambda: now,
+            session=session, open_http=open_http, workers=pool, now=lambda: now,
         )  # fmt: skip
     assert report.counts()["new"] == 4
     assert {a.text_kind for a in _articles(session)} == {"full", "excerpt"}
     assert sum(a.text_kind == "full" for a in _articles(session)) == 3
 
 
-def test_two_runs_at_once_store_each_post_once(server, engine, now):
+def test_two_runs_at_once_store_each_post_once(server, engine, open_http, now):
     from sqlmodel import Session
-
-    from core.netguard import GuardedTransport
 
     sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
                _source(server, "Messy", "/messy/feed.xml"),
                _source(server, "Company Blog", "/mirror/feed.xml")]  # fmt: skip
 
     def run() -> dict[str, int]:
-        transport = GuardedTransport(resolver=_resolve)
         with (
             Session(engine, expire_on_commit=False) as session,
-            httpx.Client(transport=transport, trust_env=False, timeout=5.0) as client,
             ThreadPoolExecutor(max_workers=2) as pool,
         ):
-            return ingest_sources(sources, session=session, client=client, workers=pool,
+            return ingest_sources(sources, session=session, open_http=open_http, workers=pool,
                                   now=lambda: now).counts()  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=2) as runs:

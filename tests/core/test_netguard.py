@@ -5,11 +5,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from core.fetch import fetch_page
-from core.netguard import GuardedTransport, is_public_address
+from core.netguard import is_public_address
+from tests.core.conftest import LoopFetcher
 from tests.peers.feeds import FeedServer, feed_server
 
 REFUSED = "it is on a private network address"
@@ -41,11 +40,11 @@ def _resolver(names: dict[str, str]):
 
 
 @pytest.fixture
-def client() -> Iterator[httpx.Client]:
+def fetcher() -> Iterator[LoopFetcher]:
     names = {"feeds.test": "127.0.0.1", "internal.test": "10.0.0.5", "rebind.test": "127.0.0.1"}
-    transport = GuardedTransport(resolver=_resolver(names))
-    with httpx.Client(transport=transport, trust_env=False, timeout=3.0) as client:
-        yield client
+    fetcher = LoopFetcher(resolve=_resolver(names))
+    yield fetcher
+    fetcher.close()
 
 
 @pytest.mark.parametrize(
@@ -76,52 +75,50 @@ def test_only_globally_routable_addresses_are_public(address, public):
     "template",
     ["http://127.0.0.1:{port}/medium-rss/feed.xml", "http://2130706433:{port}/medium-rss/feed.xml"],
 )
-def test_a_link_to_loopback_is_refused_before_any_request(server, client, template):
-    result = fetch_page(template.format(port=server.server.port), client=client)
+def test_a_link_to_loopback_is_refused_before_any_request(server, fetcher, template):
+    result = fetcher.page(template.format(port=server.server.port))
     assert result.error and REFUSED in result.error
     assert server.requests == []
 
 
-def test_a_link_to_ipv6_loopback_is_refused(client):
-    result = fetch_page("http://[::1]:9/", client=client)
+def test_a_link_to_ipv6_loopback_is_refused(fetcher):
+    result = fetcher.page("http://[::1]:9/")
     assert result.error and REFUSED in result.error
 
 
-def test_cloud_metadata_is_refused_without_connecting(client):
-    result = fetch_page("http://169.254.169.254/latest/meta-data/", client=client)
+def test_cloud_metadata_is_refused_without_connecting(fetcher):
+    result = fetcher.page("http://169.254.169.254/latest/meta-data/")
     assert result.error == f"refused to fetch 169.254.169.254: {REFUSED}"
 
 
-def test_a_name_that_resolves_to_a_private_address_is_refused(client):
-    result = fetch_page("http://internal.test/admin", client=client)
+def test_a_name_that_resolves_to_a_private_address_is_refused(fetcher):
+    result = fetcher.page("http://internal.test/admin")
     assert result.error == f"refused to fetch internal.test: {REFUSED}"
 
 
-def test_the_feeds_own_host_is_allowed(server, client):
+def test_the_feeds_own_host_is_allowed(server, fetcher):
     url = f"http://feeds.test:{server.server.port}/atom-excerpts/pages/post-1.html"
-    result = fetch_page(url, client=client, allowed_hosts={"feeds.test"})
+    result = fetcher.page(url, allowed_hosts={"feeds.test"})
     assert result.error is None
     assert b"Migrating search" in result.body
 
 
-def test_a_redirect_from_the_allowed_host_to_another_private_host_is_refused(server, client):
+def test_a_redirect_from_the_allowed_host_to_another_private_host_is_refused(server, fetcher):
     port = server.server.port
     from tests.peers.http import Response
 
     server.routes["/away"] = lambda r: Response(
         status=302, headers={"Location": f"http://rebind.test:{port}/medium-rss/feed.xml"}
     )
-    result = fetch_page(
-        f"http://feeds.test:{port}/away", client=client, allowed_hosts={"feeds.test"}
-    )
+    result = fetcher.page(f"http://feeds.test:{port}/away", allowed_hosts={"feeds.test"})
     assert result.error == f"refused to fetch rebind.test: {REFUSED}"
     assert server.paths() == ["/away"]
 
 
-def test_a_kept_alive_connection_is_checked_again_for_a_request_not_allowed(server, client):
+def test_a_kept_alive_connection_is_checked_again_for_a_request_not_allowed(server, fetcher):
     url = f"http://127.0.0.1:{server.server.port}/medium-rss/feed.xml"
-    allowed = fetch_page(url, client=client, allowed_hosts={"127.0.0.1"})
+    allowed = fetcher.page(url, allowed_hosts={"127.0.0.1"})
     assert allowed.error is None
     # same origin, so the pool would reuse the open connection: the peer check catches it
-    refused = fetch_page(url, client=client)
+    refused = fetcher.page(url)
     assert refused.error and REFUSED in refused.error
