@@ -48,7 +48,7 @@ class Settings:
         "EngineeringAtScaleDigest/0.1 (+https://github.com/engineering-at-scale/digest)",
         "User-Agent sent with every feed and page request",
     )
-    fetch_concurrency: int = _env("FETCH_CONCURRENCY", 64, "Feeds fetched at once, overall")
+    fetch_concurrency: int = _env("FETCH_CONCURRENCY", 128, "Feeds fetched at once, overall")
     fetch_per_host: int = _env("FETCH_PER_HOST", 2, "Feeds fetched at once from one host")
     fetch_timeout: float = _env("FETCH_TIMEOUT", 20.0, "Overall deadline of one fetch, in seconds")
     fetch_max_bytes: int = _env(

@@ -21,9 +21,9 @@ One failing source never stops the others; each outcome ends with a reason in pl
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -42,6 +42,7 @@ from core.fetch import fetch_feed, fetch_page, is_local_path
 from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
 from core.model import FetchResult, Source
 from core.normalise import NormalisedArticle, prepare_feed
+from core.workpool import Batches
 from storage.articles import existing_fingerprints, existing_urls, insert_articles
 from storage.feeds import Success, is_due, record_failure, record_successes, sync_sources
 from storage.tables import FeedSource
@@ -184,6 +185,7 @@ class _Run:
             else:
                 self._finish_outcome(outcome)
         if jobs:
+            self.batches = Batches(self.workers, depth=2 * _pool_size(self.workers))
             async with open_http() as self.http:
                 await asyncio.gather(*(self._source(job, start) for job in jobs))
         self._flush()
@@ -214,8 +216,7 @@ class _Run:
             return await fn(*args, **kwargs)
 
     async def _cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.workers, functools.partial(fn, *args, **kwargs))
+        return await self.batches.call(fn, *args, **kwargs)
 
     async def _fetched(self, job: _Job, result: FetchResult) -> None:
         job.result = result
@@ -413,6 +414,10 @@ def _host(url: str) -> str:
     if is_local_path(url):
         return "(local files)"
     return (urlsplit(url).hostname or "").lower()
+
+
+def _pool_size(pool: Executor) -> int:
+    return getattr(pool, "_max_workers", None) or os.cpu_count() or 2
 
 
 def _first_line(exc: SQLAlchemyError) -> str:
