@@ -163,6 +163,8 @@ class _Run:
         self.hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(max(1, options.per_host))
         )
+        # two round trips per worker in flight: one running, the next one queued
+        self.batches = Batches(workers, depth=2 * _pool_size(workers))
         self.ready: list[_Job] = []  # parsed (and completed), waiting to be stored
         self.settled: list[SourceOutcome] = []  # decided, waiting for the next commit
         self.successes: list[Success] = []  # their feed states, written by the next flush
@@ -185,7 +187,6 @@ class _Run:
             else:
                 self._finish_outcome(outcome)
         if jobs:
-            self.batches = Batches(self.workers, depth=2 * _pool_size(self.workers))
             async with open_http() as self.http:
                 await asyncio.gather(*(self._source(job, start) for job in jobs))
         self._flush()
@@ -284,9 +285,12 @@ class _Run:
 
     def _flush_due(self) -> bool:
         """Store in batches: one transaction per ~25 sources or per quarter second, so the
-        database costs a few statements a batch, not a few per source."""
+        database costs a few statements a batch, not a few per source; and at once when
+        no parsing is left to overlap with (the end of a run)."""
         if not (self.ready or self.settled):
             return False
+        if self.ready and not self.batches.busy:
+            return True  # the workers have nothing to do: store now, not after the last one
         waiting = len(self.ready) + len(self.settled)
         return waiting >= FLUSH_SOURCES or time.monotonic() - self.last_flush > FLUSH_SECONDS
 

@@ -45,6 +45,11 @@ class Batches:
         self._waiting: deque[tuple[_Call, asyncio.Future[Any]]] = deque()
         self._in_flight = 0
 
+    @property
+    def busy(self) -> bool:
+        """Some call is waiting or running."""
+        return bool(self._waiting or self._in_flight)
+
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
