@@ -42,7 +42,7 @@ from core.fetch import fetch_feed, fetch_page, is_local_path
 from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
 from core.model import FetchResult, Source
 from core.normalise import NormalisedArticle, prepare_feed
-from core.workpool import Batches
+from core.workpool import Batches, WorkerCrashedError
 from storage.articles import existing_fingerprints, existing_urls, insert_articles
 from storage.feeds import Success, is_due, record_failure, record_successes, sync_sources
 from storage.tables import FeedSource
@@ -240,6 +240,10 @@ class _Run:
         except ParseError as exc:
             self._fail(job, str(exc))
             return
+        except WorkerCrashedError:
+            self._fail(job, "the parser's process died reading this feed (a crash or out of "
+                            "memory); the other feeds went on")  # fmt: skip
+            return
         job.outcome.notes.extend(prepared.notes)
         job.outcome.entries = len(prepared.articles)
         job.articles = list(prepared.articles)
@@ -421,7 +425,9 @@ def _host(url: str) -> str:
 
 
 def _pool_size(pool: Executor) -> int:
-    return getattr(pool, "_max_workers", None) or os.cpu_count() or 2
+    """Workers of the pool (`RenewingPool.max_workers`, or a standard pool's own count)."""
+    size = getattr(pool, "max_workers", None) or getattr(pool, "_max_workers", None)
+    return size or os.cpu_count() or 2
 
 
 def _first_line(exc: SQLAlchemyError) -> str:

@@ -8,6 +8,10 @@ keeps `depth` round trips in flight so a worker always has the next one queued; 
 are waiting, each call goes alone, at once.
 
 Each call's outcome is its own: one call raising does not fail the others of its batch.
+A worker process dying (the OOM killer, a crash inside a C extension) breaks a process
+pool for good; with a `RenewingPool` the next trip starts fresh workers, and the calls of
+the trips lost are sent again, one at a time, so only a call that kills a worker by itself
+fails (`WorkerCrashedError`), and the rest of the run goes on.
 """
 
 from __future__ import annotations
@@ -16,15 +20,55 @@ import asyncio
 import functools
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import BrokenExecutor, Executor, Future
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from core.errors import DigestError
 
-__all__ = ["Batches"]
+__all__ = ["Batches", "RenewingPool", "WorkerCrashedError"]
 
 T = TypeVar("T")
 _Call = Callable[[], Any]
+
+
+class WorkerCrashedError(DigestError):
+    """The worker process died while running this call, each time it was tried."""
+
+
+@dataclass
+class _Waiting:
+    call: _Call
+    future: asyncio.Future[Any]
+    suspect: bool = False  # in a trip when a worker died: sent again alone, nothing beside
+
+
+class RenewingPool(Executor):
+    """An executor (a process pool from `factory`) that replaces its pool once a worker has
+    died, instead of refusing every later submit with `BrokenProcessPool`.
+
+    Example:
+        with RenewingPool(lambda: ProcessPoolExecutor(2)) as pool:
+            pool.submit(parse, body)
+    """
+
+    def __init__(self, factory: Callable[[], Executor], *, max_workers: int) -> None:
+        self._factory = factory
+        self._pool = factory()
+        self.max_workers = max_workers
+        self.renewals = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        try:
+            return self._pool.submit(fn, *args, **kwargs)
+        except BrokenExecutor:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._factory()
+            self.renewals += 1
+            return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 class Batches:
@@ -42,7 +86,7 @@ class Batches:
         self._pool = pool
         self._depth = max(1, depth)
         self._size = max(1, size)
-        self._waiting: deque[tuple[_Call, asyncio.Future[Any]]] = deque()
+        self._waiting: deque[_Waiting] = deque()
         self._in_flight = 0
 
     @property
@@ -53,44 +97,65 @@ class Batches:
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._waiting.append((functools.partial(fn, *args, **kwargs), future))
+        self._waiting.append(_Waiting(functools.partial(fn, *args, **kwargs), future))
         self._send(loop)
         return await future
 
     def _send(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._waiting and self._in_flight < self._depth:
+            suspect = self._waiting[0].suspect
+            if suspect and self._in_flight:
+                return  # a call sent again after a crash runs alone, with nothing beside it
             # spread what waits over the free trips, at most `size` calls each
             free = self._depth - self._in_flight
-            count = min(self._size, -(-len(self._waiting) // free))
+            count = 1 if suspect else min(self._size, -(-len(self._waiting) // free))
             batch = [self._waiting.popleft() for _ in range(count)]
-            self._in_flight += 1
             try:
                 trip: Future[list[tuple[bool, Any]]] = self._pool.submit(
-                    run_calls, [call for call, _ in batch]
+                    run_calls, [waiting.call for waiting in batch]
                 )
             except Exception as exc:  # noqa: BLE001 - a broken or shut pool: tell each caller
-                trip = Future()
-                trip.set_exception(exc)
+                for waiting in batch:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(exc)
+                continue
+            self._in_flight += 1
             trip.add_done_callback(
                 lambda done, batch=batch: loop.call_soon_threadsafe(self._settle, batch, done)
             )
 
-    def _settle(
-        self, batch: list[tuple[_Call, asyncio.Future[Any]]], trip: Future[list[tuple[bool, Any]]]
-    ) -> None:
+    def _settle(self, batch: list[_Waiting], trip: Future[list[tuple[bool, Any]]]) -> None:
         self._in_flight -= 1
         try:
             outcomes = trip.result()
-        except BaseException as exc:  # noqa: BLE001 - the pool broke or shut down: tell each caller
+        except BrokenExecutor:
+            self._retry(batch)
+            outcomes = []
+        except BaseException as exc:  # noqa: BLE001 - the pool shut down: tell each caller
             outcomes = [(False, exc)] * len(batch)
-        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-            if future.done():  # its caller was cancelled
+        for waiting, (ok, value) in zip(batch, outcomes, strict=False):
+            if waiting.future.done():  # its caller was cancelled
                 continue
             if ok:
-                future.set_result(value)
+                waiting.future.set_result(value)
             else:
-                future.set_exception(value)
+                waiting.future.set_exception(value)
         self._send(asyncio.get_running_loop())
+
+    def _retry(self, batch: list[_Waiting]) -> None:
+        """A worker died during this trip. A suspect (a call already sent again, alone, with
+        nothing else running) killed it itself: it fails. Otherwise every call of the trip
+        becomes a suspect and goes again, first in line, one at a time."""
+        for waiting in reversed(batch):
+            if waiting.future.done():
+                continue
+            if waiting.suspect:
+                waiting.future.set_exception(
+                    WorkerCrashedError("the worker process died while working on it")
+                )
+            else:
+                waiting.suspect = True
+                self._waiting.appendleft(waiting)
 
 
 def run_calls(calls: list[_Call]) -> list[tuple[bool, Any]]:

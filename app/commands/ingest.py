@@ -26,6 +26,7 @@ from app.wiring import Runtime
 from core.dates import day_bounds, parse_day
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.netguard import guarded_session
+from core.workpool import RenewingPool
 from storage.articles import list_articles
 from storage.feeds import article_counts, list_feeds
 
@@ -106,22 +107,29 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 @contextmanager
-def _worker_pool(workers: int | None) -> Iterator[ProcessPoolExecutor]:
-    """Processes for parsing and extraction, one per core, started before any fetch thread.
+def _worker_pool(workers: int | None) -> Iterator[RenewingPool]:
+    """Processes for parsing and extraction, one per core, started before the event loop.
 
     fork when this process has no other thread (the `digest` CLI): the workers inherit
     feedparser and lxml already imported, so they cost nothing to start, and all of them
-    are forked here, before the fetch threads exist, so no lock can be copied held.
+    are forked here, before any other thread exists, so no lock can be copied held.
     Otherwise (a scheduler's thread, a test server) spawn, which is always safe but
-    re-imports the application in every worker (~1.5 s of CPU each, measured).
+    re-imports the application in every worker (~1.5 s of CPU each, measured), and starts
+    them only when a body needs parsing. If a worker dies (the OOM killer, a crash in a C
+    extension), the pool is replaced by a spawned one and the run goes on.
     """
-    single = threading.active_count() == 1
-    method = "fork" if single and "fork" in multiprocessing.get_all_start_methods() else "spawn"
     size = workers or os.cpu_count() or 2
-    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context(method))
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+
+    def start() -> ProcessPoolExecutor:  # decided afresh for a replacement pool
+        method = "fork" if can_fork and threading.active_count() == 1 else "spawn"
+        return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context(method))
+
+    forking = can_fork and threading.active_count() == 1
+    pool = RenewingPool(start, max_workers=size)
+    if forking:  # with fork, the first submit starts every worker at once
+        pool.submit(int).result()
     try:
-        if method == "fork":  # with fork, the first submit starts every worker at once
-            pool.submit(int).result()
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

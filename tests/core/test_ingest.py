@@ -272,3 +272,40 @@ def test_two_runs_at_once_store_each_post_once(server, engine, open_http, now):
         urls = session.exec(select(Article.url)).all()
     assert len(urls) == len(set(urls))
     assert sum(r["new"] for r in results) == len(urls) >= 5
+
+
+class KilledOnCrashFeed(ThreadPoolExecutor):
+    """A pool whose worker dies (as under the OOM killer) on any trip carrying the body of
+    the crash feed: what a process pool reports when that happens."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        calls = args[0]
+        if any(b"<title>Crash</title>" in call.args[0] for call in calls):
+            dead: Future[object] = Future()
+            dead.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            return dead
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_a_feed_that_kills_the_parser_process_fails_alone(server, session, open_http, now):
+    server.files["/crash/feed.xml"] = (
+        b"<rss version='2.0'><channel><title>Crash</title><item><title>x</title>"
+        b"<link>https://crash.example/x</link></item></channel></rss>"
+    )
+    sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
+               _source(server, "Crash Blog", "/crash/feed.xml"),
+               _source(server, "Excerpts", "/atom-excerpts/feed.xml")]  # fmt: skip
+    with KilledOnCrashFeed(max_workers=2) as pool:
+        report = ingest_sources(sources, session=session, open_http=open_http, workers=pool,
+                                options=IngestOptions(fulltext=False), now=lambda: now)  # fmt: skip
+    crashed = report.outcomes[1]
+    assert crashed.status == "error"
+    assert crashed.error == (
+        "the parser's process died reading this feed (a crash or out of memory); "
+        "the other feeds went on"
+    )
+    assert [o.status for o in report.outcomes] == ["ok", "error", "ok"]
+    assert report.counts()["new"] == 4

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 
 from core.errors import ParseError
-from core.workpool import Batches, run_calls
+from core.workpool import Batches, RenewingPool, WorkerCrashedError, run_calls
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -42,6 +43,16 @@ class Unpicklable(Exception):
 
 def raise_unpicklable() -> None:
     raise Unpicklable("lxml said no")
+
+
+def crash_on(n: int, bad: int = 5) -> int:
+    if n == bad:
+        os._exit(1)  # what the OOM killer or a segfault in a C extension looks like
+    return n
+
+
+def _spawned_pool() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _gather(pool: Executor, fn, values, **options):  # type: ignore[no-untyped-def]
@@ -105,3 +116,21 @@ def test_a_broken_pool_fails_every_waiting_call_instead_of_hanging():
     outcomes = _gather(pool, square, range(6), depth=2)
     pool.shutdown()
     assert all(isinstance(o, BrokenProcessPool) for o in outcomes)
+
+
+def test_a_call_that_kills_its_worker_fails_alone_and_the_others_go_on():
+    with RenewingPool(_spawned_pool, max_workers=2) as pool:
+        outcomes = _gather(pool, crash_on, range(1, 13), depth=4, size=4)
+        renewals = pool.renewals
+    assert isinstance(outcomes[4], WorkerCrashedError)
+    assert str(outcomes[4]) == "the worker process died while working on it"
+    assert [o for i, o in enumerate(outcomes) if i != 4] == [n for n in range(1, 13) if n != 5]
+    assert renewals == 2  # once in its batch, once alone
+
+
+def test_a_renewing_pool_accepts_work_after_a_worker_died():
+    with RenewingPool(_spawned_pool, max_workers=2) as pool:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(crash_on, 5).result()
+        assert pool.submit(crash_on, 3).result() == 3
+        assert pool.renewals == 1
