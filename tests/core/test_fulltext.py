@@ -25,3 +25,14 @@ def test_video_pages_are_not_worth_fetching():
     assert not wants_fulltext("https://www.youtube.com/watch?v=abc")
     assert not wants_fulltext("https://youtu.be/abc")
     assert wants_fulltext("https://netflixtechblog.com/some-post")
+
+
+def test_a_page_that_keeps_the_extractor_busy_is_cut_off_and_leaves_no_timer_behind():
+    import signal
+
+    paragraph = "<div><p>Our storage tier replicates every write to three zones.</p></div>"
+    page = ("<html><body><article>" + paragraph * 20_000 + "</article></body></html>").encode()
+    before = signal.getsignal(signal.SIGPROF)
+    assert extract_text(page, url="https://example.com/huge", cpu_limit=0.05) == ""
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGPROF) is before
