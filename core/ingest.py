@@ -28,7 +28,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -244,6 +244,7 @@ class _Run:
             self._fail(job, "the parser's process died reading this feed (a crash or out of "
                             "memory); the other feeds went on")  # fmt: skip
             return
+        job.result = replace(result, body=b"")  # parsed: the bytes need not wait for the store
         job.outcome.notes.extend(prepared.notes)
         job.outcome.entries = len(prepared.articles)
         job.articles = list(prepared.articles)
