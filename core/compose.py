@@ -173,7 +173,7 @@ def _theme(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> str:
     """'security: secrets, oidc, credentials': the group's common tag and its heaviest words."""
     tags = Counter(tag for p in posts for tag in p.tags)
     tag = tags.most_common(1)[0][0] if tags else ""
-    weights: Counter[str] = Counter()
+    weights: defaultdict[str, float] = defaultdict(float)
     holders: Counter[str] = Counter()
     for vector in vectors:
         for term, weight in vector.items():

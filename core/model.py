@@ -178,7 +178,8 @@ class DailyDigest:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["date"] = self.date.isoformat()
-        return _lists(data)
+        plain: dict[str, Any] = _lists(data)
+        return plain
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DailyDigest:
@@ -213,7 +214,8 @@ class WeeklyRollup:
         data = asdict(self)
         data["start"] = self.start.isoformat()
         data["end"] = self.end.isoformat()
-        return _lists(data)
+        plain: dict[str, Any] = _lists(data)
+        return plain
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WeeklyRollup:

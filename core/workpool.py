@@ -120,9 +120,16 @@ class Batches:
                         waiting.future.set_exception(exc)
                 continue
             self._in_flight += 1
-            trip.add_done_callback(
-                lambda done, batch=batch: loop.call_soon_threadsafe(self._settle, batch, done)
-            )
+            trip.add_done_callback(functools.partial(self._settled_elsewhere, loop, batch))
+
+    def _settled_elsewhere(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[_Waiting],
+        trip: Future[list[tuple[bool, Any]]],
+    ) -> None:
+        """Runs on the pool's thread: hand the finished trip to the event loop."""
+        loop.call_soon_threadsafe(self._settle, batch, trip)
 
     def _settle(self, batch: list[_Waiting], trip: Future[list[tuple[bool, Any]]]) -> None:
         self._in_flight -= 1

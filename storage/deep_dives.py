@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.tables import Article, DeepDiveRow, Digest, FeedSource, SummaryCache, utcnow
+
+if TYPE_CHECKING:
+    from sqlmodel.sql.expression import Select
+
+    # an article, its source and its deep dive (None where the outer join found none)
+    _Rows = Select[Article, FeedSource, DeepDiveRow]
 
 __all__ = [
     "ArticleRow",
@@ -164,11 +171,11 @@ def save_cached_summary(
         session.rollback()
 
 
-def _with_sources(session: Session, query) -> list[ArticleRow]:  # type: ignore[no-untyped-def]
+def _with_sources(session: Session, query: _Rows) -> list[ArticleRow]:
     return [ArticleRow(article=a, source=s, deep_dive=d) for a, s, d in session.exec(query)]
 
 
-def _base_query():  # type: ignore[no-untyped-def]
+def _base_query() -> _Rows:
     return (
         select(Article, FeedSource, DeepDiveRow)
         .join(FeedSource, col(FeedSource.id) == col(Article.source_id))

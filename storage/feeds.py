@@ -42,13 +42,20 @@ MAX_BACKOFF = timedelta(hours=24)
 class SourceSpec(Protocol):
     """What `sync_sources` reads from a configured source (`core.model.Source` fits)."""
 
-    name: str
-    company: str
-    url: str
-    edition: str
-    tags: tuple[str, ...]
-    weight: float
-    enabled: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def company(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def edition(self) -> str: ...
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+    @property
+    def weight(self) -> float: ...
+    @property
+    def enabled(self) -> bool: ...
 
 
 def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str, FeedSource]:
@@ -108,7 +115,7 @@ def list_feeds(*, session: Session) -> list[FeedSource]:
 
 def article_counts(*, session: Session) -> dict[int, int]:
     """Stored articles per feed id."""
-    query = select(Article.source_id, func.count()).group_by(Article.source_id)
+    query = select(Article.source_id, func.count()).group_by(col(Article.source_id))
     return {source_id: count for source_id, count in session.exec(query)}
 
 

@@ -22,7 +22,10 @@ def run_migrations_online() -> None:
     if engine is None:
         from storage.db import make_engine
 
-        engine = make_engine(config.get_main_option("sqlalchemy.url"))
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("no database URL: set DATABASE_URL or pass an engine")
+        engine = make_engine(url)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
