@@ -284,6 +284,8 @@ def daily_post(digest: DailyDigest) -> list[Message]:
     """
     blocks = [_header(digest.title), _context(escape(digest.stats.line()))]
     blocks += _signal_blocks(digest)
+    if digest.signal is None:
+        blocks.append(_context(escape(digest.stats.quiet_day())))
     if digest.deep_dives:
         n = len(digest.deep_dives)
         label = _title(digest, "deep_dives", "Deep Dives")
@@ -310,6 +312,8 @@ def daily_answer(digest: DailyDigest, *, max_messages: int = 4, reserve: int = 0
     """The whole daily digest as a `/digest today` answer (at most `max_messages`)."""
     blocks = [_header(digest.title), _context(escape(digest.stats.line()))]
     blocks += _signal_blocks(digest)
+    if digest.signal is None:
+        blocks.append(_context(escape(digest.stats.quiet_day())))
     if digest.deep_dives:
         blocks.append(_divider())
         blocks += _sections(f"*{escape(_title(digest, 'deep_dives', 'Deep Dives'))}*")

@@ -289,12 +289,13 @@ def _digest_tags(posts: Iterable[Post]) -> tuple[str, ...]:
     return tuple(tag for tag, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _stats(posts: Sequence[Post], sources: Sequence[str]) -> Stats:
+def _stats(posts: Sequence[Post], sources: Sequence[str], unreachable: Iterable[str] = ()) -> Stats:
     words = sum(p.words for p in posts)
     return Stats(
         sources_checked=len(sources),
         posts=len(posts),
         minutes_saved=round(words / READING_WPM),
+        unreachable=len(set(sources) & set(unreachable)),
     )
 
 
@@ -313,14 +314,21 @@ def _patterns(ranked: Sequence[Post]) -> list[Pattern]:
 
 
 def compose_daily(
-    *, edition: Edition, day: date, posts: Sequence[Post], sources: Sequence[str]
+    *,
+    edition: Edition,
+    day: date,
+    posts: Sequence[Post],
+    sources: Sequence[str],
+    unreachable: Sequence[str] = (),
 ) -> DailyDigest:
     """The daily digest of one edition.
 
     Example: `compose_daily(edition=tech, day=date(2026, 4, 1), posts=[...], sources=names)`.
 
     - `posts`: the day's posts with their deep dives (see `belongs_to_day`).
-    - `sources`: names of the edition's sources, all of which were checked.
+    - `sources`: names of the edition's sources;
+    - `unreachable`: those of them whose last fetch failed (or which were never fetched):
+      the stats line and a quiet day's note say so rather than claim they had nothing new.
     A day with no posts gives a digest with no signal, no deep dives and no patterns, which
     renders as a short "no new posts" note.
     """
@@ -340,7 +348,7 @@ def compose_daily(
         edition=edition.key,
         date=day,
         title=f"{edition.title} — {day.isoformat()}",
-        stats=_stats(posts, sources),
+        stats=_stats(posts, sources, unreachable),
         sources=tuple(sources),
         signal=signal,
         deep_dives=tuple(_ref(post, score) for post, score, _ in ranked),

@@ -150,16 +150,34 @@ class Stats:
     sources_checked: int = 0
     posts: int = 0
     minutes_saved: int = 0
+    unreachable: int = 0  # of the sources, those whose last fetch failed (or never happened)
 
     def line(self, noun: str = "blogs") -> str:
-        """'31 blogs checked · 7 new posts · ~54 min of reading saved'."""
+        """'31 blogs checked · 7 new posts · ~54 min of reading saved'.
+
+        With unreachable sources: '28 of 31 blogs read · 7 new posts · …'.
+        """
         posts = "post" if self.posts == 1 else "posts"
         if self.sources_checked == 1 and noun.endswith("s"):
             noun = noun[:-1]
-        return (
-            f"{self.sources_checked} {noun} checked · {self.posts} new {posts} · "
-            f"~{self.minutes_saved} min of reading saved"
-        )
+        checked = f"{self.sources_checked} {noun} checked"
+        if self.unreachable:
+            checked = (
+                f"{self.sources_checked - self.unreachable} of {self.sources_checked} {noun} read"
+            )
+        return f"{checked} · {self.posts} new {posts} · ~{self.minutes_saved} min of reading saved"
+
+    def quiet_day(self) -> str:
+        """Why a daily digest has no posts, without blaming publishers for our failed fetches."""
+        total, failed = self.sources_checked, self.unreachable
+        if failed and failed >= total:
+            return f"No new posts today: none of the {total} sources could be read."
+        if failed:
+            return (
+                f"No new posts today: none of the {total - failed} sources read published "
+                f"anything new ({failed} could not be read)."
+            )
+        return f"No new posts today: none of the {total} sources published anything new."
 
 
 @dataclass(frozen=True)

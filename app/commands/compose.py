@@ -33,6 +33,7 @@ from core.tags import merge_tags, tag_text
 from storage import deep_dives
 from storage.db import session_scope
 from storage.digests import load_digest, save_digest
+from storage.feeds import list_feeds
 
 __all__ = [
     "build_summariser",
@@ -193,8 +194,13 @@ def run_compose_daily(
         ]
         rows = rows + late
         sources = [s.name for s in runtime.catalogue.select(edition=edition)]
+        read = {f.name for f in list_feeds(session=session) if f.status == "ok"}
         digest = compose_daily(
-            edition=edition_info, day=day, posts=_posts(session, rows), sources=sources
+            edition=edition_info,
+            day=day,
+            posts=_posts(session, rows),
+            sources=sources,
+            unreachable=[name for name in sources if name not in read],
         )
         summariser = _pattern_writer(runtime)
         if summariser is not None:

@@ -200,11 +200,30 @@ def test_a_past_day_composed_for_the_first_time_shows_the_posts_published_that_d
     assert [d["company"] for d in day["deep_dives"]] == ["GitHub"]
 
 
+def _feed_statuses(runtime: Runtime, status: dict[str, str], default: str = "ok") -> None:
+    with Session(runtime.engine) as session:
+        for feed in session.exec(select(FeedSource)).all():
+            feed.status = status.get(feed.name, default)
+            session.add(feed)
+        session.commit()
+
+
 def test_a_day_without_posts_prints_a_short_digest(runtime: Runtime) -> None:
+    _feed_statuses(runtime, {})  # every feed read at the last fetch
     result = invoke(runtime, "daily", "--date", "2026-04-05", "--format", "text")
     assert result.exit_code == 0
     assert "3 blogs checked · 0 new posts · ~0 min of reading saved" in result.output
-    assert "No new posts today" in result.output
+    assert "No new posts today: none of the 3 sources published anything new." in result.output
+
+
+def test_a_day_whose_feeds_could_not_be_read_says_so(runtime: Runtime) -> None:
+    _feed_statuses(runtime, {"GitHub Blog": "ok"}, default="error")
+    result = invoke(runtime, "daily", "--date", "2026-04-05", "--format", "md")
+    assert "1 of 3 blogs read · 0 new posts" in result.output
+    assert (
+        "No new posts today: none of the 1 sources read published anything new "
+        "(2 could not be read)." in result.output
+    )
 
 
 def test_weekly_rolls_up_the_week(runtime: Runtime) -> None:
@@ -311,6 +330,9 @@ def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
     assert result.exit_code == 0, result.output
     assert "Checked 3 feeds: 0 new posts, 3 failed." in result.output
     assert "  Datadog Engineering: 127.0.0.1 refused the connection" in result.output
+    # and the digest does not claim the blogs had nothing new
+    assert "0 of 3 blogs read · 0 new posts" in result.output
+    assert "No new posts today: none of the 3 sources could be read." in result.output
 
 
 def _llm_runtime(runtime: Runtime, url: str) -> Runtime:

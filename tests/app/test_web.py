@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from app.web import create_app
 from core.config import Settings
 from core.errors import DigestError
+from core.model import Stats
 from storage.db import make_engine
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
 
@@ -61,6 +62,21 @@ def test_daily_page_shows_every_section_with_feed_text_escaped(client: httpx.Cli
     assert "Patterns Across Companies" in html
     assert "31 blogs checked · 2 new posts · ~14 min of reading saved" in html
     assert 'href="/tags/security"' in html
+
+
+def test_a_quiet_days_page_says_the_feeds_could_not_be_read(
+    client: httpx.Client, stored_digests: Engine
+) -> None:
+    quiet = replace(
+        daily_digest(date(2026, 4, 2)),
+        stats=Stats(sources_checked=31, unreachable=31),
+        signal=None, deep_dives=(), patterns=(),
+    )  # fmt: skip
+    store(stored_digests, quiet)
+
+    html = client.get("/daily/2026-04-02").text
+    assert "0 of 31 blogs read · 0 new posts" in html
+    assert "No new posts today: none of the 31 sources could be read." in html
 
 
 def test_another_editions_digest_lives_under_its_name(client: httpx.Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from slack_sdk.models.blocks import Block
 
 from bot import blocks
 from bot.blocks import FeedHealth
-from core.model import ArticleRef, Signal
+from core.model import ArticleRef, Signal, Stats
 from tests.bot.conftest import make_daily, make_weekly
 
 
@@ -37,6 +38,15 @@ def _all_text(messages: list[blocks.Message]) -> str:
                     element.get("text", "") if isinstance(element.get("text"), str) else ""
                 )
     return "\n".join(parts)
+
+
+def test_a_quiet_day_says_why_in_the_channel_and_in_answers() -> None:
+    digest = replace(make_daily(dives=0), stats=Stats(sources_checked=31, unreachable=31))
+    for messages in (blocks.daily_post(digest), blocks.daily_answer(digest)):
+        _valid(messages[0])
+        text = _all_text(messages)
+        assert "0 of 31 blogs read · 0 new posts" in text
+        assert "No new posts today: none of the 31 sources could be read." in text
 
 
 def test_daily_post_is_one_short_message_with_the_signal() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from core.compose import (
     Post,
     belongs_to_day,
@@ -15,6 +17,7 @@ from core.compose import (
     with_written_signal,
 )
 from core.model import DailyDigest, Edition, WeeklyRollup
+from core.render import render_daily
 from core.summarise import ArticleText
 from core.summarise.extractive import summarise_extractive
 from core.tags import tag_text
@@ -84,6 +87,33 @@ def test_a_daily_digest_fills_every_field() -> None:
     }
     assert all(d.text and d.summariser and d.url for d in digest.deep_dives)
     assert "security" in digest.tags
+
+
+def test_unreachable_sources_are_counted_not_blamed() -> None:
+    posts = [post(0, company="A", title="T", text="x", words=230)]
+    digest = compose_daily(
+        edition=TECH, day=DAY, posts=posts, sources=["a", "b", "c"], unreachable=["b", "other"]
+    )
+    assert digest.stats.unreachable == 1  # only the edition's own sources count
+    assert digest.stats.line() == "2 of 3 blogs read · 1 new post · ~1 min of reading saved"
+
+
+@pytest.mark.parametrize(
+    ("unreachable", "note"),
+    [
+        (0, "No new posts today: none of the 3 sources published anything new."),
+        (1, "No new posts today: none of the 2 sources read published anything new "
+            "(1 could not be read)."),
+        (3, "No new posts today: none of the 3 sources could be read."),
+    ],
+)  # fmt: skip
+def test_a_quiet_day_says_whether_the_sources_were_read(unreachable: int, note: str) -> None:
+    digest = compose_daily(
+        edition=TECH, day=DAY, posts=[], sources=["a", "b", "c"],
+        unreachable=["a", "b", "c"][:unreachable],
+    )  # fmt: skip
+    assert digest.stats.quiet_day() == note
+    assert note in render_daily(digest, "text") and note in render_daily(digest, "md")
 
 
 def test_minutes_saved_are_words_at_230_per_minute() -> None:

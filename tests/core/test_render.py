@@ -91,7 +91,7 @@ def test_json_is_exactly_the_stored_dict(daily: DailyDigest, weekly: WeeklyRollu
     assert set(data["signal"]) >= {"url", "title", "company", "text", "why"}
     assert set(data["deep_dives"][0]) >= {"title", "company", "url", "text", "tags", "summariser"}
     assert set(data["patterns"][0]) >= {"theme", "companies", "urls", "text"}
-    assert set(data["stats"]) == {"sources_checked", "posts", "minutes_saved"}
+    assert set(data["stats"]) == {"sources_checked", "posts", "minutes_saved", "unreachable"}
     week = json.loads(render_weekly(weekly, "json"))
     assert week == weekly.to_dict()
     assert {"edition", "week", "title", "week_in_review", "top_stories", "patterns"} <= set(week)
