@@ -175,7 +175,8 @@ async def _get(
         except (ValueError, aiohttp.InvalidURL) as exc:
             return _failed(url, current, f"not a valid URL: {exc}")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return _failed(url, current, _explain(exc, current, timeout))
+            reason = _explain(exc, current, timeout)
+            return _failed(url, current, reason, never_connected=_never_connected(exc))
         try:
             try:
                 check_peer(response)
@@ -247,8 +248,18 @@ async def _read_body(response: aiohttp.ClientResponse, *, max_bytes: int, deadli
     return b"".join(chunks)
 
 
-def _failed(url: str, final_url: str, reason: str) -> FetchResult:
-    return FetchResult(url=url, final_url=final_url, status=0, error=reason)
+def _failed(url: str, final_url: str, reason: str, *, never_connected: bool = False) -> FetchResult:
+    return FetchResult(
+        url=url, final_url=final_url, status=0, error=reason, never_connected=never_connected
+    )
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """No connection was made at all (the host did not resolve, refused, or was unreachable):
+    the publisher's server did no work, and the cause is as likely our own network."""
+    return isinstance(exc, aiohttp.ClientConnectorError) and not isinstance(
+        exc, aiohttp.ClientSSLError
+    )
 
 
 def _explain(exc: BaseException, url: str, timeout: float, *, reading: bool = False) -> str:

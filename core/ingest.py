@@ -405,7 +405,8 @@ class _Run:
                     job.row, session=self.session, now=self.now(), error=error,
                     retry_after=result.retry_after if result else None,
                     rate_limited=result is not None and result.status in (429, 503),
-                    gone=gone, commit=False,
+                    gone=gone, never_connected=result is not None and result.never_connected,
+                    commit=False,
                 )  # fmt: skip
             except SQLAlchemyError:
                 self.session.rollback()

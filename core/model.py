@@ -66,6 +66,7 @@ class FetchResult:
     permanent_redirect: str | None = None  # new URL to remember after a 301/308
     retry_after: datetime | None = None  # back off until then (429/503)
     error: str | None = None  # plain-words reason when the fetch failed
+    never_connected: bool = False  # failed before any connection: DNS, refused, unreachable
 
     @property
     def not_modified(self) -> bool:

@@ -257,12 +257,16 @@ def record_failure(
     retry_after: datetime | None = None,
     rate_limited: bool = False,
     gone: bool = False,
+    never_connected: bool = False,
     commit: bool = True,
 ) -> None:
     """Count a failure and decide when to try again. Commits unless `commit=False`.
 
     `rate_limited` (429/503): back off until `retry_after`, or an hour when the server gave
     no usable Retry-After. `gone` (410): disable the feed until its URL changes.
+    `never_connected` (DNS failure, connection refused or unreachable): no back-off, since
+    the publisher's server did no work and the cause may be our own network (a laptop
+    offline must not leave every feed backing off for hours once it is back).
     """
     row.error_count += 1
     row.last_error = error
@@ -270,6 +274,8 @@ def record_failure(
     row.status = "disabled" if gone else "error"
     if rate_limited:
         row.backoff_until = retry_after or now + DEFAULT_BACKOFF
+    elif never_connected:
+        row.backoff_until = None
     else:
         delay = backoff_for(row.error_count)
         row.backoff_until = now + delay if delay else None

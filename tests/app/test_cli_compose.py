@@ -335,6 +335,28 @@ def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
     assert "No new posts today: none of the 3 sources could be read." in result.output
 
 
+def test_run_without_a_network_never_leaves_the_feeds_backing_off(runtime: Runtime) -> None:
+    for _ in range(4):  # refused every time: as likely our network as theirs
+        result = invoke(runtime, "run", "--format", "text")
+        assert "Checked 3 feeds: 0 new posts, 3 failed." in result.output
+
+
+def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None:
+    invoke(runtime, "run")  # the feeds' rows take their configured URLs
+    with Session(runtime.engine) as session:
+        for feed in session.exec(select(FeedSource)).all():
+            if feed.name != "GitHub Blog":
+                feed.status, feed.last_error = "error", "the server answered 500"
+                feed.backoff_until = datetime.now(UTC) + timedelta(hours=1)
+                session.add(feed)
+        session.commit()
+    result = invoke(runtime, "run", "--format", "text")
+    assert (
+        "Checked 1 of 3 feeds: 0 new posts, 1 failed; 2 backing off after repeated errors "
+        "(see: digest sources)." in result.output
+    )
+
+
 def _llm_runtime(runtime: Runtime, url: str) -> Runtime:
     settings = runtime.settings.replace(
         summariser="llm", llm_base_url=url + "/v1", llm_model="test-model", llm_api_key="sk-x"

@@ -146,6 +146,7 @@ def test_a_gzip_bomb_stops_at_the_decompressed_cap(server, fetcher):
 def test_dns_failure_is_reported_in_plain_words(fetcher):
     result = fetcher.feed("http://blog.invalid/feed.xml")
     assert result.error == "could not resolve host blog.invalid (DNS)"
+    assert result.never_connected
 
 
 def test_a_closed_port_is_reported_as_refused(fetcher):
@@ -154,6 +155,12 @@ def test_a_closed_port_is_reported_as_refused(fetcher):
         port = probe.getsockname()[1]
     result = fetcher.feed(f"http://127.0.0.1:{port}/feed.xml", allowed_hosts=LOCAL)
     assert result.error == "127.0.0.1 refused the connection"
+    assert result.never_connected
+
+
+def test_a_server_error_is_not_a_failure_to_connect(server, fetcher):
+    result = fetcher.feed(server.url("/status/500"), allowed_hosts=LOCAL)
+    assert result.status == 500 and not result.never_connected
 
 
 def test_a_local_file_source_is_read_from_disk(fetcher):

@@ -181,6 +181,17 @@ def test_429_backs_the_source_off_until_retry_after(server, session, ingest, now
     assert len(server.requests) == asked + 1
 
 
+def test_a_host_that_cannot_be_reached_is_tried_every_run_a_failing_server_backs_off(
+    server, session, ingest
+):
+    offline = Source(name="Offline", company="X", url="http://blog.invalid/feed", edition="tech")
+    down = _source(server, "Down", "/status/500")
+    runs = [ingest([offline, down]) for _ in range(4)]
+    assert [r.outcomes[0].status for r in runs] == ["error"] * 4  # maybe our network: retried
+    assert [r.outcomes[1].status for r in runs] == ["error"] * 3 + ["skipped"]
+    assert server.paths().count("/status/500") == 3
+
+
 def test_a_permanent_redirect_is_remembered(server, session, ingest):
     moved = _source(server, "Moved", "/redirect/301/rss1-rdf/feed.xml")
     ingest([moved])

@@ -106,6 +106,15 @@ def test_repeated_failures_back_off_exponentially_up_to_a_day(session, now):
     assert row.backoff_until == now + timedelta(hours=1)
 
 
+def test_failing_to_connect_at_all_never_backs_off(session, now):
+    row = sync_sources([BLOG], session=session)["Blog"]
+    for _ in range(5):
+        record_failure(row, session=session, now=now, error="could not resolve host blog (DNS)",
+                       never_connected=True)  # fmt: skip
+    assert (row.error_count, row.status, row.backoff_until) == (5, "error", None)
+    assert is_due(row, now=now)
+
+
 def test_a_source_disabled_in_the_catalogue_is_not_due(session, now):
     off = Source(name="Off", company="Acme", url="https://acme.example/off", edition="tech",
                  enabled=False)  # fmt: skip
