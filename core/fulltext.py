@@ -68,8 +68,9 @@ def extract_text(page: bytes, *, url: str, cpu_limit: float = CPU_LIMIT) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
-class _TooSlowError(Exception):
-    pass
+class _TooSlowError(BaseException):
+    """Not an `Exception`: trafilatura catches those (its HTML loading logs "lxml parsing
+    failed" and goes on with what it has), which would swallow the time limit."""
 
 
 @contextmanager
@@ -83,7 +84,11 @@ def _cpu_limit(seconds: float) -> Iterator[None]:
         yield
         return
 
+    expired = False
+
     def expire(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal expired
+        expired = True
         raise _TooSlowError
 
     previous = signal.signal(signal.SIGPROF, expire)
@@ -93,3 +98,5 @@ def _cpu_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
         signal.signal(signal.SIGPROF, previous)
+    if expired:  # the limit passed but someone caught the error: the result is not whole
+        raise _TooSlowError
