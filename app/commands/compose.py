@@ -397,7 +397,8 @@ def _ingest_line(counts: dict[str, int]) -> str:
     """'Checked 31 feeds: 4 new posts, 1 failed.', saying too how many were left alone."""
     total, skipped = counts.get("sources", 0), counts.get("skipped", 0)
     checked = f"{total - skipped} of {total}" if skipped else f"{total}"
-    line = f"Checked {checked} feeds: {counts.get('new', 0)} new posts, {counts.get('errors', 0)} failed"
+    new, errors = counts.get("new", 0), counts.get("errors", 0)
+    line = f"Checked {checked} feeds: {new} new posts, {errors} failed"
     if skipped:
         line += f"; {skipped} backing off after repeated errors (see: digest sources)"
     return line + "."
