@@ -171,13 +171,23 @@ class Stats:
     def quiet_day(self) -> str:
         """Why a daily digest has no posts, without blaming publishers for our failed fetches."""
         total, failed = self.sources_checked, self.unreachable
-        if failed and failed >= total:
+        read = total - failed
+        if failed and not read:
+            if total == 1:
+                return "No new posts today: the source could not be read."
             return f"No new posts today: none of the {total} sources could be read."
         if failed:
+            if read == 1:
+                return (
+                    f"No new posts today: the one source read published nothing new "
+                    f"({failed} could not be read)."
+                )
             return (
-                f"No new posts today: none of the {total - failed} sources read published "
-                f"anything new ({failed} could not be read)."
+                f"No new posts today: none of the {read} sources read published anything "
+                f"new ({failed} could not be read)."
             )
+        if total == 1:
+            return "No new posts today: the source published nothing new."
         return f"No new posts today: none of the {total} sources published anything new."
 
 

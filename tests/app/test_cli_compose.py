@@ -221,8 +221,8 @@ def test_a_day_whose_feeds_could_not_be_read_says_so(runtime: Runtime) -> None:
     result = invoke(runtime, "daily", "--date", "2026-04-05", "--format", "md")
     assert "1 of 3 blogs read · 0 new posts" in result.output
     assert (
-        "No new posts today: none of the 1 sources read published anything new "
-        "(2 could not be read)." in result.output
+        "No new posts today: the one source read published nothing new (2 could not be read)."
+        in result.output
     )
 
 

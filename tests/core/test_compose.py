@@ -99,19 +99,25 @@ def test_unreachable_sources_are_counted_not_blamed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("unreachable", "note"),
+    ("sources", "unreachable", "note"),
     [
-        (0, "No new posts today: none of the 3 sources published anything new."),
-        (1, "No new posts today: none of the 2 sources read published anything new "
-            "(1 could not be read)."),
-        (3, "No new posts today: none of the 3 sources could be read."),
+        (3, 0, "No new posts today: none of the 3 sources published anything new."),
+        (3, 1, "No new posts today: none of the 2 sources read published anything new "
+               "(1 could not be read)."),
+        (3, 2, "No new posts today: the one source read published nothing new "
+               "(2 could not be read)."),
+        (3, 3, "No new posts today: none of the 3 sources could be read."),
+        (1, 0, "No new posts today: the source published nothing new."),
+        (1, 1, "No new posts today: the source could not be read."),
     ],
 )  # fmt: skip
-def test_a_quiet_day_says_whether_the_sources_were_read(unreachable: int, note: str) -> None:
+def test_a_quiet_day_says_whether_the_sources_were_read(
+    sources: int, unreachable: int, note: str
+) -> None:
+    names = ["a", "b", "c"][:sources]
     digest = compose_daily(
-        edition=TECH, day=DAY, posts=[], sources=["a", "b", "c"],
-        unreachable=["a", "b", "c"][:unreachable],
-    )  # fmt: skip
+        edition=TECH, day=DAY, posts=[], sources=names, unreachable=names[:unreachable]
+    )
     assert digest.stats.quiet_day() == note
     assert note in render_daily(digest, "text") and note in render_daily(digest, "md")
 
