@@ -393,17 +393,6 @@ def weekly_command(runtime: Runtime, week: str, edition: str, fmt: str, force: b
 _FAILURES_SHOWN = 5
 
 
-def _ingest_line(counts: dict[str, int]) -> str:
-    """'Checked 31 feeds: 4 new posts, 1 failed.', saying too how many were left alone."""
-    total, skipped = counts.get("sources", 0), counts.get("skipped", 0)
-    checked = f"{total - skipped} of {total}" if skipped else f"{total}"
-    new, errors = counts.get("new", 0), counts.get("errors", 0)
-    line = f"Checked {checked} feeds: {new} new posts, {errors} failed"
-    if skipped:
-        line += f"; {skipped} backing off after repeated errors (see: digest sources)"
-    return line + "."
-
-
 @click.command("run")
 @_EDITION
 @_FORMAT
@@ -422,10 +411,10 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
     """
     runtime.catalogue.edition(edition)  # fail fast on an unknown edition
     if not no_ingest:
-        from app.commands.ingest import ingest_report
+        from app.commands.ingest import ingest_report, summary_line
 
         report = ingest_report(runtime, edition=edition, progress=True)
-        click.echo(_ingest_line(report.counts()), err=True)
+        click.echo(summary_line(report.counts()), err=True)
         failed = [o for o in report.outcomes if o.status in ("error", "disabled")]
         for outcome in failed[:_FAILURES_SHOWN]:  # say why, or "0 new posts" reads as a quiet day
             click.echo(f"  {outcome.name}: {outcome.error}", err=True)

@@ -328,7 +328,7 @@ def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
     # the runtime's feeds point at a port nobody listens on
     result = invoke(runtime, "run", "--format", "text")
     assert result.exit_code == 0, result.output
-    assert "Checked 3 feeds: 0 new posts, 3 failed." in result.output
+    assert "3 sources: 0 new articles, 0 unchanged, 3 with errors" in result.output
     assert "  Datadog Engineering: 127.0.0.1 refused the connection" in result.output
     # and the digest does not claim the blogs had nothing new
     assert "0 of 3 blogs read · 0 new posts" in result.output
@@ -338,7 +338,7 @@ def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
 def test_run_without_a_network_never_leaves_the_feeds_backing_off(runtime: Runtime) -> None:
     for _ in range(4):  # refused every time: as likely our network as theirs
         result = invoke(runtime, "run", "--format", "text")
-        assert "Checked 3 feeds: 0 new posts, 3 failed." in result.output
+        assert "3 sources: 0 new articles, 0 unchanged, 3 with errors" in result.output
 
 
 def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None:
@@ -352,8 +352,8 @@ def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None
         session.commit()
     result = invoke(runtime, "run", "--format", "text")
     assert (
-        "Checked 1 of 3 feeds: 0 new posts, 1 failed; 2 backing off after repeated errors "
-        "(see: digest sources)." in result.output
+        "3 sources: 0 new articles, 0 unchanged, 1 with errors, 2 skipped (backing off after "
+        "repeated errors)" in result.output
     )
 
 
