@@ -62,6 +62,7 @@ class Tally:
     audience: int = 0
     sent: int = 0
     already: int = 0  # sent or failed for good by an earlier run, or claimed by another worker
+    unrecorded: int = 0  # claimed by a run that has not recorded the outcome (running, or killed)
     deferred: int = 0
     failed: int = 0
     bounced: int = 0  # of the failed: the subscriber is now marked bounced
@@ -74,6 +75,7 @@ class Tally:
             "audience": self.audience,
             "sent": self.sent,
             "already": self.already,
+            "unrecorded": self.unrecorded,
             "deferred": self.deferred,
             "failed": self.failed,
             "bounced": self.bounced,
@@ -172,12 +174,16 @@ def send_issue(
         on_plan(len(audience))
     work: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
     for subscriber_id, email in audience:
-        if ledger.get(str(subscriber_id)) in ("sent", "failed"):
+        status = ledger.get(str(subscriber_id))
+        if status in ("sent", "failed"):
             tally.already += 1  # skip without touching the ledger: re-runs stay cheap
-            if on_outcome:
-                on_outcome("already")
+        elif status == "claimed" and stale_after is None:
+            tally.unrecorded += 1  # another run's: it may be sending it right now, or have died
         else:
             work.put((subscriber_id, email))
+            continue
+        if on_outcome:
+            on_outcome("already")
     cap = settings.mail_rate if rate is None else rate
     run = _Run(
         issue=issue,

@@ -363,6 +363,12 @@ def _tally_line(tally: Tally) -> str:
     parts = [f"{tally.sent} sent"]
     if tally.already:
         parts.append(f"{tally.already} already done")
+    if tally.unrecorded:
+        parts.append(
+            f"{tally.unrecorded} claimed by another run that has not recorded them (if no other "
+            "send is running, one was killed mid-send: --retake-after 1h sends them again, "
+            "and any of them that did go out arrive twice)"
+        )
     if tally.deferred:
         parts.append(f"{tally.deferred} deferred (retried next run)")
     if tally.failed:
