@@ -134,13 +134,9 @@ def _read_file(url: str, *, max_bytes: int) -> FetchResult:
         with path.open("rb") as handle:
             body = handle.read(max_bytes + 1)
     except OSError as exc:
-        return FetchResult(
-            url=url, final_url=url, status=0, error=f"cannot read {path}: {exc.strerror}"
-        )
+        return _failed(url, url, f"cannot read {path}: {exc.strerror}")
     if len(body) > max_bytes:
-        return FetchResult(
-            url=url, final_url=url, status=0, error=f"the file is larger than {_size(max_bytes)}"
-        )
+        return _failed(url, url, f"the file is larger than {_size(max_bytes)}")
     return FetchResult(url=url, final_url=url, status=200, body=body)
 
 

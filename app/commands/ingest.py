@@ -121,13 +121,16 @@ def _worker_pool(workers: int | None) -> Iterator[RenewingPool]:
     size = workers or os.cpu_count() or 2
     can_fork = "fork" in multiprocessing.get_all_start_methods()
 
-    def start() -> ProcessPoolExecutor:  # decided afresh for a replacement pool
-        method = "fork" if can_fork and threading.active_count() == 1 else "spawn"
+    def forking() -> bool:  # decided afresh for a replacement pool
+        return can_fork and threading.active_count() == 1
+
+    def start() -> ProcessPoolExecutor:
+        method = "fork" if forking() else "spawn"
         return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context(method))
 
-    forking = can_fork and threading.active_count() == 1
+    forked = forking()  # what the first pool, started just below, uses
     pool = RenewingPool(start, max_workers=size)
-    if forking:  # with fork, the first submit starts every worker at once
+    if forked:  # with fork, the first submit starts every worker at once
         pool.submit(int).result()
     try:
         yield pool
