@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import Session
+
 from core.errors import ConfigError
 from core.model import Edition, Source
+from storage.feeds import retire_sources, sync_sources
 
-__all__ = ["Catalogue", "load_sources"]
+__all__ = ["Catalogue", "load_sources", "mirror_catalogue"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,15 @@ class Catalogue:
                 f"unknown edition {key!r} (known: {', '.join(sorted(self.editions))})"
             )
         return self.editions[key]
+
+
+def mirror_catalogue(catalogue: Catalogue, *, session: Session, now: datetime) -> list[str]:
+    """Mirror the sources file into the feed table: a row per source, enabled or not, and
+    every other row marked removed (kept, with its articles). Returns the names newly
+    removed. Commits; a few statements, so every listing can call it first.
+    """
+    sync_sources(catalogue.sources, session=session)
+    return retire_sources([s.name for s in catalogue.sources], session=session, now=now)
 
 
 def load_sources(path: str | Path) -> Catalogue:
