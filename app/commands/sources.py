@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.ingest import _console, _escape, _iso
+from app.commands.ingest import _console, _escape, _iso, http_opener
 from app.wiring import Runtime
-from core.sources import Catalogue, mirror_catalogue
+from core.discover import discover_feed
+from core.errors import ConfigError
+from core.opml import read_opml, sources_from_opml, write_opml
+from core.sources import (
+    Catalogue,
+    NewSource,
+    add_sources,
+    mirror_catalogue,
+    remove_source,
+    set_enabled,
+)
 from storage.feeds import article_counts, list_feeds
 
 __all__ = ["follow_catalogue", "register", "source_statuses"]
@@ -124,3 +135,137 @@ def _item(name: str, company: str, url: str, edition: str, tags: list[str], stat
         "backoff_until": _iso(row.backoff_until) if row else None,
         "removed": _iso(row.removed_at) if row is not None else None,
     }
+
+
+# --- changing the sources file ------------------------------------------------------------
+
+
+def _path(runtime: Runtime) -> Path:
+    return Path(runtime.sources_path or runtime.settings.sources_path)
+
+
+def _changed(runtime: Runtime) -> None:
+    """The file changed: read it afresh and mirror it into the feed table now, so listings
+    and `/digest sources` show the change before the next ingest."""
+    runtime.__dict__.pop("catalogue", None)
+    follow_catalogue(runtime)
+
+
+@sources_group.command("add")
+@click.argument("url")
+@click.option("--edition", "-e", default=None, help="Edition to add it to (default: the first).")
+@click.option("--company", "-c", default=None, help="Who publishes it (default: its name).")
+@click.option("--name", "-n", default=None, help="Display name (default: the feed's title).")
+@click.option("--tag", "-t", "tags", multiple=True, help="A default tag; repeat for more.")
+@click.pass_obj
+def add_command(
+    runtime: Runtime,
+    url: str,
+    edition: str | None,
+    company: str | None,
+    name: str | None,
+    tags: tuple[str, ...],
+) -> None:
+    """Add a feed to the sources file. URL may be the feed or a page that names it
+    (<link rel="alternate">); the feed is fetched once to check it.
+
+    \b
+    Examples:
+      digest sources add https://blog.example.com/
+      digest sources add https://blog.example.com/feed.xml --edition reads --tag data
+    """
+    catalogue = runtime.catalogue
+    edition = edition or next(iter(catalogue.editions))
+    catalogue.edition(edition)  # an unknown edition fails before any fetch
+    settings = runtime.settings
+    found = discover_feed(url.strip(), open_http=http_opener(runtime),
+                          timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes)  # fmt: skip
+    chosen = (name or found.title or found.url).strip()
+    new = NewSource(name=chosen, company=(company or chosen).strip(), url=found.url,
+                    edition=edition, tags=tuple(t.strip() for t in tags if t.strip()))  # fmt: skip
+    add_sources(_path(runtime), [new])
+    _changed(runtime)
+    via = f" (found on {url})" if found.url != url.strip() else ""
+    click.echo(f"Added {new.name} to {edition}: {found.url}{via}, {found.entries} entries now.")
+
+
+@sources_group.command("remove")
+@click.argument("name")
+@click.pass_obj
+def remove_command(runtime: Runtime, name: str) -> None:
+    """Take a source out of the sources file. Its stored articles stay (listed with
+    `digest sources --all`).
+
+    \b
+    Example:
+      digest sources remove "Example Blog"
+    """
+    removed = remove_source(_path(runtime), name)
+    _changed(runtime)
+    click.echo(f"Removed {removed.name} from {removed.edition}; its stored articles stay.")
+
+
+@sources_group.command("disable")
+@click.argument("name")
+@click.pass_obj
+def disable_command(runtime: Runtime, name: str) -> None:
+    """Stop fetching a source but keep it in the file (`enabled = false`)."""
+    source = set_enabled(_path(runtime), name, False)
+    _changed(runtime)
+    click.echo(f"Disabled {source.name}: it is no longer fetched.")
+
+
+@sources_group.command("enable")
+@click.argument("name")
+@click.pass_obj
+def enable_command(runtime: Runtime, name: str) -> None:
+    """Fetch a disabled source again."""
+    source = set_enabled(_path(runtime), name, True)
+    _changed(runtime)
+    click.echo(f"Enabled {source.name}: the next ingest fetches it.")
+
+
+@sources_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--edition", "-e", default=None,
+              help="Edition for feeds whose OPML folder or category names none.")  # fmt: skip
+@click.pass_obj
+def import_command(runtime: Runtime, file: str, edition: str | None) -> None:
+    """Add the feeds of an OPML file (another reader's export). Feeds already in the file are
+    skipped; a folder or category named like an edition picks it. Feeds are not fetched.
+
+    \b
+    Example:
+      digest sources import subscriptions.opml --edition reads
+    """
+    try:
+        body = Path(file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from None
+    feeds = read_opml(body, name=file)
+    chosen, notes = sources_from_opml(feeds, catalogue=runtime.catalogue, edition=edition)
+    add_sources(_path(runtime), chosen)
+    _changed(runtime)
+    for note in notes:
+        click.echo(note)
+    click.echo(f"Imported {len(chosen)} of {len(feeds)} feeds from {file}.")
+
+
+@sources_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["opml", "toml"]), default="opml",
+              show_default=True)  # fmt: skip
+@click.pass_obj
+def export_command(runtime: Runtime, fmt: str) -> None:
+    """Print the sources as OPML (for another reader) or as the TOML file itself.
+
+    \b
+    Examples:
+      digest sources export > feeds.opml
+      digest sources export --format toml > sources-backup.toml
+    """
+    catalogue = runtime.catalogue  # a broken file fails here, in one line
+    if fmt == "toml":
+        click.echo(_path(runtime).read_text(encoding="utf-8"), nl=False)
+        return
+    click.echo(write_opml(catalogue, now=datetime.now(UTC), title="Engineering @ Scale sources"),
+               nl=False)  # fmt: skip
