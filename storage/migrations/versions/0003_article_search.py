@@ -1,0 +1,117 @@
+"""full-text search over articles: SQLite FTS5 / PostgreSQL tsvector, kept in sync by triggers
+
+Revision ID: 0003
+Revises: 0002
+
+One row per article in `article_search`, built from the article's title, company, tags and
+text and its deep dive's text, rebuilt by triggers whenever one of those is inserted,
+changed or deleted (so every writer, bulk inserts and upserts included, keeps it true), and
+filled here for the articles already stored. Stemmed English on both engines: SQLite's
+porter tokenizer, PostgreSQL's `english` configuration.
+"""
+
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+# SQLite -----------------------------------------------------------------------------------
+_SQLITE_DIVE = "COALESCE((SELECT text FROM deep_dive WHERE article_id = {id}), '')"
+SQLITE_UP = [
+    "CREATE VIRTUAL TABLE article_search USING fts5("
+    "title, dive, company, tags, body, tokenize = 'porter unicode61 remove_diacritics 2')",
+    "INSERT INTO article_search (rowid, title, dive, company, tags, body) "
+    "SELECT a.id, a.title, COALESCE(d.text, ''), a.company, a.tags, a.text "
+    "FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id",
+    "CREATE TRIGGER article_search_insert AFTER INSERT ON article BEGIN "
+    "INSERT INTO article_search (rowid, title, dive, company, tags, body) VALUES "
+    f"(new.id, new.title, {_SQLITE_DIVE.format(id='new.id')}, new.company, new.tags, new.text); "
+    "END",
+    "CREATE TRIGGER article_search_update AFTER UPDATE OF title, company, tags, text ON article "
+    "BEGIN UPDATE article_search SET title = new.title, company = new.company, "
+    "tags = new.tags, body = new.text WHERE rowid = new.id; END",
+    "CREATE TRIGGER article_search_delete AFTER DELETE ON article BEGIN "
+    "DELETE FROM article_search WHERE rowid = old.id; END",
+    "CREATE TRIGGER deep_dive_search_insert AFTER INSERT ON deep_dive BEGIN "
+    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; END",
+    "CREATE TRIGGER deep_dive_search_update AFTER UPDATE OF text, article_id ON deep_dive BEGIN "
+    "UPDATE article_search SET dive = '' WHERE rowid = old.article_id; "
+    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; END",
+    "CREATE TRIGGER deep_dive_search_delete AFTER DELETE ON deep_dive BEGIN "
+    "UPDATE article_search SET dive = '' WHERE rowid = old.article_id; END",
+]
+SQLITE_DOWN = [
+    *(
+        f"DROP TRIGGER IF EXISTS {name}"
+        for name in (
+            "article_search_insert", "article_search_update", "article_search_delete",
+            "deep_dive_search_insert", "deep_dive_search_update", "deep_dive_search_delete",
+        )  # fmt: skip
+    ),
+    "DROP TABLE IF EXISTS article_search",
+]
+
+# PostgreSQL -------------------------------------------------------------------------------
+# Weights: title A, deep dive B, company and tags C, body D (ts_rank: 1.0, 0.4, 0.2, 0.1).
+# The body is cut at 100,000 characters: a tsvector holds at most 1 MB, and a post's
+# opening carries its subject.
+POSTGRES_UP = [
+    "CREATE TABLE article_search ("
+    "article_id integer PRIMARY KEY REFERENCES article (id) ON DELETE CASCADE, "
+    "document tsvector NOT NULL)",
+    "CREATE INDEX ix_article_search_document ON article_search USING gin (document)",
+    """CREATE FUNCTION article_search_sync(target integer) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO article_search (article_id, document)
+        SELECT a.id,
+               setweight(to_tsvector('english', coalesce(a.title, '')), 'A')
+            || setweight(to_tsvector('english', coalesce(d.text, '')), 'B')
+            || setweight(to_tsvector('english', coalesce(a.company, '') || ' '
+                                     || replace(coalesce(a.tags, ''), ',', ' ')), 'C')
+            || setweight(to_tsvector('english', left(coalesce(a.text, ''), 100000)), 'D')
+        FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id
+        WHERE a.id = target
+        ON CONFLICT (article_id) DO UPDATE SET document = excluded.document
+    $$""",
+    """CREATE FUNCTION article_search_on_article() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM article_search_sync(NEW.id);
+        RETURN NULL;
+    END $$""",
+    """CREATE FUNCTION article_search_on_deep_dive() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            PERFORM article_search_sync(OLD.article_id);
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            PERFORM article_search_sync(NEW.article_id);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER article_search_sync AFTER INSERT OR UPDATE OF title, company, tags, text "
+    "ON article FOR EACH ROW EXECUTE FUNCTION article_search_on_article()",
+    "CREATE TRIGGER deep_dive_search_sync AFTER INSERT OR DELETE OR UPDATE OF text, article_id "
+    "ON deep_dive FOR EACH ROW EXECUTE FUNCTION article_search_on_deep_dive()",
+    "SELECT article_search_sync(id) FROM article",
+]
+POSTGRES_DOWN = [
+    "DROP TRIGGER IF EXISTS deep_dive_search_sync ON deep_dive",
+    "DROP TRIGGER IF EXISTS article_search_sync ON article",
+    "DROP FUNCTION IF EXISTS article_search_on_deep_dive()",
+    "DROP FUNCTION IF EXISTS article_search_on_article()",
+    "DROP FUNCTION IF EXISTS article_search_sync(integer)",
+    "DROP TABLE IF EXISTS article_search",
+]
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRES_UP if postgres else SQLITE_UP:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for statement in POSTGRES_DOWN if postgres else SQLITE_DOWN:
+        op.execute(statement)
