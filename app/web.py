@@ -9,6 +9,7 @@ their own front-ends (`build_routes`) and mounted here; this module owns only th
 /daily/2026-04-01          a daily digest of the default edition (/reads/daily/… for others)
 /weekly/2026-W14           a weekly rollup (/reads/weekly/… for others)
 /tags/<tag>                digests carrying a tag
+/search?q=…                full-text search of the articles (app/search_page.py)
 /feed.xml                  RSS 2.0 of our own digests; /tags/<tag>/feed.xml per tag
 /healthz                   200 when the database answers, 503 when it does not
 ```
@@ -39,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.search_page import search_route
 from bot.web import build_routes as slack_routes
 from core import render
 from core.config import Settings
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
+        search_route(engine=engine, env=archive.env, editions=archive.editions),
         *slack_routes(settings=settings, engine=engine),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
