@@ -5,9 +5,9 @@ Search runs on the database's own full-text engine, over the `article_search` ta
 migration 0003 creates and its triggers keep in step with every article and deep dive
 written: SQLite FTS5 with the porter stemmer, PostgreSQL `tsvector` in the `english`
 configuration. Both stem ("caches" finds "caching") and both rank with the title weighing
-most, then the deep dive, then company and tags, then the body (SQLite `bm25` column
-weights 10/4/2/2/1; PostgreSQL `ts_rank` weights A/B/C/D = 1.0/0.4/0.2/0.1), newest first
-on ties. The query language is the web-search one PostgreSQL's `websearch_to_tsquery`
+most, then the deep dive, then company and tags (SQLite `bm25` column weights 10/4/2/2;
+PostgreSQL `ts_rank` weights A/B/C = 1.0/0.4/0.2), and a match only in the body below all
+of those (see `search_articles`). The query language is the web-search one PostgreSQL's `websearch_to_tsquery`
 reads: words are all required, `"a phrase"`, `-word` excludes, `or` between alternatives;
 on SQLite the same text is translated into an FTS5 expression, every term quoted, so no
 input is a syntax error.
@@ -93,19 +93,37 @@ def fts5_query(query: str) -> str:
     return " ".join(parts)
 
 
-_SQLITE_SEARCH = """
-SELECT s.rowid AS id, -bm25(article_search, 10.0, 4.0, 2.0, 2.0, 1.0) AS score
-FROM article_search s JOIN article a ON a.id = s.rowid
-WHERE article_search MATCH :query {edition}
-ORDER BY score DESC, a.published_at DESC, a.id DESC
+POOL = 1000  # head matches ranked per search: the most recently stored
+
+_HEAD = "{title dive company tags}"
+_SQLITE_HEAD = """
+SELECT rowid AS id, -bm25(article_search, 10.0, 4.0, 2.0, 2.0, 0.0, 0.0) AS score
+FROM article_search
+WHERE article_search MATCH :head AND rowid >= (
+    SELECT coalesce(min(rowid), 0) FROM (
+        SELECT rowid FROM article_search WHERE article_search MATCH :head
+        ORDER BY rowid DESC LIMIT :pool))
+ORDER BY score DESC, rowid DESC
 LIMIT :limit
 """
-_POSTGRES_SEARCH = """
-SELECT s.article_id AS id, ts_rank(s.document, q.query) AS score
-FROM article_search s JOIN article a ON a.id = s.article_id,
-     websearch_to_tsquery('english', :query) AS q(query)
-WHERE s.document @@ q.query {edition}
-ORDER BY score DESC, a.published_at DESC, a.id DESC
+_SQLITE_BODY = """
+SELECT rowid AS id, 0.0 AS score FROM article_search WHERE article_search MATCH :body
+ORDER BY rowid DESC LIMIT :limit
+"""
+_POSTGRES_HEAD = """
+WITH q AS (SELECT websearch_to_tsquery('english', :query) AS query),
+pool AS (
+    SELECT s.article_id, s.head FROM article_search s, q
+    WHERE s.head @@ q.query {edition} ORDER BY s.article_id DESC LIMIT :pool)
+SELECT p.article_id AS id, ts_rank(p.head, q.query) AS score FROM pool p, q
+ORDER BY score DESC, p.article_id DESC
+LIMIT :limit
+"""
+_POSTGRES_BODY = """
+WITH q AS (SELECT websearch_to_tsquery('english', :query) AS query)
+SELECT s.article_id AS id, 0.0 AS score FROM article_search s, q
+WHERE s.document @@ q.query AND NOT s.head @@ q.query {edition}
+ORDER BY s.article_id DESC
 LIMIT :limit
 """
 
@@ -115,6 +133,12 @@ def search_articles(
 ) -> list[ArticleHit]:
     """The articles that match `query`, most relevant first (an empty list for no words).
 
+    Two tiers, so a search costs the same over 50,000 articles as over 500: first the
+    articles whose title, deep dive, company or tags match, ranked (title > deep dive >
+    company and tags; among the 1,000 most recently stored such matches, which for a word
+    that common is where the reader looks); then, while places are left, those that match
+    only in the body, most recently stored first.
+
     Example:
         hits = search_articles(session=session, query='caching -redis', edition="tech")
         hits[0].article.title, hits[0].deep_dive, hits[0].score
@@ -123,17 +147,29 @@ def search_articles(
     - `query`: web-search syntax (see the module docstring); never a syntax error.
     - `edition`: only that edition's articles.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    words = query[:MAX_QUERY] if postgres else fts5_query(query)
-    if not words.strip() or not _TERM.search(words):
-        return []
-    sql = _POSTGRES_SEARCH if postgres else _SQLITE_SEARCH
-    params: dict[str, object] = {"query": words, "limit": limit}
-    if edition:
-        params["edition"] = edition
-    statement = text(sql.format(edition="AND a.edition = :edition" if edition else ""))
-    result = session.connection().execute(statement, params)
-    ranked = [(int(row.id), float(row.score)) for row in result]
+    if session.get_bind().dialect.name == "postgresql":
+        if not _TERM.search(query[:MAX_QUERY]):
+            return []
+        params: dict[str, object] = {"query": query[:MAX_QUERY], "edition": edition}
+        where = "AND s.edition = :edition" if edition else ""
+        head, body = _POSTGRES_HEAD.format(edition=where), _POSTGRES_BODY.format(edition=where)
+    else:
+        expression = fts5_query(query)
+        if not expression:
+            return []
+        matched = f"{_HEAD}: ({expression})"
+        everywhere = f"({expression})"
+        if edition:
+            only = f'edition: "{" ".join(_TERM.findall(edition))}"'
+            matched, everywhere = f"({matched}) AND {only}", f"{everywhere} AND {only}"
+        params = {"head": matched, "body": f"({everywhere}) NOT ({matched})"}
+        head, body = _SQLITE_HEAD, _SQLITE_BODY
+    connection = session.connection()
+    ranked = [(int(row.id), float(row.score)) for row in connection.execute(
+        text(head), {**params, "pool": POOL, "limit": limit})]  # fmt: skip
+    if len(ranked) < limit:
+        ranked += [(int(row.id), 0.0) for row in connection.execute(
+            text(body), {**params, "limit": limit - len(ranked)})]  # fmt: skip
     if not ranked:
         return []
     ids = [article_id for article_id, _ in ranked]

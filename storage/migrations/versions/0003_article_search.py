@@ -3,11 +3,14 @@
 Revision ID: 0003
 Revises: 0002
 
-One row per article in `article_search`, built from the article's title, company, tags and
-text and its deep dive's text, rebuilt by triggers whenever one of those is inserted,
-changed or deleted (so every writer, bulk inserts and upserts included, keeps it true), and
-filled here for the articles already stored. Stemmed English on both engines: SQLite's
-porter tokenizer, PostgreSQL's `english` configuration.
+One row per article in `article_search`, built from the article's title, company, tags,
+edition and text and its deep dive's text, rebuilt by triggers whenever one of those is
+inserted, changed or deleted (so every writer, bulk inserts and upserts included, keeps it
+true), and filled here for the articles already stored. Stemmed English on both engines:
+SQLite's porter tokenizer, PostgreSQL's `english` configuration. The "head" (title, deep
+dive, company, tags) is kept apart from the body so it can be ranked on its own: on
+PostgreSQL as a small `head` tsvector (stored inline, cheap to rank) beside the whole
+`document`; on SQLite as FTS5 columns a query can be limited to.
 """
 
 from alembic import op
@@ -21,17 +24,19 @@ depends_on = None
 _SQLITE_DIVE = "COALESCE((SELECT text FROM deep_dive WHERE article_id = {id}), '')"
 SQLITE_UP = [
     "CREATE VIRTUAL TABLE article_search USING fts5("
-    "title, dive, company, tags, body, tokenize = 'porter unicode61 remove_diacritics 2')",
-    "INSERT INTO article_search (rowid, title, dive, company, tags, body) "
-    "SELECT a.id, a.title, COALESCE(d.text, ''), a.company, a.tags, a.text "
+    "title, dive, company, tags, edition, body, "
+    "tokenize = 'porter unicode61 remove_diacritics 2')",
+    "INSERT INTO article_search (rowid, title, dive, company, tags, edition, body) "
+    "SELECT a.id, a.title, COALESCE(d.text, ''), a.company, a.tags, a.edition, a.text "
     "FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id",
     "CREATE TRIGGER article_search_insert AFTER INSERT ON article BEGIN "
-    "INSERT INTO article_search (rowid, title, dive, company, tags, body) VALUES "
-    f"(new.id, new.title, {_SQLITE_DIVE.format(id='new.id')}, new.company, new.tags, new.text); "
-    "END",
-    "CREATE TRIGGER article_search_update AFTER UPDATE OF title, company, tags, text ON article "
+    "INSERT INTO article_search (rowid, title, dive, company, tags, edition, body) VALUES "
+    f"(new.id, new.title, {_SQLITE_DIVE.format(id='new.id')}, new.company, new.tags, "
+    "new.edition, new.text); END",
+    "CREATE TRIGGER article_search_update "
+    "AFTER UPDATE OF title, company, tags, edition, text ON article "
     "BEGIN UPDATE article_search SET title = new.title, company = new.company, "
-    "tags = new.tags, body = new.text WHERE rowid = new.id; END",
+    "tags = new.tags, edition = new.edition, body = new.text WHERE rowid = new.id; END",
     "CREATE TRIGGER article_search_delete AFTER DELETE ON article BEGIN "
     "DELETE FROM article_search WHERE rowid = old.id; END",
     "CREATE TRIGGER deep_dive_search_insert AFTER INSERT ON deep_dive BEGIN "
@@ -46,8 +51,12 @@ SQLITE_DOWN = [
     *(
         f"DROP TRIGGER IF EXISTS {name}"
         for name in (
-            "article_search_insert", "article_search_update", "article_search_delete",
-            "deep_dive_search_insert", "deep_dive_search_update", "deep_dive_search_delete",
+            "article_search_insert",
+            "article_search_update",
+            "article_search_delete",
+            "deep_dive_search_insert",
+            "deep_dive_search_update",
+            "deep_dive_search_delete",
         )  # fmt: skip
     ),
     "DROP TABLE IF EXISTS article_search",
@@ -55,24 +64,29 @@ SQLITE_DOWN = [
 
 # PostgreSQL -------------------------------------------------------------------------------
 # Weights: title A, deep dive B, company and tags C, body D (ts_rank: 1.0, 0.4, 0.2, 0.1).
-# The body is cut at 100,000 characters: a tsvector holds at most 1 MB, and a post's
-# opening carries its subject.
+# `head` is A-C only; `document` is head and body, for matching. The body is cut at 100,000
+# characters: a tsvector holds at most 1 MB, and a post's opening carries its subject.
+_HEAD = """setweight(to_tsvector('english', coalesce(a.title, '')), 'A')
+            || setweight(to_tsvector('english', coalesce(d.text, '')), 'B')
+            || setweight(to_tsvector('english', coalesce(a.company, '') || ' '
+                                     || replace(coalesce(a.tags, ''), ',', ' ')), 'C')"""
 POSTGRES_UP = [
     "CREATE TABLE article_search ("
     "article_id integer PRIMARY KEY REFERENCES article (id) ON DELETE CASCADE, "
-    "document tsvector NOT NULL)",
+    "edition varchar(50) NOT NULL, head tsvector NOT NULL, document tsvector NOT NULL)",
+    # the head stays in the row (it is what ranking reads); the document may go to TOAST
+    "ALTER TABLE article_search ALTER COLUMN head SET STORAGE MAIN",
+    "CREATE INDEX ix_article_search_head ON article_search USING gin (head)",
     "CREATE INDEX ix_article_search_document ON article_search USING gin (document)",
-    """CREATE FUNCTION article_search_sync(target integer) RETURNS void LANGUAGE sql AS $$
-        INSERT INTO article_search (article_id, document)
-        SELECT a.id,
-               setweight(to_tsvector('english', coalesce(a.title, '')), 'A')
-            || setweight(to_tsvector('english', coalesce(d.text, '')), 'B')
-            || setweight(to_tsvector('english', coalesce(a.company, '') || ' '
-                                     || replace(coalesce(a.tags, ''), ',', ' ')), 'C')
-            || setweight(to_tsvector('english', left(coalesce(a.text, ''), 100000)), 'D')
-        FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id
-        WHERE a.id = target
-        ON CONFLICT (article_id) DO UPDATE SET document = excluded.document
+    f"""CREATE FUNCTION article_search_sync(target integer) RETURNS void LANGUAGE sql AS $$
+        INSERT INTO article_search (article_id, edition, head, document)
+        SELECT id, edition, head,
+               head || setweight(to_tsvector('english', left(body, 100000)), 'D')
+        FROM (SELECT a.id, a.edition, coalesce(a.text, '') AS body, {_HEAD} AS head
+              FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id
+              WHERE a.id = target) AS source
+        ON CONFLICT (article_id) DO UPDATE SET edition = excluded.edition,
+            head = excluded.head, document = excluded.document
     $$""",
     """CREATE FUNCTION article_search_on_article() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -89,7 +103,8 @@ POSTGRES_UP = [
         END IF;
         RETURN NULL;
     END $$""",
-    "CREATE TRIGGER article_search_sync AFTER INSERT OR UPDATE OF title, company, tags, text "
+    "CREATE TRIGGER article_search_sync "
+    "AFTER INSERT OR UPDATE OF title, company, tags, edition, text "
     "ON article FOR EACH ROW EXECUTE FUNCTION article_search_on_article()",
     "CREATE TRIGGER deep_dive_search_sync AFTER INSERT OR DELETE OR UPDATE OF text, article_id "
     "ON deep_dive FOR EACH ROW EXECUTE FUNCTION article_search_on_deep_dive()",
