@@ -56,7 +56,10 @@ def test_web_search_syntax_phrases_exclusions_and_alternatives(session: Session)
     add_article(session, source, title="A registry of every schema, said nobody about Kafka")
     add_article(session, source, title="Kafka on legacy hardware")
     add_article(session, source, title="Pulsar tiered storage")
-    assert _titles(session, '"schema registry" kafka') == ["Schema registry migrations in Kafka"]
+    assert _titles(session, '"schema registry" kafka') == [  # the phrase first, then its words
+        "Schema registry migrations in Kafka", "A registry of every schema, said nobody about Kafka",
+    ]  # fmt: skip
+    assert _titles(session, '"schema registry" -kafka') == []
     assert "Kafka on legacy hardware" not in _titles(session, "kafka -legacy")
     assert len(_titles(session, "kafka -legacy")) == 2
     assert sorted(_titles(session, "legacy or pulsar")) == [
@@ -64,6 +67,14 @@ def test_web_search_syntax_phrases_exclusions_and_alternatives(session: Session)
     ]  # fmt: skip
     for nonsense in ('"', "-", "or", "AND NOT (", "NEAR(a b", "*", "col:kafka", "'); drop"):
         search.search_articles(session=session, query=nonsense)  # never a syntax error
+
+
+def test_words_split_between_title_and_text_still_match(session: Session) -> None:
+    source = add_source(session)
+    split = add_article(session, source, title="Kafka at scale")
+    _body(session, split, "How we run replication across regions.")
+    add_article(session, source, title="Kafka basics")
+    assert _titles(session, "kafka replication") == ["Kafka at scale"]
 
 
 def test_edition_and_limit(session: Session) -> None:

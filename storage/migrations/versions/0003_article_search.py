@@ -21,31 +21,59 @@ branch_labels = None
 depends_on = None
 
 # SQLite -----------------------------------------------------------------------------------
-_SQLITE_DIVE = "COALESCE((SELECT text FROM deep_dive WHERE article_id = {id}), '')"
+# Two FTS5 tables: `article_search`, the head (title, deep dive, company, tags) with word
+# positions, for phrases and bm25; `article_body`, everything (head and text) without
+# positions (detail=column: a fraction of the size, and ranking a head never reads a common
+# word's long position lists through the bodies).
+_TOKENS = "tokenize = 'porter unicode61 remove_diacritics 2'"
+_DIVE = "COALESCE((SELECT text FROM deep_dive WHERE article_id = {id}), '')"
+_ALL = "{a}.title || ' ' || {dive} || ' ' || {a}.company || ' ' || {a}.tags || ' ' || {a}.text"
+_BODY_OF = (
+    "UPDATE article_body SET body = (SELECT "
+    + _ALL.format(a="a", dive=_DIVE.format(id="a.id"))
+    + " FROM article a WHERE a.id = {id}) WHERE rowid = {id}"
+)
 SQLITE_UP = [
     "CREATE VIRTUAL TABLE article_search USING fts5("
-    "title, dive, company, tags, edition, body, "
-    "tokenize = 'porter unicode61 remove_diacritics 2')",
-    "INSERT INTO article_search (rowid, title, dive, company, tags, edition, body) "
-    "SELECT a.id, a.title, COALESCE(d.text, ''), a.company, a.tags, a.edition, a.text "
+    f"title, dive, company, tags, edition, {_TOKENS})",
+    f"CREATE VIRTUAL TABLE article_body USING fts5(body, edition, detail = column, {_TOKENS})",
+    "INSERT INTO article_search (rowid, title, dive, company, tags, edition) "
+    "SELECT a.id, a.title, COALESCE(d.text, ''), a.company, a.tags, a.edition "
     "FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id",
+    "INSERT INTO article_body (rowid, body, edition) SELECT a.id, "
+    + _ALL.format(a="a", dive="COALESCE(d.text, '')")
+    + ", a.edition FROM article a LEFT JOIN deep_dive d ON d.article_id = a.id",
     "CREATE TRIGGER article_search_insert AFTER INSERT ON article BEGIN "
-    "INSERT INTO article_search (rowid, title, dive, company, tags, edition, body) VALUES "
-    f"(new.id, new.title, {_SQLITE_DIVE.format(id='new.id')}, new.company, new.tags, "
-    "new.edition, new.text); END",
+    "INSERT INTO article_search (rowid, title, dive, company, tags, edition) VALUES "
+    f"(new.id, new.title, {_DIVE.format(id='new.id')}, new.company, new.tags, new.edition); "
+    "INSERT INTO article_body (rowid, body, edition) VALUES (new.id, "
+    + _ALL.format(a="new", dive=_DIVE.format(id="new.id"))
+    + ", new.edition); END",
     "CREATE TRIGGER article_search_update "
-    "AFTER UPDATE OF title, company, tags, edition, text ON article "
-    "BEGIN UPDATE article_search SET title = new.title, company = new.company, "
-    "tags = new.tags, edition = new.edition, body = new.text WHERE rowid = new.id; END",
+    "AFTER UPDATE OF title, company, tags, edition, text ON article BEGIN "
+    "UPDATE article_search SET title = new.title, company = new.company, tags = new.tags, "
+    "edition = new.edition WHERE rowid = new.id; "
+    "UPDATE article_body SET body = "
+    + _ALL.format(a="new", dive=_DIVE.format(id="new.id"))
+    + ", edition = new.edition WHERE rowid = new.id; END",
     "CREATE TRIGGER article_search_delete AFTER DELETE ON article BEGIN "
-    "DELETE FROM article_search WHERE rowid = old.id; END",
+    "DELETE FROM article_search WHERE rowid = old.id; "
+    "DELETE FROM article_body WHERE rowid = old.id; END",
     "CREATE TRIGGER deep_dive_search_insert AFTER INSERT ON deep_dive BEGIN "
-    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; END",
+    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; "
+    + _BODY_OF.format(id="new.article_id")
+    + "; END",
     "CREATE TRIGGER deep_dive_search_update AFTER UPDATE OF text, article_id ON deep_dive BEGIN "
     "UPDATE article_search SET dive = '' WHERE rowid = old.article_id; "
-    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; END",
+    "UPDATE article_search SET dive = new.text WHERE rowid = new.article_id; "
+    + _BODY_OF.format(id="old.article_id")
+    + "; "
+    + _BODY_OF.format(id="new.article_id")
+    + "; END",
     "CREATE TRIGGER deep_dive_search_delete AFTER DELETE ON deep_dive BEGIN "
-    "UPDATE article_search SET dive = '' WHERE rowid = old.article_id; END",
+    "UPDATE article_search SET dive = '' WHERE rowid = old.article_id; "
+    + _BODY_OF.format(id="old.article_id")
+    + "; END",
 ]
 SQLITE_DOWN = [
     *(
@@ -59,6 +87,7 @@ SQLITE_DOWN = [
             "deep_dive_search_delete",
         )  # fmt: skip
     ),
+    "DROP TABLE IF EXISTS article_body",
     "DROP TABLE IF EXISTS article_search",
 ]
 
