@@ -229,11 +229,13 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, float]:
             for query, edition in queries[:50]:  # warm the caches
                 search_articles(session=session, query=query, edition=edition)
             search: list[float] = []
+            slowest: list[tuple[float, str, str | None]] = []
             hits = 0
             for query, edition in queries:
                 started = time.perf_counter()
                 hits += len(search_articles(session=session, query=query, edition=edition))
                 search.append((time.perf_counter() - started) * 1000)
+                slowest = sorted([*slowest, (search[-1], query, edition)], reverse=True)[:3]
             floor = _timed(lambda: _floor(session, rng.sample(ids, 10)), len(queries))
             scan = []
             for query, edition in queries[: max(7, args.queries // 4)]:
@@ -261,7 +263,9 @@ def run(kind: str, args: argparse.Namespace) -> dict[str, float]:
         f"  floor    p50 {result['floor_p50']:6.2f} ms  p99 {result['floor_p99']:6.2f} ms  "
         f"(search p50 = {result['search_p50'] / result['floor_p50']:.1f}× the floor)\n"
         f"  old scan p50 {result['scan_p50']:6.2f} ms  p99 {result['scan_p99']:6.2f} ms  "
-        f"(search p99 = {result['search_p99'] / result['scan_p99']:.3f}× the scan's)"
+        f"(search p99 = {result['search_p99'] / result['scan_p99']:.3f}× the scan's)\n"
+        "  slowest: "
+        + ", ".join(f"{q!r}{f' in {e}' if e else ''} {t:.1f} ms" for t, q, e in slowest)
     )
     return result
 
