@@ -84,7 +84,7 @@ def ingest_report(
     ):
         return ingest_sources(
             sources, session=session, open_http=http_opener(runtime), workers=pool,
-            options=options, on_done=advance,
+            options=options, now=runtime.clock, on_done=advance,
         )  # fmt: skip
 
 
@@ -369,7 +369,11 @@ def stored_articles(
     tz = runtime.settings.tz
     start = None
     if since is not None:
-        day = since if isinstance(since, date) else parse_day(since, today=datetime.now(tz).date())
+        day = (
+            since
+            if isinstance(since, date)
+            else parse_day(since, today=runtime.clock().astimezone(tz).date())
+        )
         start = day_bounds(day, tz)[0]
     if edition is not None:
         runtime.catalogue.edition(edition)

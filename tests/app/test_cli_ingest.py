@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def runtime(server: FeedServer, tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+def runtime(
+    server: FeedServer, tmp_path: Path, sqlite_url: str, now: datetime
+) -> Iterator[Runtime]:
     sources = tmp_path / "sources.toml"
     sources.write_text(
         f"""
@@ -61,7 +64,7 @@ enabled = false
         encoding="utf-8",
     )
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)})
-    runtime = Runtime(settings=settings)
+    runtime = Runtime(settings=settings, clock=lambda: now)
     yield runtime
     runtime.close()
 
