@@ -9,15 +9,19 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
+from lxml import etree
 from sqlmodel import Session, select
 
 from app.cli import cli
+from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from storage.digests import load_digest
 from storage.tables import Article, DeepDiveRow, FeedSource
+from tests.app.support import serve_app
 from tests.peers.http import Request, Response, serve
 from tests.peers.llm import chat, faithful, serve_llm, server_error
 
@@ -321,6 +325,37 @@ def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: 
     assert digest["stats"]["posts"] == 3
     assert {d["company"] for d in digest["deep_dives"]} == {"Datadog", "GitHub", "HashiCorp"}
     assert digest["signal"]["company"] == "Datadog"
+
+
+def test_a_feed_full_of_control_characters_still_gives_a_valid_feed_xml(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    item = sample("datadog-replication.txt") | {"date": format_datetime(NOW - timedelta(hours=1))}
+    item["title"] = "Replication\x00 at \x1b[31mscale\x1b[0m\x0c"
+    item["text"] = item["text"].replace(" ", " \x01", 3)
+    feed = _rss([item])
+
+    def handle(request: Request) -> Response:
+        return Response(200, feed, {"Content-Type": "application/rss+xml"})
+
+    with serve(handle) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(SOURCES_TOML.format(base=server.url), encoding="utf-8")
+        settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
+        runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
+        try:
+            result = invoke(runtime, "run", "--format", "json")
+            with serve_app(create_app(settings, engine=runtime.engine)) as base:
+                response = httpx.get(base + "/feed.xml", timeout=10)
+        finally:
+            runtime.close()
+
+    assert result.exit_code == 0, result.output
+    digest = json.loads(result.output[result.output.index("{") :])
+    assert digest["signal"]["title"] == "Replication at [31mscale[0m"
+    assert response.status_code == 200
+    channel = etree.fromstring(response.content)  # strict XML: any control character fails
+    assert "Replication at [31mscale[0m" in "".join(channel.itertext())
 
 
 def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
