@@ -74,7 +74,6 @@ class Metrics:
 
     routes: list[BaseRoute] = field(default_factory=list)
     observe_ack: AckObserver | None = None
-    registry: CollectorRegistry | None = None
 
 
 def build_metrics(
@@ -109,7 +108,6 @@ def build_metrics(
     return Metrics(
         routes=[Route("/metrics", endpoint.scrape, methods=["GET"], name="metrics")],
         observe_ack=observe_ack,
-        registry=registry,
     )
 
 

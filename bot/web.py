@@ -88,9 +88,11 @@ def slack_routes(app: App, *, observe_ack: AckObserver | None = None) -> list[Ba
         except UnicodeDecodeError:
             return PlainTextResponse("Body is not UTF-8", status_code=400)
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
-        command = bolt_request.body.get("command")
-        if observe_ack is not None and bolt_response.status == 200 and isinstance(command, str):
-            observe_ack(command, time.perf_counter() - started)
+        if observe_ack is not None and bolt_response.status == 200:
+            parsed = bolt_request.body
+            command = parsed.get("command") if isinstance(parsed, dict) else None
+            if isinstance(command, str):
+                observe_ack(command, time.perf_counter() - started)
         return to_starlette_response(bolt_response)
 
     routes: list[BaseRoute] = [Route("/slack/events", events, methods=["POST"])]
