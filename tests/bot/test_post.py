@@ -47,6 +47,22 @@ def test_signal_in_channel_and_deep_dives_in_the_thread(
     assert slack_api.records("chat.postMessage")[0].token == "xoxb-test-token"
 
 
+def test_mentions_in_a_title_do_not_notify_the_channel(engine: Engine, slack_api: SlackAPI) -> None:
+    with Session(engine) as session:
+        store_daily(session, make_daily(DAY, dives=2, title="Hi <!channel> <!here> <@U123> & co"))
+    [outcome] = post_daily(_settings(engine, slack_api), engine=engine, day=DAY, channel="C1")
+
+    assert outcome.status == "sent"
+    main, thread = slack_api.calls("chat.postMessage")
+    assert main["text"] == (
+        "Engineering @ Scale — 2026-04-01: Signal of the Day: "
+        "Hi &lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &amp; co (Company 0)"
+    )
+    for call in (main, thread):
+        raw = str(call["text"]) + str(call["blocks"])
+        assert "<!channel>" not in raw and "<!here>" not in raw and "<@U123>" not in raw
+
+
 def test_a_rerun_posts_nothing(stored: Engine, slack_api: SlackAPI) -> None:
     settings = _settings(stored, slack_api)
     post_daily(settings, engine=stored, day=DAY, channel="C1")
