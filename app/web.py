@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.metrics import build_metrics
 from app.search_page import search_route
 from bot.web import build_routes as slack_routes
 from core import render
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
 
         engine = open_engine(settings.database_url)
     archive = _Archive(settings=settings, engine=engine)
+    metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
         Route("/healthz", archive.healthz, name="healthz"),
@@ -89,7 +91,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
         search_route(engine=engine, env=archive.env, editions=archive.editions),
-        *slack_routes(settings=settings, engine=engine),
+        *metrics.routes,
+        *slack_routes(settings=settings, engine=engine, observe_ack=metrics.observe_ack),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
         Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),

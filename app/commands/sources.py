@@ -78,7 +78,7 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     for item in items:
         note = item["error"] or (f"warning: {item['warning']}" if item["warning"] else "")
         table.add_row(
-            item["name"], item["company"], item["edition"], item["status"],
+            _escape(item["name"]), _escape(item["company"]), item["edition"], item["status"],
             str(item["articles"]), (item["last_success"] or "")[:16], _escape(note),
         )  # fmt: skip
     _console().print(table)
