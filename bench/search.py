@@ -141,7 +141,7 @@ def _queries(vocabulary: list[str], rng: random.Random, count: int) -> list[tupl
         lambda: rng.choice(mid),
         lambda: rng.choice(rare),
         lambda: f"{rng.choice(mid)} {rng.choice(mid)}",
-        lambda: f'"{rng.choice(common)} {rng.choice(common)}"',
+        lambda: '"{} {}"'.format(*rng.sample(common, 2)),
         lambda: f"{rng.choice(mid)} -{rng.choice(common)}",
         lambda: f"{rng.choice(rare)} or {rng.choice(mid)}",
     ]

@@ -107,6 +107,8 @@ POSTGRES_UP = [
     "ALTER TABLE article_search ALTER COLUMN head SET STORAGE MAIN",
     "CREATE INDEX ix_article_search_head ON article_search USING gin (head)",
     "CREATE INDEX ix_article_search_document ON article_search USING gin (document)",
+    # one edition's newest head matches, walked backwards without reading the others'
+    "CREATE INDEX ix_article_search_edition ON article_search (edition, article_id)",
     f"""CREATE FUNCTION article_search_sync(target integer) RETURNS void LANGUAGE sql AS $$
         INSERT INTO article_search (article_id, edition, head, document)
         SELECT id, edition, head,
