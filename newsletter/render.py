@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime
+from email.utils import format_datetime, quote
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -68,7 +68,8 @@ class Issue:
     text: str  # with __UNSUBSCRIBE_URL__
     archive_url: str
     list_id: str
-    mail_from: str
+    mail_from: str  # the bare address: the envelope sender
+    from_header: str  # MAIL_FROM with its display name, for the From header
     domain: str
     date: str  # RFC 5322 Date of the issue
     stories_shown: int
@@ -143,7 +144,7 @@ def render_issue(
     # /<edition>/weekly/W for the others.
     prefix = "" if rollup.edition == "tech" else f"/{rollup.edition}"
     archive_url = f"{base_url}{prefix}/weekly/{rollup.week}"
-    domain = settings.mail_from.rpartition("@")[2] or "localhost"
+    domain = settings.mail_domain
     total = len(rollup.top_stories)
     shown = total
     while True:
@@ -172,8 +173,10 @@ def render_issue(
         html=html,
         text=_normalise_text(text),
         archive_url=archive_url,
-        list_id=f"{title} <{rollup.edition}.weekly.{domain}>",
-        mail_from=settings.mail_from,
+        # RFC 2919: a phrase, then <id>; the phrase is quoted (titles may hold '@')
+        list_id=f'"{quote(title)}" <{rollup.edition}.weekly.{domain}>',
+        mail_from=settings.mail_from_address,
+        from_header=settings.mail_from_header,
         domain=domain,
         date=format_datetime(now),
         stories_shown=shown,
@@ -221,7 +224,7 @@ def _with_template(issue: Issue) -> Issue:
 def _headers(
     message: EmailMessage, *, issue: Issue, to: str, message_id: str, list_unsubscribe: str
 ) -> None:
-    message["From"] = issue.mail_from
+    message["From"] = issue.from_header
     message["To"] = to
     message["Subject"] = issue.subject
     message["Date"] = issue.date

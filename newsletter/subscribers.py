@@ -95,13 +95,23 @@ def _fingerprint(email: str) -> str:
 # --- tokens -----------------------------------------------------------------------------
 
 
+def _timed(settings: Settings) -> URLSafeTimedSerializer:
+    settings.check_secret_key()  # never sign or trust links with the public default key
+    return URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+
+
+def _untimed(settings: Settings) -> URLSafeSerializer:
+    settings.check_secret_key()
+    return URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+
+
 def confirm_token(settings: Settings, subscriber: Subscriber) -> str:
-    serializer = URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+    serializer = _timed(settings)
     return str(serializer.dumps([subscriber.id, _fingerprint(subscriber.email)]))
 
 
 def unsubscribe_token(settings: Settings, subscriber_id: int, email: str) -> str:
-    serializer = URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+    serializer = _untimed(settings)
     return str(serializer.dumps([subscriber_id, _fingerprint(email)]))
 
 
@@ -122,7 +132,7 @@ def read_confirm_token(
     now: datetime | None = None,
 ) -> tuple[int, str]:
     """(subscriber id, address fingerprint) from a confirmation token, or `TokenError`."""
-    serializer = URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+    serializer = _timed(settings)
     try:
         if now is None:
             value = serializer.loads(token, max_age=max_age.total_seconds())
@@ -141,7 +151,7 @@ def read_confirm_token(
 
 def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, str]:
     """(subscriber id, address fingerprint) from an unsubscribe token, or `TokenError`."""
-    serializer = URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+    serializer = _untimed(settings)
     try:
         value = serializer.loads(token)
     except BadSignature:
@@ -251,13 +261,12 @@ def confirmation_message(
     """
     now = now or utcnow()
     link = confirm_url(settings, subscriber)
-    domain = settings.mail_from.rpartition("@")[2] or "localhost"
     message = EmailMessage()
-    message["From"] = settings.mail_from
+    message["From"] = settings.mail_from_header
     message["To"] = subscriber.email
     message["Subject"] = "Confirm your subscription to Engineering @ Scale"
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = make_msgid(domain=settings.mail_domain)
     message["Auto-Submitted"] = "auto-generated"
     days = CONFIRM_TTL.days
     message.set_content(
@@ -326,4 +335,4 @@ def import_csv(
 
 def mailto_unsubscribe(settings: Settings, token: str) -> str:
     """The mailto: half of List-Unsubscribe (RFC 2369), naming the token in the subject."""
-    return f"mailto:{settings.mail_from}?subject={quote('unsubscribe ' + token)}"
+    return f"mailto:{settings.mail_from_address}?subject={quote('unsubscribe ' + token)}"

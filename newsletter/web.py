@@ -46,6 +46,7 @@ def build_routes(
     `connect` makes the SMTP sender for confirmation mails (default: from SMTP_URL; with no
     SMTP_URL the confirmation link is logged, which is enough on a developer machine).
     """
+    settings.check_secret_key()  # `digest serve` with forgeable links stops here, in one line
     pages = _Pages(settings=settings, engine=engine, connect=connect, clock=clock)
     return [
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),

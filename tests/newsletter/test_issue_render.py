@@ -49,7 +49,7 @@ def test_headers_identify_sender_list_and_one_click_unsubscribe(rollup, mail_set
     assert message["Subject"] == "Engineering @ Scale — Week 2026-W14"
     assert parsedate_to_datetime(message["Date"]) == now
     assert message["Message-ID"] == "<tech.2026-W14.s7@news.example.org>"
-    assert message["List-Id"] == "Engineering @ Scale <tech.weekly.news.example.org>"
+    assert message["List-Id"] == '"Engineering @ Scale" <tech.weekly.news.example.org>'
     assert message["List-Unsubscribe"] == f"<{UNSUB}>, <{MAILTO}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Archive"] == "<https://digest.example.org/weekly/2026-W14>"
