@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -29,7 +30,7 @@ from core.render import TEMPLATES
 from newsletter import subscribers
 from newsletter.smtp import MailError, SMTPSender
 
-__all__ = ["build_routes"]
+__all__ = ["MAX_FORM", "build_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class _Pages:
 
 # --- pages ------------------------------------------------------------------------------
 
-_MAX_FORM = 16_384
+MAX_FORM = 16_384  # bytes; app/http_guard.py stops a longer body as it streams
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -239,10 +240,12 @@ async def _form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return {}
-    if int(request.headers.get("content-length") or 0) > _MAX_FORM:
-        return {}
-    body = await request.body()
-    fields = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"), keep_blank_values=True)
+    body = b""
+    async for chunk in request.stream():  # counted as it arrives: never more than the limit
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise HTTPException(413, "Request body too large")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {name: values[0] for name, values in fields.items()}
 
 
