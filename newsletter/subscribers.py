@@ -22,7 +22,8 @@ from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
 from core.config import Settings
 from core.errors import DigestError
@@ -39,6 +40,7 @@ __all__ = [
     "confirm_token",
     "confirm_url",
     "confirmation_message",
+    "expire_pending",
     "import_csv",
     "mailto_unsubscribe",
     "normalise_email",
@@ -200,13 +202,43 @@ def subscribe(
     row, _created = store.upsert_pending(session=session, email=address, edition=edition, now=now)
     if row.status == "confirmed":
         return SubscribeResult(row, needs_confirmation=False)
-    if row.status != "pending":
+    never_confirmed = row.confirmed_at is None and row.unsubscribed_at is None
+    if row.status != "pending" or (not _created and never_confirmed):
         row.status = "pending"
+        if never_confirmed:  # a new request: its link lives CONFIRM_TTL from now
+            row.created_at = now or utcnow()
         session.add(row)
         session.commit()
         session.refresh(row)
     log.info("subscribe subscriber=%s status=pending", row.id)
     return SubscribeResult(row, needs_confirmation=True)
+
+
+def expire_pending(
+    *, session: Session, now: datetime | None = None, max_age: timedelta = CONFIRM_TTL
+) -> int:
+    """Delete the subscription requests nobody confirmed within their link's lifetime.
+
+    Only rows that were never anything but pending go: their confirmation link has
+    expired, so nothing can confirm them any more, and keeping them would let a flood of
+    form posts grow the table for ever. An address that subscribed before keeps its row
+    (and its history). Returns how many were deleted. Commits.
+    """
+    cutoff = (now or utcnow()) - max_age
+    result = session.execute(
+        delete(Subscriber).where(
+            col(Subscriber.status) == "pending",
+            col(Subscriber.created_at) < cutoff,
+            col(Subscriber.confirmed_at).is_(None),
+            col(Subscriber.unsubscribed_at).is_(None),
+            col(Subscriber.bounced_at).is_(None),
+        )
+    )
+    session.commit()
+    deleted = int(getattr(result, "rowcount", 0) or 0)
+    if deleted:
+        log.info("expired pending subscriptions=%d older_than=%s", deleted, cutoff.isoformat())
+    return deleted
 
 
 def confirm(
