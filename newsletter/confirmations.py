@@ -54,6 +54,7 @@ class ConfirmationMailer:
         connect: Callable[[], SMTPSender] | None = None,
         mails_per_window: int = MAILS_PER_WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = utcnow,
         mailbox_throttle: Throttle | None = None,
         queue_size: int = _QUEUE,
@@ -62,6 +63,7 @@ class ConfirmationMailer:
         self.engine = engine
         self.connect = connect
         self.clock = clock
+        self.sleep = sleep
         self.now = now
         self.mailbox_throttle = mailbox_throttle
         self.sent = Throttle(mails_per_window, MAIL_WINDOW, clock=clock)
@@ -111,7 +113,7 @@ class ConfirmationMailer:
             return
         row = result.subscriber
         while not self.sent.allow("*"):  # the ceiling on all confirmation mails
-            time.sleep(min(self.sent.retry_after("*"), 5.0) or 0.05)
+            self.sleep(min(self.sent.retry_after("*"), 5.0) or 0.05)
         message = subscribers.confirmation_message(row, settings=self.settings, now=self.now())
         if self.connect is None and not self.settings.smtp_url:
             log.warning(

@@ -160,6 +160,25 @@ def test_pending_subscriptions_expire_with_their_link(
     }
 
 
+def test_the_ceiling_on_all_confirmation_mails_delays_them_and_refuses_nobody(
+    sqlite_engine: Engine, mail_settings: Settings, sink: Sink
+) -> None:
+    clock, slept = [0.0], []
+
+    def sleep(seconds: float) -> None:  # the mailer waits; time passes for it alone
+        slept.append(seconds)
+        clock[0] += seconds
+
+    options = {"mails_per_window": 2, "clock": lambda: clock[0], "sleep": sleep}
+    connect = lambda: SMTPSender.from_url(sink.url)  # noqa: E731
+    with form(sqlite_engine, mail_settings, connect, **options) as (client, mailer):
+        answers = [post(client, f"r{n}@example.com", ip=f"192.0.2.{n}") for n in range(3)]
+        mailer.join()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert sorted(sink.recipients()) == ["r0@example.com", "r1@example.com", "r2@example.com"]
+    assert sum(slept) >= 595  # the third waited for the window to move on
+
+
 def test_counting_keys_fold_aliases_and_ipv6_hosts() -> None:
     assert mailbox_key("Jane.Doe+news@Example.org") == "janedoe@example.org"
     assert mailbox_key("janedoe@example.org") == "janedoe@example.org"
