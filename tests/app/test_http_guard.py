@@ -10,12 +10,16 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+from starlette.applications import Starlette
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
 
 from app.http_guard import HttpGuard
 from app.web import create_app
 from core.config import Settings
 from storage.tables import Subscriber
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
+from tests.peers.asgi import serve_asgi
 from tests.peers.slack_api import slack_api
 from tests.peers.smtp import Sink, smtp_sink
 
@@ -78,6 +82,22 @@ def test_a_redirect_never_names_the_host_the_request_claimed(client: httpx.Clien
     assert response.headers["location"] == "/healthz"
     followed = client.get(response.headers["location"])
     assert followed.json() == {"status": "ok", "database": "ok"}
+
+
+def test_redirects_elsewhere_are_left_alone() -> None:
+    """Slack's OAuth hand-off is an absolute redirect to slack.com; it must stay one."""
+
+    async def away(request):  # type: ignore[no-untyped-def]
+        return RedirectResponse("https://slack.com/oauth/v2/authorize?state=x")
+
+    async def home(request):  # type: ignore[no-untyped-def]
+        return RedirectResponse(str(request.url_for("away")))  # absolute, from the Host
+
+    app = HttpGuard(Starlette(routes=[Route("/away", away), Route("/home", home)]))
+    with serve_asgi(app) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/away").headers["location"].startswith("https://slack.com/")
+        home_location = client.get("/home", headers={"Host": "evil.example:8000"})
+        assert home_location.headers["location"] == "/away"
 
 
 def chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
