@@ -41,6 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.http_guard import HttpGuard
+from app.metrics import build_metrics
 from bot.web import MAX_BODY as SLACK_MAX_BODY
 from bot.web import build_routes as slack_routes
 from core import render
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
 
         engine = open_engine(settings.database_url)
     archive = _Archive(settings=settings, engine=engine)
+    metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
         Route("/healthz", archive.healthz, name="healthz"),
@@ -90,7 +92,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
-        *slack_routes(settings=settings, engine=engine),
+        *metrics.routes,
+        *slack_routes(settings=settings, engine=engine, observe_ack=metrics.observe_ack),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
         Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),
