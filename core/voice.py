@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["drop_connective", "in_third_person", "possessive"]
+__all__ = ["PAST_FORMS", "drop_connective", "in_third_person", "possessive"]
 
 _CONNECTIVE = re.compile(r"^(?:So|But|And|Yet|Plus|However|Still|Also|Thus|Hence)\b,?\s+(?=\S)")
 _QUOTED = re.compile(r"[\"“][^\"”]*[\"”]")
@@ -47,7 +47,7 @@ _PRESENT_IRREGULAR = {
 }
 _CONTRACTION = {"re": "is", "ve": "has", "ll": "will"}
 # Common irregular past forms: "we built" stays "Datadog built".
-_PAST = frozenset(
+PAST_FORMS = _PAST = frozenset(
     """was were had did made built began bought brought caught chose came cut dealt drew drove
     ate fell fed felt fought found flew forgot forgave froze got gave went grew hung heard hid
     held hurt kept knew laid led left lent let lay lit lost meant met paid put quit read rode
