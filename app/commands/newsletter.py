@@ -22,11 +22,12 @@ from core.dates import iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError, DigestError
 from core.model import WeeklyRollup
 from newsletter import subscribers
-from newsletter.render import Issue, render_issue
+from newsletter.render import Issue, issue_key, render_issue
 from newsletter.send import Tally, plan_issue, send_issue
 from newsletter.smtp import SMTPSender
+from storage import deliveries
 from storage import subscribers as store
-from storage.tables import Subscriber, utcnow
+from storage.tables import Subscriber
 
 __all__ = ["build_issue", "register", "resolve_week", "run_send_weekly"]
 
@@ -61,7 +62,7 @@ def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> di
 
 def resolve_week(runtime: Runtime, text: str, *, now: datetime | None = None) -> str:
     """'last' | 'this' | '2026-W14' → '2026-W14', with "today" taken in DIGEST_TZ."""
-    today = (now or utcnow()).astimezone(runtime.settings.tz).date()
+    today = (now or runtime.clock()).astimezone(runtime.settings.tz).date()
     return iso_week(parse_week(text, today=today))
 
 
@@ -357,6 +358,19 @@ def send_command(
         raise DeliveryError(
             f"{tally.paused}; run the same command again to resume", permanent=False
         )
+    _exit_unless_delivered(runtime, tally, key=issue_key(edition, week))
+
+
+def _exit_unless_delivered(runtime: Runtime, tally: Tally, *, key: str) -> None:
+    """Exit 1 while a subscriber is not known to have the issue: failed (now or in an
+    earlier run), deferred, or claimed by a run that never recorded it; cron should hear."""
+    with Session(runtime.engine) as session:
+        failed = deliveries.counts(session=session, issue=key).get("failed", 0)
+    if failed > tally.failed:  # this run's line counts only its own failures
+        noun = "delivery" if failed == 1 else "deliveries"
+        click.echo(f"{failed} {noun} of this issue failed for good earlier; not retried.")
+    if failed or tally.deferred or tally.unrecorded:
+        raise click.exceptions.Exit(1)
 
 
 def _tally_line(tally: Tally) -> str:

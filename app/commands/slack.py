@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.wiring import Runtime
 from bot.app import check_settings
-from bot.post import post_daily, targets
+from bot.post import post_daily, targets, undelivered
 from bot.socket import socket_handler
 from core.dates import day_of, parse_day
 from core.deliver import Outcome
@@ -56,7 +56,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     """
     check_settings(runtime.settings, mode="post")  # before opening anything
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
-    today = day_of(datetime.now(UTC), runtime.settings.tz)
+    today = day_of(runtime.clock(), runtime.settings.tz)
     when = parse_day(day, today=today)
     settings, engine = runtime.settings, runtime.engine
     total = len(targets(settings, engine=engine, edition=edition, channel=channel))
@@ -84,7 +84,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     for outcome in outcomes:
         reason = f": {outcome.error}" if outcome.error else ""
         click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=_STYLE.get(outcome.status))
-    if any(o.status in ("failed", "deferred") for o in outcomes):
+    if not outcomes or undelivered(outcomes):  # could not post: say so to cron and CI
         raise click.exceptions.Exit(1)
 
 
