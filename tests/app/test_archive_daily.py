@@ -34,4 +34,4 @@ def test_the_reason_for_the_signal_is_labelled_once(sqlite_engine: Engine) -> No
 
     assert composed.count("Why this one:") == 1
     assert "Why this one: concrete results (4 figures).</p>" in composed
-    assert "Why this one: Capability sandboxing replaces marketplace trust.</p>" in older
+    assert "Why it matters: Capability sandboxing replaces marketplace trust.</p>" in older
