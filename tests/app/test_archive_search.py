@@ -36,7 +36,9 @@ def articles(engine: Engine) -> Engine:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url, "PUBLIC_BASE_URL": BASE_URL})
+    return Settings.from_env(
+        {"DATABASE_URL": database_url, "PUBLIC_BASE_URL": BASE_URL, "SECRET_KEY": "test-secret"}
+    )
 
 
 def _search(settings: Settings, *args: str):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.config import BUNDLED_SOURCES
-from core.errors import ConfigError
 from core.discover import feed_links
+from core.errors import ConfigError
 from core.sources import NewSource, add_sources, load_sources, remove_source, set_enabled
 
 

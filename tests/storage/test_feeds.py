@@ -17,6 +17,7 @@ from storage.feeds import (
     retire_sources,
     sync_sources,
 )
+from storage.metrics import feed_states
 
 BLOG = Source(name="Blog", company="Acme", url="https://acme.example/feed", edition="tech",
               tags=("data", "security"), weight=1.2)  # fmt: skip
@@ -139,6 +140,7 @@ def test_a_source_left_out_of_the_file_is_kept_but_marked_removed(session, now):
     assert [row.name for row in list_feeds(session=session)] == ["Blog"]
     kept = {row.name: row for row in list_feeds(session=session, removed=True)}
     assert kept["Other"].removed_at == now and kept["Other"].error_count == 1
+    assert set(feed_states(session=session, now=now)) == {"Blog"}  # health counts
     back = sync_sources([OTHER], session=session)["Other"]  # put back in the file
     assert back.removed_at is None and back.error_count == 1
 
