@@ -85,7 +85,7 @@ def ingest_report(
     ):
         # the whole file, whatever this run selects: sources it no longer lists leave the
         # listings and health counts
-        mirror_catalogue(runtime.catalogue, session=session, now=datetime.now(UTC))
+        mirror_catalogue(runtime.catalogue, session=session, now=runtime.clock())
         return ingest_sources(
             sources, session=session, open_http=http_opener(runtime), workers=pool,
             options=options, now=runtime.clock, on_done=advance,

@@ -44,7 +44,7 @@ def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalo
     every other row marked removed. Returns the catalogue. Cheap: a few statements."""
     catalogue = runtime.catalogue
     with Session(runtime.engine, expire_on_commit=False) as session:
-        mirror_catalogue(catalogue, session=session, now=now or datetime.now(UTC))
+        mirror_catalogue(catalogue, session=session, now=now or runtime.clock())
     return catalogue
 
 
