@@ -240,10 +240,8 @@ class LLMEditor:
 
     def write_review(self, rollup: WeeklyRollup, articles: Sequence[ArticleRef]) -> str | None:
         """The Week in Review from the week's themes and its posts' deep dives."""
-        themes = [
-            f"- {s.theme} ({', '.join(s.companies)})"
-            for s in (*rollup.top_stories, *rollup.patterns)
-        ]
+        themes = [f"- {s.theme} ({', '.join(s.companies)})" for s in rollup.top_stories]
+        themes += [f"- {p.theme} ({', '.join(p.companies)})" for p in rollup.patterns]
         material = (
             "Themes:\n"
             + "\n".join(themes)
