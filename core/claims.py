@@ -12,7 +12,8 @@ What "occurs in the source material" means here:
 - **a figure**: every number, with thousands separators ignored (3,000 = 3000) and a trailing
   unit or % allowed (40% = 40);
 - **a name**: every word with a capital letter (technology, product, company, person), except
-  an ordinary word that opens a sentence ("The", "Instead"); a name occurs if the material has
+  an ordinary word that opens a sentence ("The", "Instead", "Static": a short list of openers,
+  and ordinary English endings such as -ic, -ly, -ing, -ion); a name occurs if the material has
   it as a word in any case, or it is one of the `names` given (the post's company). A
   possessive ("Datadog's") is the name without its "'s"; "Postgres-backed" is "Postgres".
 
@@ -125,7 +126,16 @@ _OPENERS = frozenset(
     treating choosing keeping making adding replacing trading accepting teams engineers
     companies organisations organizations engineering lessons lesson the result results key
     takeaway takeaways practical readers anyone any whatever whichever so thus hence therefore
-    but and or nor yes""".split()
+    but and or nor yes short long large small big new old modern simple strong good best better
+    similar different same common shared central clear fast slow high low open public private
+    data security reliability performance latency cost costs scale growth speed safety trust
+    infrastructure systems software hardware platform platforms tooling tools code""".split()
+)
+# …and so are words with an ordinary English ending ("Static", "Careful", "Moving"). A product
+# named like one ("Elastic") opening a sentence slips through; anywhere else it is still checked.
+_ORDINARY_ENDING = re.compile(
+    r"(?:ic|ical|al|ally|ly|ing|ings|ed|ion|ions|ive|ives|ous|ent|ents|ant|ants|ity|ities|ness"
+    r"|ment|ments|ful|less|able|ible|ise|ize|ised|ized|ship|ward|wards|wise|ance|ence|ency)$"
 )
 
 
@@ -153,8 +163,11 @@ def invented_names(text: str, material: str, names: Iterable[str] = ()) -> list[
     invented: list[str] = []
     for word, opens in _names(text):
         lower = word.lower()
-        if lower in allowed or (opens and lower in _OPENERS and word[1:] == word[1:].lower()):
+        if lower in allowed:
             continue
+        if opens and word[1:] == word[1:].lower():
+            if lower in _OPENERS or _ORDINARY_ENDING.search(lower):
+                continue
         if re.search(rf"(?<![a-z0-9]){re.escape(lower)}(?![a-z0-9])", known):
             continue
         if word not in invented:

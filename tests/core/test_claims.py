@@ -70,7 +70,7 @@ def test_names_are_matched_in_any_case_and_without_possessives_or_hyphens() -> N
 
 
 def test_ordinary_words_opening_a_sentence_are_not_names() -> None:
-    text = "The team moved. Instead, it chose Kafka. A lesson: Rather than wait, ship."
+    text = "The team moved. Instead, it chose Kafka. Static ones: Rather than wait, ship."
     assert invented_names(text, POST) == []
     assert invented_names("Later, it chose Kafka.", POST) == [
         "Later"
