@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 
 import httpx
@@ -15,7 +17,7 @@ from core.errors import ConfigError
 from core.sources import Catalogue, load_sources
 from storage.db import make_engine, upgrade
 
-__all__ = ["Runtime", "open_engine"]
+__all__ = ["Runtime", "open_engine", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,11 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
+def utc_now() -> datetime:
+    """The real clock: an aware UTC datetime. Tests give `Runtime` a fixed one instead."""
+    return datetime.now(UTC)
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -43,10 +50,15 @@ def _redact(url: str) -> str:
 
 @dataclass
 class Runtime:
-    """What a command needs, built lazily from settings (so `--help` touches nothing)."""
+    """What a command needs, built lazily from settings (so `--help` touches nothing).
+
+    `clock` is where every command takes "now" from (today's digest, the due jobs, the
+    backoff of a feed); tests pass a fixed one, so no test depends on the day or hour.
+    """
 
     settings: Settings
     sources_path: str | None = None
+    clock: Callable[[], datetime] = utc_now
     _clients: list[httpx.Client] = field(default_factory=list)
 
     @cached_property

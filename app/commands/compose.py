@@ -8,7 +8,7 @@ pipeline for today, the README's main command: ingest → summarise → compose 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import click
 from sqlmodel import Session
@@ -79,7 +79,7 @@ def _pattern_writer(runtime: Runtime) -> LLMSummariser | None:
 
 
 def _today(runtime: Runtime) -> date:
-    return day_of(datetime.now(UTC), runtime.settings.tz)
+    return day_of(runtime.clock(), runtime.settings.tz)
 
 
 # --- entry points ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from newsletter.render import Issue, render_issue
 from newsletter.send import Tally, plan_issue, send_issue
 from newsletter.smtp import SMTPSender
 from storage import subscribers as store
-from storage.tables import Subscriber, utcnow
+from storage.tables import Subscriber
 
 __all__ = ["build_issue", "register", "resolve_week", "run_send_weekly"]
 
@@ -61,7 +61,7 @@ def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> di
 
 def resolve_week(runtime: Runtime, text: str, *, now: datetime | None = None) -> str:
     """'last' | 'this' | '2026-W14' → '2026-W14', with "today" taken in DIGEST_TZ."""
-    today = (now or utcnow()).astimezone(runtime.settings.tz).date()
+    today = (now or runtime.clock()).astimezone(runtime.settings.tz).date()
     return iso_week(parse_week(text, today=today))
 
 

@@ -125,7 +125,7 @@ def worker_command(runtime: Runtime, once: bool) -> None:
 @click.pass_obj
 def status(runtime: Runtime, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
-    report = status_report(runtime, now=datetime.now(UTC))
+    report = status_report(runtime, now=runtime.clock())
     if as_json:
         import json
 
@@ -145,7 +145,11 @@ def build_worker(runtime: Runtime) -> Worker:
     catalogue = runtime.catalogue  # a bad sources.toml stops here, in one line
     editions = [key for key in catalogue.editions if catalogue.select(edition=key)]
     return Worker(
-        runtime.settings, engine=runtime.engine, steps=steps_for(runtime), editions=editions
+        runtime.settings,
+        engine=runtime.engine,
+        steps=steps_for(runtime),
+        editions=editions,
+        clock=runtime.clock,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -56,7 +56,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     """
     check_settings(runtime.settings, mode="post")  # before opening anything
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
-    today = day_of(datetime.now(UTC), runtime.settings.tz)
+    today = day_of(runtime.clock(), runtime.settings.tz)
     when = parse_day(day, today=today)
     settings, engine = runtime.settings, runtime.engine
     total = len(targets(settings, engine=engine, edition=edition, channel=channel))

@@ -9,20 +9,25 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
+from lxml import etree
 from sqlmodel import Session, select
 
 from app.cli import cli
+from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from storage.digests import load_digest
 from storage.tables import Article, DeepDiveRow, FeedSource
+from tests.app.support import serve_app
 from tests.peers.http import Request, Response, serve
 from tests.peers.llm import chat, faithful, serve_llm, server_error
 
 ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
 DAY = date(2026, 4, 1)
+NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)  # every runtime's clock: "today" is DAY
 
 SOURCES_TOML = """
 [editions.tech]
@@ -75,7 +80,7 @@ def runtime(tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
     sources = tmp_path / "sources.toml"
     sources.write_text(SOURCES_TOML.format(base="http://127.0.0.1:9"), encoding="utf-8")
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
-    runtime = Runtime(settings=settings, sources_path=str(sources))
+    runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
     with Session(runtime.engine) as session:
         for name, company, weight in [
             ("Datadog Engineering", "Datadog", 1.2),
@@ -266,7 +271,7 @@ def test_help_explains_the_commands() -> None:
 
 
 def test_run_without_ingest_prints_todays_digest(runtime: Runtime) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = runtime.clock()
     add(runtime, "datadog-replication.txt", published_at=now, first_seen_at=now)
     result = invoke(runtime, "run", "--no-ingest", "--format", "md")
     assert result.exit_code == 0, result.output
@@ -291,9 +296,7 @@ def _rss(items: list[dict[str, str]]) -> str:
 
 
 def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: str) -> None:
-    current = datetime.now(UTC).replace(microsecond=0)
-    midnight = current.replace(hour=0, minute=0, second=0)
-    now = max(current - timedelta(minutes=5), midnight)  # today, even just after midnight
+    now = NOW - timedelta(minutes=5)
     feeds: dict[str, str] = {}
     for slug, name in [
         ("datadog", "datadog-replication.txt"),
@@ -312,7 +315,7 @@ def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: 
         sources = tmp_path / "sources.toml"
         sources.write_text(SOURCES_TOML.format(base=server.url), encoding="utf-8")
         settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
-        runtime = Runtime(settings=settings, sources_path=str(sources))
+        runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
         try:
             result = invoke(runtime, "run", "--format", "json")
         finally:
@@ -322,6 +325,37 @@ def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: 
     assert digest["stats"]["posts"] == 3
     assert {d["company"] for d in digest["deep_dives"]} == {"Datadog", "GitHub", "HashiCorp"}
     assert digest["signal"]["company"] == "Datadog"
+
+
+def test_a_feed_full_of_control_characters_still_gives_a_valid_feed_xml(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    item = sample("datadog-replication.txt") | {"date": format_datetime(NOW - timedelta(hours=1))}
+    item["title"] = "Replication\x00 at \x1b[31mscale\x1b[0m\x0c"
+    item["text"] = item["text"].replace(" ", " \x01", 3)
+    feed = _rss([item])
+
+    def handle(request: Request) -> Response:
+        return Response(200, feed, {"Content-Type": "application/rss+xml"})
+
+    with serve(handle) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(SOURCES_TOML.format(base=server.url), encoding="utf-8")
+        settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
+        runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
+        try:
+            result = invoke(runtime, "run", "--format", "json")
+            with serve_app(create_app(settings, engine=runtime.engine)) as base:
+                response = httpx.get(base + "/feed.xml", timeout=10)
+        finally:
+            runtime.close()
+
+    assert result.exit_code == 0, result.output
+    digest = json.loads(result.output[result.output.index("{") :])
+    assert digest["signal"]["title"] == "Replication at [31mscale[0m"
+    assert response.status_code == 200
+    channel = etree.fromstring(response.content)  # strict XML: any control character fails
+    assert "Replication at [31mscale[0m" in "".join(channel.itertext())
 
 
 def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
@@ -347,7 +381,7 @@ def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None
         for feed in session.exec(select(FeedSource)).all():
             if feed.name != "GitHub Blog":
                 feed.status, feed.last_error = "error", "the server answered 500"
-                feed.backoff_until = datetime.now(UTC) + timedelta(hours=1)
+                feed.backoff_until = runtime.clock() + timedelta(hours=1)
                 session.add(feed)
         session.commit()
     result = invoke(runtime, "run", "--format", "text")
@@ -361,7 +395,7 @@ def _llm_runtime(runtime: Runtime, url: str) -> Runtime:
     settings = runtime.settings.replace(
         summariser="llm", llm_base_url=url + "/v1", llm_model="test-model", llm_api_key="sk-x"
     )
-    return Runtime(settings=settings, sources_path=runtime.sources_path)
+    return Runtime(settings=settings, sources_path=runtime.sources_path, clock=runtime.clock)
 
 
 def _model(request: dict[str, object]) -> Response:

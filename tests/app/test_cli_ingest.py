@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import Session, select
 
 from app.cli import cli
 from app.commands.ingest import run_ingest
 from app.wiring import Runtime
 from core.config import Settings
+from storage.tables import Article
 from tests.peers.feeds import FeedServer, feed_server
 
 
@@ -23,7 +26,9 @@ def server() -> Iterator[FeedServer]:
 
 
 @pytest.fixture
-def runtime(server: FeedServer, tmp_path: Path, sqlite_url: str) -> Iterator[Runtime]:
+def runtime(
+    server: FeedServer, tmp_path: Path, sqlite_url: str, now: datetime
+) -> Iterator[Runtime]:
     sources = tmp_path / "sources.toml"
     sources.write_text(
         f"""
@@ -61,7 +66,7 @@ enabled = false
         encoding="utf-8",
     )
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)})
-    runtime = Runtime(settings=settings)
+    runtime = Runtime(settings=settings, clock=lambda: now)
     yield runtime
     runtime.close()
 
@@ -145,6 +150,22 @@ def test_articles_json_lists_stored_articles(runtime):
     assert [a["title"] for a in since] == [
         "Rebuilding the Event Store Write Path & What We Learned"
     ]
+
+
+def test_articles_never_writes_a_stored_escape_sequence_to_the_terminal(runtime):
+    run_ingest(runtime, fulltext=False)
+    with Session(runtime.engine) as session:  # a row stored before ingest stripped controls
+        article = session.exec(select(Article).order_by(Article.url)).first()
+        assert article is not None
+        article.title = "Owned \x1b[2J\x1b]0;pwned\x07terminal\x00"
+        article.company = "Evil\x1b[31m Corp"
+        session.add(article)
+        session.commit()
+
+    output = _invoke(runtime, "articles").output
+
+    assert "Owned [2J]0;pwnedterminal" in output and "Evil[31m Corp" in output
+    assert not any(ch in output for ch in "\x1b\x07\x00"), repr(output)
 
 
 def test_articles_rejects_a_bad_date_in_plain_words(runtime):
