@@ -15,20 +15,21 @@ from sqlmodel import Session
 
 from app.progress import progress_bar
 from app.wiring import Runtime
-from core.compose import (
-    Post,
-    belongs_to_day,
-    compose_daily,
-    compose_weekly,
-    with_written_patterns,
-    with_written_signal,
-)
+from core.compose import Post, belongs_to_day, compose_daily, compose_weekly
 from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_bounds, week_days
+from core.editorial import LLMEditor, write_daily, write_weekly
 from core.model import ArticleRef, DailyDigest, WeeklyRollup
 from core.render import render_daily, render_weekly
-from core.summarise import ArticleText, Summariser, summarise_pending, text_hash
+from core.summarise import (
+    ArticleText,
+    Summariser,
+    article_text,
+    pending_articles,
+    summarise_pending,
+    text_hash,
+)
 from core.summarise.extractive import ExtractiveSummariser, summarise_extractive
-from core.summarise.llm import LLMSummariser
+from core.summarise.llm import LLMSummariser, RunBudget
 from core.tags import merge_tags, tag_text
 from storage import deep_dives
 from storage.db import session_scope
@@ -59,7 +60,8 @@ def register(cli: click.Group) -> None:
 
 
 def build_summariser(runtime: Runtime) -> Summariser:
-    """The summariser DIGEST_SUMMARISER names; the LLM one gets its own httpx client."""
+    """The summariser DIGEST_SUMMARISER names, for one run: the LLM one carries the run's
+    budget (LLM_TOKEN_BUDGET, LLM_TIME_BUDGET), so pass the same one to every step of a run."""
     settings = runtime.settings
     if settings.summariser != "llm":
         return ExtractiveSummariser()
@@ -67,15 +69,10 @@ def build_summariser(runtime: Runtime) -> Summariser:
         client=runtime.llm_client,
         model=settings.llm_model,
         api_key=settings.llm_api_key,
-        token_budget=settings.llm_token_budget,
+        budget=RunBudget(tokens=settings.llm_token_budget, seconds=settings.llm_time_budget),
+        max_input_chars=settings.llm_max_input_chars,
         concurrency=settings.llm_concurrency,
     )
-
-
-def _pattern_writer(runtime: Runtime) -> LLMSummariser | None:
-    """With DIGEST_SUMMARISER=llm, the model writes the signal's and patterns' paragraphs too."""
-    summariser = build_summariser(runtime)
-    return summariser if isinstance(summariser, LLMSummariser) else None
 
 
 def _today(runtime: Runtime) -> date:
@@ -86,15 +83,19 @@ def _today(runtime: Runtime) -> date:
 
 
 def run_summarise(
-    runtime: Runtime, *, since: date | None = None, progress: bool = False
+    runtime: Runtime,
+    *,
+    since: date | None = None,
+    progress: bool = False,
+    summariser: Summariser | None = None,
 ) -> dict[str, int]:
     """Summarise every article without a deep dive; returns counts.
 
     Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
     "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
-    "fallbacks".
+    "fallbacks", "rejected". `summariser`: the run's, when the run has more steps.
     """
-    summariser = build_summariser(runtime)
+    summariser = summariser or build_summariser(runtime)
     start = day_bounds(since, runtime.settings.tz)[0] if since else None
     with (
         progress_bar("Summarising", enabled=progress) as bar,
@@ -113,8 +114,31 @@ def run_summarise(
             llm_tokens=usage.tokens,
             cache_hits=usage.cache_hits,
             fallbacks=usage.fallbacks,
+            rejected=sum(usage.rejected.values()),
         )
     return counts
+
+
+def run_estimate(runtime: Runtime, *, since: date | None = None) -> str:
+    """What `summarise` would send to the model and about what it costs, without calling it."""
+    summariser = build_summariser(runtime)
+    start = day_bounds(since, runtime.settings.tz)[0] if since else None
+    with session_scope(runtime.engine) as session:
+        pending = [article_text(a) for a, _ in pending_articles(session=session, since=start)]
+        if not isinstance(summariser, LLMSummariser):
+            return (
+                f"{len(pending)} article{'s' if len(pending) != 1 else ''} to summarise, all "
+                "extractive (DIGEST_SUMMARISER is not llm): no model, no tokens."
+            )
+        estimate = summariser.estimate(pending, session=session)
+    budget = runtime.settings.llm_token_budget
+    fits = "within" if estimate.tokens <= budget else "over"
+    return (
+        f"{estimate.posts} post{'s' if estimate.posts != 1 else ''} would go to the model "
+        f"({runtime.settings.llm_model}), about {estimate.tokens:,} tokens, {fits} "
+        f"LLM_TOKEN_BUDGET ({budget:,}); {estimate.cached} already cached, "
+        f"{estimate.title_only} title-only. Nothing was sent."
+    )
 
 
 def _posts(session: Session, rows: Sequence[deep_dives.ArticleRow]) -> list[Post]:
@@ -164,7 +188,12 @@ def _posts(session: Session, rows: Sequence[deep_dives.ArticleRow]) -> list[Post
 
 
 def run_compose_daily(
-    runtime: Runtime, *, edition: str, day: date, force: bool = False
+    runtime: Runtime,
+    *,
+    edition: str,
+    day: date,
+    force: bool = False,
+    summariser: Summariser | None = None,
 ) -> DailyDigest:
     """The stored daily digest for (edition, day), composing and storing it first if needed.
 
@@ -202,16 +231,9 @@ def run_compose_daily(
             sources=sources,
             unreachable=[name for name in sources if name not in read],
         )
-        summariser = _pattern_writer(runtime)
-        if summariser is not None:
-            digest = with_written_signal(
-                digest, write=lambda s, ref: summariser.write_signal(s, ref, session=session)
-            )
-            digest = with_written_patterns(
-                digest,
-                articles=digest.deep_dives,
-                write=lambda p, refs: summariser.write_pattern(p, refs, session=session),
-            )
+        writer = summariser or build_summariser(runtime)
+        if isinstance(writer, LLMSummariser):  # the model writes the signal and patterns too
+            digest = write_daily(digest, editor=LLMEditor(writer, session=session))
         deep_dives.assign_digest_day(
             session=session,
             article_ids=[r.article.id for r in late if r.article.id is not None],
@@ -230,7 +252,12 @@ def run_compose_daily(
 
 
 def run_compose_weekly(
-    runtime: Runtime, *, edition: str, week: str, force: bool = False
+    runtime: Runtime,
+    *,
+    edition: str,
+    week: str,
+    force: bool = False,
+    summariser: Summariser | None = None,
 ) -> WeeklyRollup:
     """The stored weekly rollup for (edition, ISO week), composing and storing it first if needed.
 
@@ -259,17 +286,13 @@ def run_compose_weekly(
         sources = [s.name for s in runtime.catalogue.select(edition=edition)]
         posts = _posts(session, list(rows.values()))
         rollup = compose_weekly(edition=edition_info, week=week, posts=posts, sources=sources)
-        summariser = _pattern_writer(runtime)
-        if summariser is not None and rollup.patterns:
+        writer = summariser or build_summariser(runtime)
+        if isinstance(writer, LLMSummariser):  # stories, patterns and the review too
             refs = [
                 ArticleRef(title=p.title, company=p.company, url=p.url, text=p.deep_dive)
                 for p in posts
             ]
-            rollup = with_written_patterns(
-                rollup,
-                articles=refs,
-                write=lambda p, found: summariser.write_pattern(p, found, session=session),
-            )
+            rollup = write_weekly(rollup, articles=refs, editor=LLMEditor(writer, session=session))
         save_digest(
             session=session,
             edition=edition,
@@ -285,20 +308,35 @@ def run_compose_weekly(
 # --- commands --------------------------------------------------------------------------------
 
 
-def _summarise(runtime: Runtime, since: str | None) -> None:
+def _summarise(
+    runtime: Runtime,
+    since: str | None,
+    *,
+    estimate: bool = False,
+    summariser: Summariser | None = None,
+) -> None:
+    """Summarise and print the summary line; `summariser`: the run's, whose LLM line the run
+    prints itself once its other steps are done."""
     day = parse_day(since, today=_today(runtime)) if since else None
-    counts = run_summarise(runtime, since=day, progress=True)
+    if estimate:
+        click.echo(run_estimate(runtime, since=day), err=True)
+        return
+    own = summariser is None
+    summariser = summariser or build_summariser(runtime)
+    counts = run_summarise(runtime, since=day, progress=True, summariser=summariser)
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
     line = f"Summarised {counts['summarised']} article{'s' if counts['summarised'] != 1 else ''}"
     click.echo(line + (f" ({used})." if used else "."), err=True)
-    if "llm_calls" in counts:
-        click.echo(
-            f"LLM: {counts['llm_calls']} calls, {counts['llm_tokens']:,} tokens, "
-            f"{counts['cache_hits']} cached, {counts['fallbacks']} fell back to extractive.",
-            err=True,
-        )
+    if own:
+        _llm_line(summariser)
+
+
+def _llm_line(summariser: Summariser) -> None:
+    """'LLM: 12 by the model, 3 rejected (…), 3 extractive; 15 calls, 21,480 tokens.'"""
+    if isinstance(summariser, LLMSummariser):
+        click.echo(f"LLM: {summariser.line()}.", err=True)
 
 
 _SINCE = click.option(
@@ -309,24 +347,34 @@ _SINCE = click.option(
 )
 
 
+_ESTIMATE = click.option(
+    "--estimate",
+    is_flag=True,
+    help="Only print how many posts would go to the model and about how many tokens that "
+    "costs; send nothing.",
+)
+
+
 @click.command("summarise")
 @_SINCE
+@_ESTIMATE
 @click.pass_obj
-def summarise_command(runtime: Runtime, since: str | None) -> None:
+def summarise_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
     """Write deep dives for articles that have none (alias: summarize).
 
     Uses DIGEST_SUMMARISER: extractive (default, offline) or llm (LLM_BASE_URL, LLM_MODEL).
     Articles already summarised are skipped, so running it twice does nothing the second time.
     """
-    _summarise(runtime, since)
+    _summarise(runtime, since, estimate=estimate)
 
 
 @click.command("summarize", hidden=True)
 @_SINCE
+@_ESTIMATE
 @click.pass_obj
-def summarize_command(runtime: Runtime, since: str | None) -> None:
+def summarize_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
     """Alias of `summarise`."""
-    _summarise(runtime, since)
+    _summarise(runtime, since, estimate=estimate)
 
 
 _EDITION = click.option(
@@ -425,6 +473,10 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
     # This week's posts are what today's digest and this week's rollup can show; older
     # history (a first run ingests whole feeds) is summarised on demand when composed.
     today = _today(runtime)
-    _summarise(runtime, (today - timedelta(days=7)).isoformat())
-    digest = run_compose_daily(runtime, edition=edition, day=today, force=True)
+    summariser = build_summariser(runtime)  # one for the run: one budget, one LLM line
+    _summarise(runtime, (today - timedelta(days=7)).isoformat(), summariser=summariser)
+    digest = run_compose_daily(
+        runtime, edition=edition, day=today, force=True, summariser=summariser
+    )
+    _llm_line(summariser)
     click.echo(render_daily(digest, fmt), nl=False)
