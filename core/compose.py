@@ -17,9 +17,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import TypeVar
 
 from core.dates import week_days
 from core.model import ArticleRef, DailyDigest, Edition, Pattern, Signal, Stats, Story, WeeklyRollup
@@ -34,6 +35,8 @@ __all__ = [
     "compose_daily",
     "compose_weekly",
     "group_posts",
+    "with_written_patterns",
+    "with_written_signal",
 ]
 
 READING_WPM = 230
@@ -452,3 +455,35 @@ def compose_weekly(
         patterns=tuple(_patterns(ordered)),
         tags=_digest_tags(posts),
     )
+
+
+PatternWriter = Callable[[Pattern, Sequence[ArticleRef]], str | None]
+
+
+Composed = TypeVar("Composed", DailyDigest, WeeklyRollup)
+
+
+def with_written_patterns(
+    value: Composed, *, articles: Sequence[ArticleRef], write: PatternWriter
+) -> Composed:
+    """The digest with each pattern's text replaced by `write(pattern, articles)` when it gives one.
+
+    How the LLM summariser's written paragraphs get in while composing stays pure: `write`
+    returns None to keep the composed text (the model failed its checks, or is unavailable).
+    """
+    patterns = []
+    for pattern in value.patterns:
+        text = write(pattern, [a for a in articles if a.url in pattern.urls])
+        patterns.append(replace(pattern, text=text) if text else pattern)
+    return replace(value, patterns=tuple(patterns))
+
+
+def with_written_signal(
+    digest: DailyDigest, *, write: Callable[[Signal, ArticleRef], str | None]
+) -> DailyDigest:
+    """The digest with its signal's text replaced by `write(signal, its deep dive)` if given."""
+    if digest.signal is None:
+        return digest
+    ref = next((a for a in digest.deep_dives if a.url == digest.signal.url), None)
+    text = write(digest.signal, ref) if ref is not None else None
+    return replace(digest, signal=replace(digest.signal, text=text)) if text else digest

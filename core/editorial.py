@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from sqlmodel import Session
 
 from core.claims import check_text, read_fields
+from core.compose import with_written_patterns, with_written_signal
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Story, WeeklyRollup
 from core.summarise import text_hash
 from core.summarise.llm import PROMPT_VERSION, LLMSummariser, cache_key
@@ -45,37 +46,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Composed = TypeVar("Composed", DailyDigest, WeeklyRollup)
-PatternWriter = Callable[[Pattern, Sequence[ArticleRef]], str | None]
-
-
 # --- the pure hooks --------------------------------------------------------------------------
-
-
-def with_written_signal(
-    digest: DailyDigest, *, write: Callable[[Signal, ArticleRef], str | None]
-) -> DailyDigest:
-    """The digest with its signal's text replaced by `write(signal, its deep dive)` if given."""
-    if digest.signal is None:
-        return digest
-    ref = next((a for a in digest.deep_dives if a.url == digest.signal.url), None)
-    text = write(digest.signal, ref) if ref is not None else None
-    return replace(digest, signal=replace(digest.signal, text=text)) if text else digest
-
-
-def with_written_patterns(
-    value: Composed, *, articles: Sequence[ArticleRef], write: PatternWriter
-) -> Composed:
-    """The digest with each pattern's text replaced by `write(pattern, its articles)` if given.
-
-    `write` returns None to keep the composed text (the model failed its checks, or is
-    unavailable).
-    """
-    patterns = []
-    for pattern in value.patterns:
-        text = write(pattern, [a for a in articles if a.url in pattern.urls])
-        patterns.append(replace(pattern, text=text) if text else pattern)
-    return replace(value, patterns=tuple(patterns))
+# `with_written_signal` and `with_written_patterns` stay at the end of core/compose.py, where
+# callers already import them from, and are re-exported here beside the weekly ones.
 
 
 def with_written_stories(

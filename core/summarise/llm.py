@@ -38,7 +38,7 @@ import httpx
 from sqlmodel import Session
 
 from core.claims import Rejected, check_text, read_fields
-from core.model import DeepDive
+from core.model import ArticleRef, DeepDive, Pattern, Signal
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
 from storage import deep_dives
@@ -274,6 +274,22 @@ class LLMSummariser:
     def line(self) -> str:
         """The run's summary of the model's work (`Usage.line`)."""
         return self.usage.line(token_budget=self.budget.tokens, time_budget=self.budget.seconds)
+
+    # --- sections, for callers holding a summariser and a session ---------------------------
+
+    def write_signal(self, signal: Signal, article: ArticleRef, *, session: Session) -> str | None:
+        """The Signal of the Day's paragraph, or None to keep the composed one (`core.editorial`)."""
+        from core.editorial import LLMEditor  # editorial builds on this module
+
+        return LLMEditor(self, session=session).write_signal(signal, article)
+
+    def write_pattern(
+        self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
+    ) -> str | None:
+        """A pattern's paragraph, or None to keep the composed one (`core.editorial`)."""
+        from core.editorial import LLMEditor
+
+        return LLMEditor(self, session=session).write_pattern(pattern, articles)
 
     # --- Summariser ----------------------------------------------------------------------
 

@@ -8,7 +8,14 @@ import json
 from app.wiring import Runtime
 from tests.app.test_cli_compose import add, invoke, runtime  # noqa: F401  (the fixture)
 from tests.peers.http import Response
-from tests.peers.llm import chat, faithful, inventing_a_name, serve_llm, server_error
+from tests.peers.llm import (
+    chat,
+    faithful,
+    inventing_a_name,
+    serve_llm,
+    server_error,
+    timing_out,
+)
 
 THREE = ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt")
 
@@ -180,3 +187,24 @@ def test_summarise_estimate_counts_without_calling_the_model(runtime: Runtime) -
     )
     assert "all extractive (DIGEST_SUMMARISER is not llm)" in plain.output
     assert "Summarised 2 articles" in again.output
+
+
+def test_a_slow_model_is_cut_off_by_the_time_budget_and_the_run_goes_on(
+    runtime: Runtime,  # noqa: F811
+) -> None:
+    now = runtime.clock()
+    for name in THREE:
+        add(runtime, name, published_at=now, first_seen_at=now)
+    with serve_llm(default=timing_out(3.0)) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url, llm_concurrency=1, llm_time_budget=1)
+        try:
+            result = invoke(llm_runtime, "run", "--no-ingest", "--format", "json")
+        finally:
+            llm_runtime.close()
+    assert result.exit_code == 0, result.output
+    # the first request is cut at the budget's end; nothing else is asked for
+    assert len(llm.calls) == 1
+    assert "LLM: 0 by the model, 3 extractive, 2 composed; 1 calls, 0 tokens; " in result.output
+    assert "LLM_TIME_BUDGET (1 s) ran out: 4 left to the fallback." in result.output
+    digest = json.loads(result.output[result.output.index("{") :])
+    assert {d["summariser"] for d in digest["deep_dives"]} == {"extractive"}

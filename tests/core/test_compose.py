@@ -13,8 +13,9 @@ from core.compose import (
     compose_daily,
     compose_weekly,
     group_posts,
+    with_written_patterns,
+    with_written_signal,
 )
-from core.editorial import with_written_patterns, with_written_signal
 from core.model import DailyDigest, Edition, WeeklyRollup
 from core.render import render_daily
 from core.summarise import ArticleText

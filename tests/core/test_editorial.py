@@ -243,3 +243,14 @@ def test_check_section_holds_every_section_to_the_same_checks(text: str, reason:
             material=material,
             companies=PATTERN.companies,
         )
+
+
+def test_the_summariser_writes_a_signal_or_pattern_given_a_session(session: Session) -> None:
+    with serve_llm() as llm:
+        summariser = _editor(llm, session).summariser
+        signal = summariser.write_signal(SIGNAL, GH, session=session)
+        pattern = summariser.write_pattern(PATTERN, [GH, HC], session=session)
+        again = _editor(llm, session).summariser.write_pattern(PATTERN, [GH, HC], session=session)
+    assert signal is not None and signal.startswith("GitHub ")
+    assert pattern == again and pattern is not None and pattern.startswith("GitHub, HashiCorp ")
+    assert len(llm.calls) == 2
