@@ -182,8 +182,9 @@ _FIRST_PERSON = re.compile(
     r"|[Mm]e|[Mm]y|[Mm]yself)(?![\w/'’])"
 )
 _ENGLISH = frozenset(
-    "the a an and of to in is are was were for that with on as by its it from at this which or "
-    "be their than into how what".split()
+    "the a an and of to in is are was were be been for that with on as by its it from at this "
+    "which or their than into how what has have had not but can should would will each every "
+    "all also more they them these those so while when where who over after before".split()
 )
 
 
