@@ -286,7 +286,8 @@ def serve(config: str, db_url: str, api_url: str, port_file: str) -> None:
     )
     clock = lambda: datetime(2026, 4, 1, 9, tzinfo=UTC)  # noqa: E731
     if config == "ours":
-        routes = slack_routes(build_app(settings, engine=engine, clock=clock))
+        app = build_app(settings, engine=engine, clock=clock)
+        routes = slack_routes(app, signing_secret=settings.slack_signing_secret)
     else:
         routes = default_bolt_routes(settings, engine, clock)
     with serve_asgi(Starlette(routes=routes)) as url:

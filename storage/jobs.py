@@ -133,4 +133,3 @@ def last_runs(*, session: Session) -> dict[str, JobRun]:
         (col(JobRun.job) == latest.c.job) & (col(JobRun.started_at) == latest.c.started),
     )
     return {run.job: run for run in session.exec(query)}
-

@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.wiring import Runtime
 from bot.app import check_settings
-from bot.post import post_daily, targets
+from bot.post import post_daily, targets, undelivered
 from bot.socket import socket_handler
 from core.dates import day_of, parse_day
 from core.deliver import Outcome
@@ -84,7 +84,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     for outcome in outcomes:
         reason = f": {outcome.error}" if outcome.error else ""
         click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=_STYLE.get(outcome.status))
-    if any(o.status in ("failed", "deferred") for o in outcomes):
+    if not outcomes or undelivered(outcomes):  # could not post: say so to cron and CI
         raise click.exceptions.Exit(1)
 
 

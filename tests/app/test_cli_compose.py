@@ -13,14 +13,14 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from app.cli import cli
 from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from storage.digests import load_digest
-from storage.tables import Article, DeepDiveRow, FeedSource
+from storage.tables import Article, DeepDiveRow, Digest, FeedSource
 from tests.app.support import serve_app
 from tests.peers.http import Request, Response, serve
 
@@ -259,6 +259,27 @@ def test_an_unknown_edition_is_one_plain_line(runtime: Runtime) -> None:
 def test_a_bad_week_is_one_plain_line(runtime: Runtime) -> None:
     result = CliRunner().invoke(cli, ["weekly", "--week", "someday"], obj=runtime)
     assert result.exit_code == 1 and "not a week: 'someday'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["daily", "--date", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["weekly", "--week", "9999-W52"], "week out of range: '9999-W52'"),
+        (["summarise", "--since", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["articles", "--since", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["daily", "--date", "0001-01-01"], "date out of range: '0001-01-01'"),
+    ],
+)
+def test_a_date_at_the_end_of_the_calendar_is_one_plain_line(
+    runtime: Runtime, args: list[str], line: str
+) -> None:
+    result = CliRunner().invoke(cli, args, obj=runtime)
+
+    assert result.exit_code == 1, result.output
+    assert result.output == f"Error: {line} (the digest covers 1900 to 9998)\n"
+    with Session(runtime.engine) as session:
+        assert session.exec(select(func.count()).select_from(Digest)).one() == 0
 
 
 def test_help_explains_the_commands() -> None:

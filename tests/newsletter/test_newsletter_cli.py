@@ -167,6 +167,24 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
         "other send is running, one was killed mid-send: --retake-after 1h sends them again"
     )
     assert sink.recipients() == ["b@example.com"]  # a@ is left alone: it may have gone out
+    assert first.exit_code == 1  # not every subscriber is known to have it
     second = invoke(runtime, "send", "--week", "2026-W14", "--retake-after", "1h")
     assert second.output.strip() == "2 subscribers: 1 sent, 1 already done."
+    assert second.exit_code == 0
     assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
+
+
+def test_send_exits_non_zero_while_a_delivery_of_the_issue_has_failed(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "ok@example.com", "gone@example.com")
+    sink.answers["gone@example.com"] = "550 5.1.1 no such user"
+
+    first = invoke(runtime, "send", "--week", "2026-W14")
+    again = invoke(runtime, "send", "--week", "2026-W14")
+
+    assert sink.recipients() == ["ok@example.com"]
+    assert first.exit_code == 1 and "1 failed" in first.output
+    assert again.exit_code == 1, again.output  # the failure is still there: say so
+    assert "1 delivery of this issue failed" in again.output
