@@ -208,3 +208,16 @@ def test_a_slow_model_is_cut_off_by_the_time_budget_and_the_run_goes_on(
     assert "LLM_TIME_BUDGET (1 s) ran out: 4 left to the fallback." in result.output
     digest = json.loads(result.output[result.output.index("{") :])
     assert {d["summariser"] for d in digest["deep_dives"]} == {"extractive"}
+
+
+def test_llm_max_input_chars_condenses_longer_posts(runtime: Runtime) -> None:  # noqa: F811
+    article = add(runtime, "datadog-replication.txt")
+    with serve_llm() as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url, llm_max_input_chars=600)
+        try:
+            invoke(llm_runtime, "summarise")
+        finally:
+            llm_runtime.close()
+    sent = llm.calls[0]["messages"][1]["content"].split("Post:\n", 1)[1]
+    assert len(article.text) > 600 >= len(sent) > 0
+    assert sent.startswith(article.text[:100])
