@@ -286,6 +286,19 @@ class LLMSummariser:
         `check` returns the usable text or raises `core.claims.Rejected`; `shape` is the JSON
         shape the retry asks for. Every rejection is counted in `usage.rejected`.
         """
+        try:
+            return self._ask(messages, check, shape, label)
+        except Exception:  # a bug here must cost one text its fluency, never the run
+            log.exception("llm ask failed for=%s", label)
+            return None
+
+    def _ask(
+        self,
+        messages: list[dict[str, str]],
+        check: Callable[[str], str],
+        shape: str,
+        label: str,
+    ) -> tuple[str, int, int] | None:
         prompt_tokens = completion_tokens = 0
         for attempt in range(2):  # one answer, and one more if it fails the checks
             if self._broken:
@@ -307,8 +320,8 @@ class LLMSummariser:
                 log.warning("llm unavailable for=%s reason=%s", label, exc)
                 break
             # servers that report no usage are charged an estimate, so the budget still holds
-            used_prompt = int(usage.get("prompt_tokens") or estimate)
-            used_completion = int(usage.get("completion_tokens") or len(content) // 4)
+            used_prompt = _count(usage.get("prompt_tokens"), estimate)
+            used_completion = _count(usage.get("completion_tokens"), len(content) // 4)
             self.budget.settle(estimate + MAX_OUTPUT_TOKENS, used_prompt + used_completion)
             prompt_tokens += used_prompt
             completion_tokens += used_completion
@@ -391,11 +404,14 @@ class LLMSummariser:
             try:
                 data = response.json()
                 message = data["choices"][0]["message"]
-            except (ValueError, KeyError, IndexError, TypeError):
+                usage = data.get("usage") or {}
+                if not isinstance(message, dict) or not isinstance(usage, dict):
+                    raise TypeError
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 return "", {}  # an unreadable envelope is a bad answer, checked by the caller
             if message.get("refusal"):
-                return "", data.get("usage") or {}
-            return str(message.get("content") or ""), data.get("usage") or {}
+                return "", usage
+            return str(message.get("content") or ""), usage
         raise _Unavailable(reason)
 
     def _wait(self, attempt: int, seconds: float | None) -> None:
@@ -407,6 +423,13 @@ class LLMSummariser:
         if left is not None and wait >= left:
             raise _Unavailable("the run's time budget ran out while waiting to retry")
         self.sleep(wait)
+
+
+def _count(value: object, default: int) -> int:
+    """A token count the server reported, or `default` when it reported none or nonsense."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return default
 
 
 def _timeout(client: httpx.Client, left: float | None) -> httpx.Timeout:

@@ -484,3 +484,49 @@ def test_the_estimate_counts_posts_and_tokens_without_asking(
     assert (estimate.posts, estimate.cached, estimate.title_only) == (2, 1, 1)
     prompt = sum(len(m["content"]) for m in summariser._messages(_article(1))) // 4
     assert estimate.tokens == 2 * (prompt + 250)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"choices": "none", "usage": {"prompt_tokens": 5}},
+        {"choices": [{"message": "hello"}]},
+        {"choices": [{"message": {"content": "{}"}}], "usage": ["lots"]},
+        [1, 2, 3],
+    ],
+)
+def test_a_garbled_envelope_is_a_rejected_answer_not_a_crash(
+    session: Session, sleeps: list[float], body: object
+) -> None:
+    garbled = Response(200, json.dumps(body), {"Content-Type": "application/json"})
+    with serve_llm(garbled, garbled) as llm:
+        summariser = _summariser(llm, sleeps)
+        [dive] = summariser.summarise([ARTICLE], session=session)
+    assert dive == summarise_extractive(ARTICLE)
+    assert sum(summariser.usage.rejected.values()) == 2
+
+
+def test_nonsense_token_counts_are_charged_an_estimate(
+    session: Session, sleeps: list[float]
+) -> None:
+    answer = good()
+    data = json.loads(answer.body)
+    data["usage"] = {"prompt_tokens": "many", "completion_tokens": -3}
+    answer.body = json.dumps(data)
+    with serve_llm(answer) as llm:
+        summariser = _summariser(llm, sleeps)
+        [dive] = summariser.summarise([ARTICLE], session=session)
+    assert dive.summariser == "llm"
+    assert summariser.usage.prompt_tokens > 100 and summariser.usage.completion_tokens > 50
+
+
+def test_an_unexpected_error_while_asking_costs_one_text_not_the_run(
+    session: Session, sleeps: list[float], llm: LLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_check(content: str) -> str:
+        raise RuntimeError("a bug in a check")
+
+    summariser = _summariser(llm, sleeps)
+    messages = summariser._messages(ARTICLE)
+    assert summariser.ask(messages, broken_check, "{}", "label") is None
+    assert "llm ask failed for=label" in caplog.text
