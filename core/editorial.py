@@ -212,14 +212,22 @@ class LLMEditor:
         return self._write("story", STORY_PROMPT, story.companies, material)
 
     def write_review(self, rollup: WeeklyRollup, articles: Sequence[ArticleRef]) -> str | None:
-        """The Week in Review from the week's themes and its posts' deep dives."""
+        """The Week in Review from the week's themes and its posts' deep dives.
+
+        The deep dives go in the top stories' order, then the week's other posts, up to
+        `REVIEW_MATERIAL_CHARS`, so a busy week's prompt stays bounded.
+        """
         themes = [f"- {s.theme} ({', '.join(s.companies)})" for s in rollup.top_stories]
         themes += [f"- {p.theme} ({', '.join(p.companies)})" for p in rollup.patterns]
+        # the top stories' posts first (they are ranked), then the rest, up to the limit
+        leading = [a for story in rollup.top_stories for a in story.articles]
+        seen = {a.url for a in leading}
+        ordered = leading + [a for a in articles if a.url not in seen]
         material = (
             "Themes:\n"
             + "\n".join(themes)
             + "\n\nDeep dives:\n"
-            + _deep_dives(articles, REVIEW_MATERIAL_CHARS)
+            + _deep_dives(ordered, REVIEW_MATERIAL_CHARS)
         )
         return self._write("review", REVIEW_PROMPT, (), material)
 

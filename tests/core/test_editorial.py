@@ -254,3 +254,23 @@ def test_the_summariser_writes_a_signal_or_pattern_given_a_session(session: Sess
     assert signal is not None and signal.startswith("GitHub ")
     assert pattern == again and pattern is not None and pattern.startswith("GitHub, HashiCorp ")
     assert len(llm.calls) == 2
+
+
+def test_the_review_sees_the_top_stories_posts_first_and_a_bounded_rest(
+    session: Session,
+) -> None:
+    others = [
+        ArticleRef(
+            title=f"Post {n}", company="Acme", url=f"https://example.com/{n}", text="x " * 900
+        )
+        for n in range(20)
+    ]
+    with serve_llm() as llm:
+        _editor(llm, session).write_review(WEEKLY, [*others, HC, GH])
+    sent = llm.calls[0]["messages"][1]["content"]
+    assert (
+        sent.index("GitHub — Trusted")
+        < sent.index("HashiCorp — Permission")
+        < sent.index("Acme — Post 0")
+    )
+    assert "Acme — Post 19" not in sent and len(sent) < 12_500  # REVIEW_MATERIAL_CHARS
