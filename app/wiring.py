@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 
 import httpx
@@ -41,17 +43,28 @@ def _redact(url: str) -> str:
     return url
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass
 class Runtime:
-    """What a command needs, built lazily from settings (so `--help` touches nothing)."""
+    """What a command needs, built lazily from settings (so `--help` touches nothing).
+
+    `clock` returns the current aware datetime: what "today" is everywhere (tests fix it).
+    `database` is an engine opened by the caller (kept open by `close()`); without it, one
+    is opened from DATABASE_URL, and migrated, on first use.
+    """
 
     settings: Settings
     sources_path: str | None = None
+    clock: Callable[[], datetime] = _utc_now
+    database: Engine | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 
     @cached_property
     def engine(self) -> Engine:
-        return open_engine(self.settings.database_url)
+        return self.database or open_engine(self.settings.database_url)
 
     @cached_property
     def catalogue(self) -> Catalogue:
@@ -92,5 +105,5 @@ class Runtime:
             client.close()
         self._clients.clear()
         self.__dict__.pop("llm_client", None)
-        if "engine" in self.__dict__:
+        if "engine" in self.__dict__ and self.database is None:
             self.engine.dispose()

@@ -231,21 +231,27 @@ def post_daily(
     channel: str | None = None,
     client: WebClient | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
+    digest: DailyDigest | None = None,
 ) -> list[Outcome]:
-    """Post the stored daily digest of `day` to every target, once each.
+    """Post `digest` (default: the stored daily digest of `day`) to every target, once each.
+
+    The app passes the day's digest composed just before (`app.pipeline.Pipeline.post_daily`).
 
     Returns one `Outcome` per channel: `sent`, `skipped` (already posted, or nothing new
     that day), `deferred` (retried by the next run) or `failed`, with the reason in plain
     words. One channel's failure never stops the others.
     """
     check_settings(settings, mode="post")
-    with session_scope(engine) as session:
-        payload = load_digest(
-            session=session, edition=edition, kind="daily", period=day.isoformat()
-        )
-    if payload is None:
-        raise ComposeError(f"no {edition} digest is stored for {day.isoformat()}: compose it first")
-    digest = DailyDigest.from_dict(payload)
+    if digest is None:
+        with session_scope(engine) as session:
+            payload = load_digest(
+                session=session, edition=edition, kind="daily", period=day.isoformat()
+            )
+        if payload is None:
+            raise ComposeError(
+                f"no {edition} digest is stored for {day.isoformat()}: compose it first"
+            )
+        digest = DailyDigest.from_dict(payload)
     chosen = targets(settings, engine=engine, edition=edition, channel=channel)
     outcomes: list[Outcome] = []
     store = installation_store(settings, engine=engine) if oauth_enabled(settings) else None

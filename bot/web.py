@@ -15,6 +15,8 @@ thread pool instead, so a burst of commands is acknowledged in parallel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -26,6 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import build_app
 from core.config import Settings
+from core.digests import Digests
 
 __all__ = ["MAX_BODY", "build_routes", "slack_configured", "slack_routes"]
 
@@ -50,7 +53,14 @@ def slack_configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token) and not settings.slack_app_token
 
 
-def build_routes(*, settings: Settings, engine: Engine) -> list[BaseRoute]:
+def build_routes(
+    *,
+    settings: Settings,
+    engine: Engine,
+    editions: Sequence[str],
+    digests: Digests,
+    clock: Callable[[], datetime] | None = None,
+) -> list[BaseRoute]:
     """Starlette routes for /slack/events (and the OAuth install flow when configured).
 
     Returns no routes when Slack is not configured; raises `ConfigError` naming the
@@ -59,7 +69,10 @@ def build_routes(*, settings: Settings, engine: Engine) -> list[BaseRoute]:
     if not slack_configured(settings):
         log.info("slack disabled: no SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN set")
         return []
-    return slack_routes(build_app(settings, engine=engine, mode="http"))
+    app = build_app(
+        settings, engine=engine, editions=editions, digests=digests, mode="http", clock=clock
+    )
+    return slack_routes(app)
 
 
 def slack_routes(app: App) -> list[BaseRoute]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArticleRow",
+    "articles_by_id",
     "articles_in_window",
     "articles_needing_summary",
     "articles_of_days",
@@ -194,6 +195,15 @@ def articles_in_window(
         .order_by(col(Article.published_at), col(Article.id))
     )
     return _with_sources(session, query)
+
+
+def articles_by_id(*, session: Session, ids: list[int]) -> list[ArticleRow]:
+    """These articles with their sources and deep dives, oldest first (500 ids per query)."""
+    rows: list[ArticleRow] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows += _with_sources(session, _base_query().where(col(Article.id).in_(chunk)))
+    return sorted(rows, key=lambda r: (r.article.published_at, r.article.id or 0))
 
 
 def articles_of_days(*, session: Session, edition: str, days: list[date]) -> list[ArticleRow]:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.jobs import Schedule, run_claimed, run_daily, run_ingest, steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from storage.db import make_engine
@@ -195,11 +196,12 @@ def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: d
 # --- the work of each job ---------------------------------------------------------------
 
 
-def test_ingest_job_ingests_then_summarises() -> None:
+def test_ingest_job_ingests_summarises_then_backfills() -> None:
     fake = FakeSteps()
     counts = run_ingest(steps=fake.steps())
-    assert [c[0] for c in fake.calls] == ["ingest", "summarise"]
+    assert [c[0] for c in fake.calls] == ["ingest", "summarise", "backfill"]
     assert counts["ingest"]["new"] == 2
+    assert counts["backfill"] == {"tech": {"days": 7, "weeks": 4}}
 
 
 def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) -> None:
@@ -224,7 +226,7 @@ def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) ->
 def test_real_steps_skip_posting_and_mailing_when_slack_and_smtp_are_not_set(
     settings: Settings,
 ) -> None:
-    steps = steps_for(Runtime(settings=settings))
+    steps = steps_for(Pipeline(Runtime(settings=settings)))
 
     assert steps.post_daily("tech", date(2026, 4, 1)) == {"unconfigured": 1}
     assert steps.send_weekly("tech", "2026-W14") == {"unconfigured": 1}

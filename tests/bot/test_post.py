@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -11,11 +11,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.cli import cli
+from app.wiring import Runtime
 from bot.post import Target, post_daily, targets
 from core.errors import ComposeError, ConfigError
 from storage import deliveries
 from storage import slack as subscriptions
-from tests.bot.conftest import make_daily, slack_settings, store_daily
+from tests.bot.conftest import (
+    add_article,
+    add_source,
+    make_daily,
+    slack_settings,
+    store_daily,
+)
 from tests.peers.slack_api import SlackAPI
 
 DAY = date(2026, 4, 1)
@@ -200,8 +207,30 @@ def test_cli_posts_and_reports_each_channel(
     assert "failed  C404: channel C404 was not found" in result.output
     assert "sent  C0TWO" in result.output
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-02"])
-    assert result.exit_code == 1
-    assert "Error: no tech digest is stored for 2026-04-02: compose it first" in result.output
+    assert result.exit_code == 0  # composed: a day without posts is not posted
+    assert "skipped  C0TWO: no new posts that day" in result.output
+
+
+def test_post_daily_composes_a_day_nobody_composed_and_keeps_what_it_posted(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        source = add_source(session, "Netflix Tech Blog")
+        add_article(session, source, title="Rebuilding the event store", dive="We moved to a log.")
+    settings = slack_settings(sqlite_url, slack_api)
+    runtime = Runtime(settings=settings, clock=lambda: datetime(2026, 4, 2, 9, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"], obj=runtime
+    )
+    assert result.exit_code == 0, result.output
+    assert "sent  C1" in result.output
+    main = slack_api.calls("chat.postMessage")[0]
+    assert "Rebuilding the event store" in str(main["blocks"])
+    with Session(sqlite_engine) as session:  # a post after delivery leaves the day as posted
+        add_article(session, source, title="A late post", dive="Late.")
+    day = runner.invoke(cli, ["daily", "--date", "2026-04-01", "--format", "md"], obj=runtime)
+    assert "Rebuilding the event store" in day.output and "A late post" not in day.output
 
 
 def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: SlackAPI) -> None:
