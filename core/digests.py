@@ -225,19 +225,23 @@ def recent_periods(
     found_days: list[date] = []
     found_weeks: list[str] = []
     until = day_bounds(today, tz)[1]
-    for published, assigned in stored.recent_post_days(
-        session=session, edition=edition, until=until
-    ):
-        day = assigned or day_of(published, tz)
-        if day > today:
-            continue
-        if len(found_days) < days and day not in found_days:
-            found_days.append(day)
-        week = iso_week(day)
-        if len(found_weeks) < weeks and week not in found_weeks:
-            found_weeks.append(week)
-        if len(found_days) >= days and len(found_weeks) >= weeks:
+    offset, page = 0, 500
+    while len(found_days) < days or len(found_weeks) < weeks:
+        rows = stored.recent_post_days(
+            session=session, edition=edition, until=until, offset=offset, limit=page
+        )
+        for published, assigned in rows:
+            day = assigned or day_of(published, tz)
+            if day > today:
+                continue
+            if len(found_days) < days and day not in found_days:
+                found_days.append(day)
+            week = iso_week(day)
+            if len(found_weeks) < weeks and week not in found_weeks:
+                found_weeks.append(week)
+        if len(rows) < page:
             break
+        offset += page
     return sorted(found_days, reverse=True), sorted(found_weeks, reverse=True)
 
 

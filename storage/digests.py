@@ -9,7 +9,6 @@ was delivered is read from the delivery ledger, whose issues are named
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -194,16 +193,16 @@ def post_keys(
 
 
 def recent_post_days(
-    *, session: Session, edition: str, until: datetime
-) -> Iterator[tuple[datetime, date | None]]:
+    *, session: Session, edition: str, until: datetime, offset: int = 0, limit: int = 500
+) -> list[tuple[datetime, date | None]]:
     """(published_at, digest_day) of the edition's posts published before `until`, newest
-    first, read in batches: the caller stops once it has seen enough periods."""
+    first, one page at a time: the caller stops once it has seen enough periods."""
     query = (
         sa_select(col(Article.published_at), col(Article.digest_day))
         .where(col(Article.edition) == edition)
         .where(col(Article.published_at) < until)
-        .order_by(col(Article.published_at).desc())
-        .execution_options(yield_per=500)
+        .order_by(col(Article.published_at).desc(), col(Article.id).desc())
+        .offset(offset)
+        .limit(limit)
     )
-    for row in session.execute(query):
-        yield row[0], row[1]
+    return [(row[0], row[1]) for row in session.execute(query)]
