@@ -23,8 +23,8 @@ from bot.web import build_routes, slack_routes
 from core.config import Settings
 from core.errors import ConfigError
 from tests.bot.conftest import (
-    front,
     command_body,
+    front,
     make_weekly,
     signed_headers,
     slack_settings,

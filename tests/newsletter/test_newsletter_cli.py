@@ -202,9 +202,7 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
     assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
 
 
-def test_a_post_ingested_after_a_preview_is_in_the_issue_sent(
-    runtime: Runtime, sink: Sink
-) -> None:
+def test_a_post_ingested_after_a_preview_is_in_the_issue_sent(runtime: Runtime, sink: Sink) -> None:
     add_post(runtime, "Rebuilding the event store", datetime(2026, 3, 31, 9, tzinfo=UTC))
     preview = invoke(runtime, "preview", "--week", "2026-W14", "--format", "text").output
     assert "Rebuilding the event store" in preview
@@ -230,7 +228,9 @@ def test_previewing_an_empty_week_stores_nothing_and_a_later_post_is_sent(
     dry = invoke(runtime, "send", "--week", "2026-W14", "--dry-run")
     assert dry.output.strip() == "The tech rollup for 2026-W14 has no posts; nothing would be sent."
     with session_scope(runtime.engine) as session:
-        assert load_digest(session=session, edition="tech", kind="weekly", period="2026-W14") is None
+        assert (
+            load_digest(session=session, edition="tech", kind="weekly", period="2026-W14") is None
+        )
     add_post(runtime, "A late post", datetime(2026, 4, 5, 20, tzinfo=UTC))
     assert run_send_weekly(runtime, week="2026-W14")["sent"] == 1
     assert sink.recipients() == ["a@example.com"]
