@@ -99,7 +99,7 @@ class Pipeline:
         ):
             return ingest_sources(
                 sources, session=session, open_http=self._http_opener(), workers=pool,
-                options=options, on_done=on_done,
+                options=options, now=self.runtime.clock, on_done=on_done,
             )  # fmt: skip
 
     def _http_opener(self) -> Callable[[], aiohttp.ClientSession]:

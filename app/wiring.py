@@ -17,7 +17,7 @@ from core.errors import ConfigError
 from core.sources import Catalogue, load_sources
 from storage.db import make_engine, upgrade
 
-__all__ = ["Runtime", "open_engine"]
+__all__ = ["Runtime", "open_engine", "utc_now"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
+def utc_now() -> datetime:
+    """The real clock: an aware UTC datetime. Tests give `Runtime` a fixed one instead."""
+    return datetime.now(UTC)
+
+
 def _redact(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
@@ -43,22 +48,19 @@ def _redact(url: str) -> str:
     return url
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Runtime:
     """What a command needs, built lazily from settings (so `--help` touches nothing).
 
-    `clock` returns the current aware datetime: what "today" is everywhere (tests fix it).
+    `clock` is where every command takes "now" from (today's digest, the due jobs, the
+    backoff of a feed); tests pass a fixed one, so no test depends on the day or hour.
     `database` is an engine opened by the caller (kept open by `close()`); without it, one
     is opened from DATABASE_URL, and migrated, on first use.
     """
 
     settings: Settings
     sources_path: str | None = None
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     database: Engine | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 

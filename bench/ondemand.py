@@ -150,7 +150,9 @@ def main() -> None:
         )  # fmt: skip
         fresh, stored, acks = [], [], []
         with (
-            serve_asgi(Starlette(routes=slack_routes(app))) as url,
+            serve_asgi(
+                Starlette(routes=slack_routes(app, signing_secret="test-signing-secret"))
+            ) as url,
             httpx.Client(timeout=60) as client,
         ):
             count = 0

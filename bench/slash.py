@@ -314,7 +314,7 @@ def serve(config: str, db_url: str, api_url: str, port_file: str) -> None:
             settings, engine=engine, editions=["tech"],
             digests=_digests(settings, engine, clock), clock=clock,
         )  # fmt: skip
-        routes = slack_routes(app)
+        routes = slack_routes(app, signing_secret=settings.slack_signing_secret)
     else:
         routes = default_bolt_routes(settings, engine, clock)
     with serve_asgi(Starlette(routes=routes)) as url:

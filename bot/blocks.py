@@ -116,13 +116,34 @@ _TOKEN = re.compile(r"<[^<>]*>|\S+|\s+")
 
 
 def _sections(mrkdwn: str) -> list[dict[str, Any]]:
-    """Section blocks holding `mrkdwn` in full, split at whitespace under 3,000 characters.
+    """Section blocks holding `mrkdwn` in full, each under 3,000 characters.
 
-    Links (`<url|label>`) are never cut in two, entities (`&amp;`) neither.
+    Split between lines, so `*bold*` or `` `code` `` on one line stays whole; only a line
+    longer than a section is split inside, at whitespace. Links (`<url|label>`) are never
+    cut in two, entities (`&amp;`) neither.
     """
     chunks: list[str] = []
     current = ""
-    for token in _TOKEN.findall(mrkdwn):
+    for line in mrkdwn.split("\n"):
+        if current and len(current) + 1 + len(line) <= SECTION_MAX:
+            current += "\n" + line
+        elif len(line) <= SECTION_MAX:
+            chunks.append(current)
+            current = line
+        else:
+            chunks.append(current)
+            chunks += _split_line(line)
+            current = ""
+    chunks.append(current)
+    texts = [c.strip() for c in chunks if c.strip()]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": t}} for t in texts]
+
+
+def _split_line(line: str) -> list[str]:
+    """One line longer than a section, cut at whitespace (or inside one enormous word)."""
+    chunks: list[str] = []
+    current = ""
+    for token in _TOKEN.findall(line):
         for piece in _pieces(token):
             if len(current) + len(piece) > SECTION_MAX:
                 chunks.append(current)
@@ -130,8 +151,7 @@ def _sections(mrkdwn: str) -> list[dict[str, Any]]:
             else:
                 current += piece
     chunks.append(current)
-    texts = [c.strip() for c in chunks if c.strip()]
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": t}} for t in texts]
+    return chunks
 
 
 def _pieces(token: str) -> Iterable[str]:
@@ -184,10 +204,13 @@ def paginate(
 ) -> list[Message]:
     """Split blocks into messages of ≤ 50 blocks and ≤ ~11,000 characters each.
 
+    `text` is the plain fallback, escaped here: Slack notifies on `<!channel>` or `<@U…>`
+    in a message's `text` (and shows it in notifications), and titles come from feeds.
     `reserve` keeps room in the last message (e.g. for a share button). With
     `max_messages`, blocks beyond the budget are replaced by a context block saying how
     many sections were left out, so nothing disappears without a word.
     """
+    text = escape(text)
     pages: list[list[dict[str, Any]]] = [[]]
     chars = 0
     for block in blocks:
@@ -455,9 +478,9 @@ def help_answer(*, problem: str = "", editions: Sequence[str] = ()) -> Message:
     if problem:
         blocks += _sections(f":thinking_face: {escape(problem)}")
     blocks += _sections(text)
-    return Message(text=problem or "How to use /digest", blocks=blocks)
+    return Message(text=escape(problem or "How to use /digest"), blocks=blocks)
 
 
 def notice(text: str) -> Message:
     """A short plain answer (nothing found, a bad date, a confirmation)."""
-    return Message(text=text, blocks=_sections(escape(text)))
+    return Message(text=escape(text), blocks=_sections(escape(text)))

@@ -52,17 +52,6 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 300  # longer /digest text gets a short answer instead of a search
 MAX_REPLIES = 4  # response_url allows 5 uses in 30 minutes; one stays spare
 STALE_AFTER = timedelta(hours=48)
-KINDS = (
-    "help",
-    "day",
-    "week",
-    "search",
-    "tag",
-    "company",
-    "sources",
-    "subscribe",
-    "unsubscribe",
-)
 
 
 @dataclass(frozen=True)

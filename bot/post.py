@@ -15,7 +15,7 @@ than risk a second copy in the channel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from urllib.error import URLError
@@ -37,9 +37,19 @@ from storage.db import session_scope
 from storage.digests import load_digest
 from storage.tables import Delivery
 
-__all__ = ["Post", "SlackChannel", "Target", "post_daily", "post_digest", "targets"]
+__all__ = [
+    "Post",
+    "SlackChannel",
+    "Target",
+    "post_daily",
+    "post_digest",
+    "targets",
+    "undelivered",
+]
 
 log = logging.getLogger(__name__)
+
+QUIET_DAY = "no new posts that day"
 
 # Slack error codes → (plain words, permanent?). Permanent failures are not retried by
 # later runs; "deferred" ones are (after the bot is invited, the token fixed, …).
@@ -205,6 +215,18 @@ def post_digest(
     return Outcome(main.status, target.key, main.error, ts)
 
 
+def undelivered(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The channels that do not have the post: failed or deferred now, failed earlier, or
+    claimed by a run that has not recorded it. Already sent and quiet days are not among
+    them (a skipped outcome carries no reason only when the post is already there)."""
+    return [
+        o
+        for o in outcomes
+        if o.status in ("failed", "deferred")
+        or (o.status == "skipped" and o.error not in (None, QUIET_DAY))
+    ]
+
+
 def _why_skipped(outcome: Outcome, row: Delivery | None) -> Outcome:
     """A skipped post says why: failed for good earlier, or claimed by another run."""
     if outcome.status != "skipped" or row is None:
@@ -260,7 +282,7 @@ def post_daily(
     )
     for target in chosen:
         if digest.signal is None and not digest.deep_dives:
-            outcome = Outcome("skipped", target.key, "no new posts that day")
+            outcome = Outcome("skipped", target.key, QUIET_DAY)
         else:
             outcome = _post_to(digest, target, engine, settings, store, default_client, client)
         log.info(

@@ -1,8 +1,11 @@
 """HTTP routes of the Slack front-end, mounted by app/web.py.
 
-`POST /slack/events` receives slash commands, button clicks and events; bolt verifies
-the signature (v0 HMAC over `v0:{ts}:{body}`, at most 5 minutes old) before anything
-else runs, so forged or replayed requests get a 401 without any work. With
+`POST /slack/events` receives slash commands, button clicks and events. The signature
+(v0 HMAC over `v0:{ts}:{body}`, at most 5 minutes old) is verified on the raw bytes before
+anything is parsed, so forged, replayed or garbage requests (broken JSON, a non-JSON
+`payload=`, a timestamp `abc`) get a 401 without any work: bolt would parse the body
+first, and its parser raises on garbage (a 500 and a traceback per request). A signed
+body that still cannot be parsed is a 400. With
 SLACK_CLIENT_ID/SECRET set, `GET /slack/install` and `GET /slack/oauth_redirect` run
 bolt's OAuth flow and store installations in our database.
 
@@ -20,6 +23,7 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -72,20 +76,27 @@ def build_routes(
     app = build_app(
         settings, engine=engine, editions=editions, digests=digests, mode="http", clock=clock
     )
-    return slack_routes(app)
+    return slack_routes(app, signing_secret=settings.slack_signing_secret)
 
 
-def slack_routes(app: App) -> list[BaseRoute]:
+def slack_routes(app: App, *, signing_secret: str) -> list[BaseRoute]:
     """The routes serving one bolt App (tests build the App themselves)."""
+    verifier = SignatureVerifier(signing_secret)
 
     async def events(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY:
             return PlainTextResponse("Payload too large", status_code=413)
+        if not _signed(verifier, body, request):
+            log.info("slack request refused reason=signature bytes=%d", len(body))
+            return PlainTextResponse("Invalid request signature", status_code=401)
         try:
             bolt_request = to_bolt_request(request, body)
         except UnicodeDecodeError:
             return PlainTextResponse("Body is not UTF-8", status_code=400)
+        except ValueError:  # JSONDecodeError included: signed, yet not Slack's format
+            log.warning("slack request refused reason=unparseable bytes=%d", len(body))
+            return PlainTextResponse("Body is not a Slack payload", status_code=400)
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
         return to_starlette_response(bolt_response)
 
@@ -110,3 +121,12 @@ def slack_routes(app: App) -> list[BaseRoute]:
             Route(flow.redirect_uri_path, oauth_redirect, methods=["GET"]),
         ]
     return routes
+
+
+def _signed(verifier: SignatureVerifier, body: bytes, request: Request) -> bool:
+    """Whether Slack signed these exact bytes within the last five minutes."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return False  # `abc`, `1e99`, `-1`: slack_sdk would raise on int() or overflow
+    return verifier.is_valid(body=body, timestamp=timestamp, signature=signature)

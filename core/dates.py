@@ -52,6 +52,17 @@ def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
+# Days whose window (in any time zone, the next day included) Python's dates can hold:
+# 9999-12-31's end is year 10000, which `date` cannot represent (an OverflowError).
+_FIRST, _LAST = date(1900, 1, 1), date(9998, 12, 31)
+
+
+def _in_range(day: date, text: str, kind: str) -> date:
+    if not _FIRST <= day <= _LAST:
+        raise ConfigError(
+            f"{kind} out of range: {text!r} (the digest covers {_FIRST.year} to {_LAST.year})"
+        )
+    return day
 
 
 def parse_week(text: str, *, today: date) -> date:
@@ -65,9 +76,11 @@ def parse_week(text: str, *, today: date) -> date:
     if match:
         year, week = int(match.group(1)), int(match.group(2))
         try:
-            return date.fromisocalendar(year, week, 1)
+            monday = date.fromisocalendar(year, week, 1)
         except ValueError:
             pass
+        else:
+            return _in_range(monday, text, "week")
     raise ConfigError(f"not a week: {text!r} (try 2026-W14, this or last)")
 
 
@@ -79,6 +92,7 @@ def parse_day(text: str, *, today: date) -> date:
     if value == "yesterday":
         return today - timedelta(days=1)
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise ConfigError(f"not a date: {text!r} (try 2026-04-01, today or yesterday)") from None
+    return _in_range(day, text, "date")

@@ -5,7 +5,6 @@ DigestError                 anything we expect and can explain to a user
 ├── ConfigError             a bad setting or sources file; stops start-up
 ├── FetchError              a feed or page could not be fetched
 ├── ParseError              a body could not be read as a feed
-├── SummariseError          a summariser could not produce a deep dive
 ├── ComposeError            a digest could not be composed
 └── DeliveryError           Slack or email delivery failed
 ```
@@ -23,7 +22,6 @@ __all__ = [
     "DigestError",
     "FetchError",
     "ParseError",
-    "SummariseError",
 ]
 
 
@@ -41,10 +39,6 @@ class FetchError(DigestError):
 
 class ParseError(DigestError):
     """A body could not be read as a feed."""
-
-
-class SummariseError(DigestError):
-    """A summariser could not produce a deep dive."""
 
 
 class ComposeError(DigestError):

@@ -300,25 +300,59 @@ class _Run:
         return waiting >= FLUSH_SOURCES or time.monotonic() - self.last_flush > FLUSH_SECONDS
 
     def _flush(self) -> None:
-        """Store the ready sources' articles and commit every source state decided since."""
+        """Store the ready sources' articles and commit every source state decided since.
+
+        When the batch's transaction fails, its sources are stored again one at a time, so
+        a row the database refuses fails its own source (recorded on it) and no other.
+        """
         ready, self.ready = self.ready, []
         try:
-            if ready:
-                self._store_batch(ready)
-            record_successes(self.successes, session=self.session, now=self.now())
-            self.session.commit()
+            self._commit(ready)
         except SQLAlchemyError as exc:
-            self.session.rollback()  # feed states of the batch are lost with it, as ever
-            reason = f"could not store: {_first_line(exc)}"
-            log.error("ingest batch failed error=%s", reason)
-            for job in ready:
-                job.outcome.status, job.outcome.error, job.outcome.new = "error", reason, 0
-                self.settled.append(job.outcome)
-        self.successes = []
+            self.session.rollback()
+            log.warning("ingest batch failed, storing one source at a time error=%s",
+                        _first_line(exc))  # fmt: skip
+            self._commit_each(ready)
         settled, self.settled = self.settled, []
         self.last_flush = time.monotonic()
         for outcome in settled:
             self._finish_outcome(outcome)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        """Store `jobs` and the pending feed states in one transaction; on failure, leave
+        this run's bookkeeping as it was before the call (and re-raise)."""
+        successes, settled = len(self.successes), len(self.settled)
+        try:
+            if jobs:
+                self._store_batch(jobs)
+            record_successes(self.successes, session=self.session, now=self.now())
+            self.session.commit()
+        except SQLAlchemyError:
+            del self.successes[successes:], self.settled[settled:]
+            for job in jobs:
+                job.outcome.status, job.outcome.new = "pending", 0
+            raise
+        self.successes = []
+
+    def _commit_each(self, jobs: list[_Job]) -> None:
+        try:
+            self._commit([])  # the states decided without storing anything
+        except SQLAlchemyError as exc:
+            self.session.rollback()  # the database itself is failing: they are lost, as ever
+            log.error("ingest could not record feed states error=%s", _first_line(exc))
+            self.successes = []
+        for job in jobs:
+            try:
+                self._commit([job])
+            except SQLAlchemyError as exc:
+                self.session.rollback()
+                reason = f"could not store: {_first_line(exc)}"
+                log.error("ingest store failed source=%s error=%s", job.source.name, reason)
+                self._fail(job, reason)
+                try:
+                    self.session.commit()
+                except SQLAlchemyError:
+                    self.session.rollback()  # the outcome still carries the reason
 
     def _due(self, row: FeedSource, outcome: SourceOutcome, *, now: datetime) -> bool:
         if row.status == "disabled":

@@ -37,6 +37,7 @@ __all__ = [
     "html_to_text",
     "normalise_entries",
     "prepare_feed",
+    "strip_controls",
 ]
 
 FULL_TEXT_WORDS = 150  # a feed body shorter than this is treated as an excerpt
@@ -75,6 +76,8 @@ _BLOCKS = {
     "figcaption", "hr", "dd", "dt", "dl",
 }  # fmt: skip
 _DROP = {"script", "style", "noscript", "iframe", "object", "embed", "svg", "template", "head"}
+# C0 controls but tab and newline, DEL, and C1 controls (0x9b is a terminal's CSI too).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class NormalisedArticle(NamedTuple):
@@ -96,6 +99,7 @@ class NormalisedArticle(NamedTuple):
     content_hash: str
 
     def with_text(self, text: str, kind: str) -> NormalisedArticle:
+        text = strip_controls(text)
         return self._replace(
             text=text,
             text_kind=kind,
@@ -124,7 +128,7 @@ def prepare_feed(body: bytes, *, url: str, content_type: str | None, now: dateti
     notes = [feed.warning] if feed.warning else []
     if skipped:
         notes.append(f"{skipped} {'entry' if skipped == 1 else 'entries'} without a link skipped")
-    return PreparedFeed(title=feed.title, articles=articles, notes=notes)
+    return PreparedFeed(title=clean_title(feed.title), articles=articles, notes=notes)
 
 
 def normalise_entries(
@@ -138,7 +142,7 @@ def normalise_entries(
     seen: set[str] = set()
     skipped = 0
     for entry in entries:
-        url = canonical_url(entry.link) if entry.link else ""
+        url = canonical_url(strip_controls(entry.link)) if entry.link else ""
         if not url.startswith(("http://", "https://")):
             skipped += 1
             continue
@@ -163,7 +167,7 @@ def _article(entry: ParsedEntry, url: str, *, now: datetime) -> NormalisedArticl
     return NormalisedArticle(
         url=url,
         fingerprint=fingerprint(title, text),
-        guid=entry.guid[:2000],
+        guid=strip_controls(entry.guid)[:2000],
         title=title[:1000],
         author=clean_title(entry.author)[:500],
         text=text,
@@ -208,20 +212,37 @@ def _is_tracking(key: str, value: str) -> bool:
     return key == "source" and value.lower().startswith("rss")  # Medium: ?source=rss----…
 
 
+def strip_controls(text: str) -> str:
+    """Text without control characters, but tab and newline (a CR ends a line).
+
+    Feeds carry them (feedparser's loose parser lets a raw NUL or ESC through, and `&#27;`
+    decodes to one): PostgreSQL refuses a NUL in a text column, XML 1.0 allows none of
+    them, and an ESC sequence printed by `digest articles` would drive the reader's terminal.
+
+    >>> strip_controls("Hello\\x00world \\x1b[31mred\\r\\n")
+    'Helloworld [31mred\\n'
+    """
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROLS.sub("", text)
+
+
 def clean_title(raw: str) -> str:
-    """Tags stripped (escaped ones too), entities decoded, whitespace collapsed."""
+    """Tags stripped (escaped ones too), entities decoded, controls dropped, whitespace
+    collapsed."""
     text = html.unescape(raw) if "&" in raw else raw
     if "<" in text:
         text = _TAG.sub(" ", text)
     if "&" in text:  # double-escaped titles (`&amp;amp;`) are common in the wild
         text = html.unescape(text)
-    return " ".join(text.split())
+    return " ".join(strip_controls(text).split())
 
 
 def html_to_text(markup: str) -> str:
     """HTML (or plain text) → plain text with paragraph breaks; scripts and styles dropped."""
     if not markup or not markup.strip():
         return ""
+    markup = strip_controls(markup)  # before lxml, which turns a NUL into U+FFFD
     if "<" not in markup:
         return _tidy(html.unescape(markup))
     try:
@@ -254,7 +275,7 @@ def _walk(node: etree._Element, parts: list[str]) -> None:
 
 
 def _tidy(text: str) -> str:
-    text = text.replace("\xa0", " ")
+    text = strip_controls(text).replace("\xa0", " ")  # again: `&#27;` unescapes to one
     lines = [" ".join(line.split()) for line in text.splitlines()]
     paragraphs: list[str] = []
     for line in lines:

@@ -94,7 +94,7 @@ class _Pages:
     # --- /subscribe -------------------------------------------------------------------
 
     async def subscribe(self, request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link checkers) change nothing
             return _page("subscribe.html", action=request.url.path, email="", error="")
         form = await _form(request)
         email = str(form.get("email") or "")
@@ -157,7 +157,7 @@ class _Pages:
     # --- /confirm ---------------------------------------------------------------------
 
     async def confirm(self, request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link checkers) change nothing
             token = request.query_params.get("token", "")
             try:  # check it now (changing nothing) rather than after the button is pressed
                 subscribers.read_confirm_token(self.settings, token)
@@ -191,7 +191,7 @@ class _Pages:
     # --- /unsubscribe -----------------------------------------------------------------
 
     async def unsubscribe(self, request: Request) -> Response:
-        if request.method == "GET":
+        if request.method != "POST":  # GET and HEAD (link checkers) change nothing
             token = request.query_params.get("token", "")
             try:
                 subscribers.read_unsubscribe_token(self.settings, token)

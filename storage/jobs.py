@@ -20,7 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from storage.tables import JobRun, utcnow
 
-__all__ = ["claim_run", "find_run", "finish_run", "last_runs", "recent_runs"]
+__all__ = ["claim_run", "find_run", "finish_run", "last_runs"]
 
 _LOCK_RETRIES = 5
 
@@ -133,11 +133,3 @@ def last_runs(*, session: Session) -> dict[str, JobRun]:
         (col(JobRun.job) == latest.c.job) & (col(JobRun.started_at) == latest.c.started),
     )
     return {run.job: run for run in session.exec(query)}
-
-
-def recent_runs(*, session: Session, job: str | None = None, limit: int = 20) -> list[JobRun]:
-    """Newest first."""
-    query = select(JobRun)
-    if job:
-        query = query.where(JobRun.job == job)
-    return list(session.exec(query.order_by(col(JobRun.started_at).desc()).limit(limit)))

@@ -18,6 +18,7 @@ from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.dates import day_bounds, parse_day
 from core.ingest import IngestReport, SourceOutcome
+from core.normalise import strip_controls
 from storage.articles import list_articles
 from storage.feeds import article_counts, list_feeds
 
@@ -145,7 +146,7 @@ def _report_table(report: IngestReport) -> Table:
         if outcome.notes:
             result += "; " + "; ".join(outcome.notes)
         table.add_row(
-            outcome.name,
+            _escape(outcome.name),
             outcome.edition,
             str(outcome.new),
             f"[{styles.get(outcome.status, '')}]{_escape(result)}[/]",
@@ -160,9 +161,11 @@ def _console() -> Console:
 
 
 def _escape(text: str) -> str:
+    """Text from a feed or a server, as rich shows it: markup escaped and control characters
+    dropped (rows stored before ingest stripped them may still carry an ESC sequence)."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(strip_controls(text))
 
 
 @click.command("sources")
@@ -188,7 +191,7 @@ def sources_command(runtime: Runtime, edition: str | None, fmt: str) -> None:
         table.add_column(name, justify="right" if name == "Articles" else "left")
     for item in items:
         table.add_row(
-            item["name"], item["company"], item["edition"], item["status"],
+            _escape(item["name"]), _escape(item["company"]), item["edition"], item["status"],
             str(item["articles"]), (item["last_success"] or "")[:16], _escape(item["error"] or ""),
         )  # fmt: skip
     _console().print(table)
@@ -263,7 +266,7 @@ def articles_command(
         table.add_column(name, justify="right" if name == "Words" else "left")
     for item in items:
         table.add_row(
-            item["published"][:10], item["company"], _escape(item["title"]),
+            item["published"][:10], _escape(item["company"]), _escape(item["title"]),
             str(item["words"]), item["text_kind"],
         )  # fmt: skip
     _console().print(table)
@@ -281,7 +284,11 @@ def stored_articles(
     tz = runtime.settings.tz
     start = None
     if since is not None:
-        day = since if isinstance(since, date) else parse_day(since, today=datetime.now(tz).date())
+        day = (
+            since
+            if isinstance(since, date)
+            else parse_day(since, today=runtime.clock().astimezone(tz).date())
+        )
         start = day_bounds(day, tz)[0]
     if edition is not None:
         runtime.catalogue.edition(edition)

@@ -21,8 +21,10 @@ from core.config import parse_duration
 from core.dates import iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError
 from newsletter import subscribers
+from newsletter.render import issue_key
 from newsletter.send import Tally
 from newsletter.smtp import SMTPSender
+from storage import deliveries
 from storage import subscribers as store
 from storage.tables import Subscriber
 
@@ -280,6 +282,19 @@ def send_command(
         raise DeliveryError(
             f"{tally.paused}; run the same command again to resume", permanent=False
         )
+    _exit_unless_delivered(runtime, tally, key=issue_key(edition, week))
+
+
+def _exit_unless_delivered(runtime: Runtime, tally: Tally, *, key: str) -> None:
+    """Exit 1 while a subscriber is not known to have the issue: failed (now or in an
+    earlier run), deferred, or claimed by a run that never recorded it; cron should hear."""
+    with Session(runtime.engine) as session:
+        failed = deliveries.counts(session=session, issue=key).get("failed", 0)
+    if failed > tally.failed:  # this run's line counts only its own failures
+        noun = "delivery" if failed == 1 else "deliveries"
+        click.echo(f"{failed} {noun} of this issue failed for good earlier; not retried.")
+    if failed or tally.deferred or tally.unrecorded:
+        raise click.exceptions.Exit(1)
 
 
 def _tally_line(tally: Tally) -> str:

@@ -126,7 +126,7 @@ def worker_command(runtime: Runtime, once: bool) -> None:
 @click.pass_obj
 def status(runtime: Runtime, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
-    report = status_report(runtime, now=datetime.now(UTC))
+    report = status_report(runtime, now=runtime.clock())
     if as_json:
         import json
 

@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from app.pipeline import Pipeline
 from app.wiring import Runtime
 from bot.app import check_settings
-from bot.post import targets
+from bot.post import targets, undelivered
 from bot.socket import socket_handler
 from core.dates import parse_day
 
@@ -78,7 +78,7 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     for outcome in outcomes:
         reason = f": {outcome.error}" if outcome.error else ""
         click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=_STYLE.get(outcome.status))
-    if any(o.status in ("failed", "deferred") for o in outcomes):
+    if not outcomes or undelivered(outcomes):  # could not post: say so to cron and CI
         raise click.exceptions.Exit(1)
 
 

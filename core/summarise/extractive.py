@@ -26,6 +26,7 @@ from core.summarise import ArticleText
 __all__ = [
     "ExtractiveSummariser",
     "condense",
+    "dangling_openers",
     "MAX_WORDS",
     "MIN_WORDS",
     "split_sentences",
@@ -198,6 +199,11 @@ def split_sentences(text: str) -> list[str]:
         if tail:
             sentences.append(tail)
     return sentences
+
+
+def dangling_openers(text: str) -> list[str]:
+    """Sentences of `text` that open by leaning on one before them ("This", "It", "Now let's")."""
+    return [s for s in split_sentences(text) if _DANGLING.match(s)]
 
 
 def _usable(sentence: str) -> bool:

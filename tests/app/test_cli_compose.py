@@ -9,22 +9,26 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
-from sqlmodel import Session, select
+from lxml import etree
+from sqlmodel import Session, func, select
 
 from app.cli import cli
+from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from storage import deliveries
 from storage.digests import load_digest
 from storage.tables import Article, DeepDiveRow, Digest, FeedSource
+from tests.app.support import serve_app
 from tests.peers.http import Request, Response, serve
 from tests.peers.llm import chat, faithful, serve_llm, server_error
 
 ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
 DAY = date(2026, 4, 1)
-NOW = datetime(2026, 4, 21, 9, 0, tzinfo=UTC)  # the runtime's clock: a Tuesday, weeks later
+NOW = datetime(2026, 4, 21, 9, 0, tzinfo=UTC)  # every runtime's clock: a Tuesday, weeks later
 
 SOURCES_TOML = """
 [editions.tech]
@@ -324,6 +328,27 @@ def test_a_bad_week_is_one_plain_line(runtime: Runtime) -> None:
     assert result.exit_code == 1 and "not a week: 'someday'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["daily", "--date", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["weekly", "--week", "9999-W52"], "week out of range: '9999-W52'"),
+        (["summarise", "--since", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["articles", "--since", "9999-12-31"], "date out of range: '9999-12-31'"),
+        (["daily", "--date", "0001-01-01"], "date out of range: '0001-01-01'"),
+    ],
+)
+def test_a_date_at_the_end_of_the_calendar_is_one_plain_line(
+    runtime: Runtime, args: list[str], line: str
+) -> None:
+    result = CliRunner().invoke(cli, args, obj=runtime)
+
+    assert result.exit_code == 1, result.output
+    assert result.output == f"Error: {line} (the digest covers 1900 to 9998)\n"
+    with Session(runtime.engine) as session:
+        assert session.exec(select(func.count()).select_from(Digest)).one() == 0
+
+
 def test_help_explains_the_commands() -> None:
     runner = CliRunner()
     assert "--since" in runner.invoke(cli, ["summarise", "--help"]).output
@@ -333,7 +358,7 @@ def test_help_explains_the_commands() -> None:
 
 
 def test_run_without_ingest_prints_todays_digest(runtime: Runtime) -> None:
-    now = NOW
+    now = runtime.clock()
     add(runtime, "datadog-replication.txt", published_at=now, first_seen_at=now)
     result = invoke(runtime, "run", "--no-ingest", "--format", "md")
     assert result.exit_code == 0, result.output
@@ -389,6 +414,37 @@ def test_run_ingests_summarises_composes_and_prints(tmp_path: Path, sqlite_url: 
     assert digest["signal"]["company"] == "Datadog"
 
 
+def test_a_feed_full_of_control_characters_still_gives_a_valid_feed_xml(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    item = sample("datadog-replication.txt") | {"date": format_datetime(NOW - timedelta(hours=1))}
+    item["title"] = "Replication\x00 at \x1b[31mscale\x1b[0m\x0c"
+    item["text"] = item["text"].replace(" ", " \x01", 3)
+    feed = _rss([item])
+
+    def handle(request: Request) -> Response:
+        return Response(200, feed, {"Content-Type": "application/rss+xml"})
+
+    with serve(handle) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(SOURCES_TOML.format(base=server.url), encoding="utf-8")
+        settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_FULLTEXT": "false"})
+        runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
+        try:
+            result = invoke(runtime, "run", "--format", "json")
+            with serve_app(create_app(runtime)) as base:
+                response = httpx.get(base + "/feed.xml", timeout=10)
+        finally:
+            runtime.close()
+
+    assert result.exit_code == 0, result.output
+    digest = json.loads(result.output[result.output.index("{") :])
+    assert digest["signal"]["title"] == "Replication at [31mscale[0m"
+    assert response.status_code == 200
+    channel = etree.fromstring(response.content)  # strict XML: any control character fails
+    assert "Replication at [31mscale[0m" in "".join(channel.itertext())
+
+
 def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
     # the runtime's feeds point at a port nobody listens on
     result = invoke(runtime, "run", "--format", "text")
@@ -412,7 +468,7 @@ def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None
         for feed in session.exec(select(FeedSource)).all():
             if feed.name != "GitHub Blog":
                 feed.status, feed.last_error = "error", "the server answered 500"
-                feed.backoff_until = datetime.now(UTC) + timedelta(hours=1)
+                feed.backoff_until = runtime.clock() + timedelta(hours=1)
                 session.add(feed)
         session.commit()
     result = invoke(runtime, "run", "--format", "text")

@@ -36,8 +36,12 @@ REPO = Path(__file__).resolve().parents[2]
 FEED = (REPO / "tests" / "data" / "feeds" / "medium-rss" / "feed.xml").read_bytes()
 
 
-def _status(settings: Settings, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["status", *args], obj=Runtime(settings=settings))
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+
+
+def _status(settings: Settings, *args: str, now: datetime = NOW) -> str:
+    runtime = Runtime(settings=settings, clock=lambda: now)
+    result = CliRunner().invoke(cli, ["status", *args], obj=runtime)
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -159,7 +163,9 @@ def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
     def handle(request: Request) -> Response:
         return Response(200, FEED, {"Content-Type": "application/rss+xml"})
 
-    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)  # so the daily run is due, in grace
+    # A Wednesday, an hour after DAILY_AT: the daily run is due (in grace), the weekly one
+    # (Monday 09:00, a day's grace) is not, whatever the day this test runs on.
+    wednesday = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
     with serve(handle) as server:
         sources = tmp_path / "sources.toml"
         sources.write_text(
@@ -170,14 +176,17 @@ def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
         env = {
             "DATABASE_URL": sqlite_url,
             "DIGEST_SOURCES": str(sources),
-            "DAILY_AT": f"{an_hour_ago:%H:%M}",
+            "DAILY_AT": "08:00",
+            "WEEKLY_AT": "mon 09:00",
         }
-        result = CliRunner().invoke(cli, ["worker", "--once"], env=env)
+        runtime = Runtime(settings=Settings.from_env(env), clock=lambda: wednesday)
+        result = CliRunner().invoke(cli, ["worker", "--once"], obj=runtime)
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert any(re.fullmatch(r"ingest \S+: ok", line) for line in lines), result.output
-    assert any(re.fullmatch(r"daily \d{4}-\d{2}-\d{2}: ok", line) for line in lines), result.output
+    assert "daily 2026-03-31: ok" in lines, result.output
+    assert not any(line.startswith("weekly") for line in lines), result.output
     assert server.requests, "the feed was never fetched"
     engine = make_engine(sqlite_url)
     with Session(engine) as session:
@@ -268,7 +277,7 @@ def test_status_says_when_no_worker_is_keeping_the_schedule(
     store = _JobStore(engine=engine, dispatch=lambda job: None)
     store.start(scheduler, "default")
     job = store.lookup_job("daily")
-    job.next_run_time = datetime.now(UTC) - timedelta(hours=3)
+    job.next_run_time = NOW - timedelta(hours=3)
     store.update_job(job)
     stale = {job["job"]: job for job in json.loads(_status(status_settings, "--json"))["jobs"]}
 

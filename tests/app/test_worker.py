@@ -207,7 +207,10 @@ def test_a_run_missed_while_down_fires_once_when_the_worker_returns(
     store = _JobStore(engine=engine, dispatch=lambda job: None)
     store.start(scheduler, "default")
     job = store.lookup_job("daily")
-    job.next_run_time = datetime.now(UTC) - timedelta(minutes=10)
+    # A fixed past time with no misfire limit: APScheduler compares it with its own clock,
+    # so any moment in the past is due, whatever day the test runs.
+    job.next_run_time = THURSDAY_1030 - timedelta(minutes=10)
+    job.misfire_grace_time = None
     store.update_job(job)
 
     posted = threading.Event()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -24,7 +25,10 @@ def main() -> None:
     settings = Settings.from_env({"DATABASE_URL": sys.argv[1]})
     engine = make_engine(settings.database_url)
     fake = FakeSteps()
-    worker = Worker(settings, engine=engine, steps=fake.steps(), editions=["tech"])
+    thursday = datetime(2026, 4, 2, 10, 30, tzinfo=UTC)  # a fixed clock, as in the test
+    worker = Worker(
+        settings, engine=engine, steps=fake.steps(), editions=["tech"], clock=lambda: thursday
+    )
 
     def busy_ingest() -> None:
         print("ingest started", flush=True)

@@ -232,7 +232,11 @@ def action_body(api: SlackAPI, value: str) -> str:
 def signed_headers(
     body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None
 ) -> dict[str, str]:
-    """Headers exactly as Slack signs a request: v0 HMAC-SHA256 over `v0:{ts}:{body}`."""
+    """Headers exactly as Slack signs a request: v0 HMAC-SHA256 over `v0:{ts}:{body}`.
+
+    The one wall-clock read in the tests, on purpose: bolt's verifier refuses a timestamp
+    more than five minutes from its own clock. Nothing asserted depends on its value.
+    """
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return {

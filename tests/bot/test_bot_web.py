@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from bot.web import build_routes, slack_routes
 from core.config import Settings
 from core.errors import ConfigError
 from tests.bot.conftest import (
+    SIGNING_SECRET,
     command_body,
     front,
     make_weekly,
@@ -41,7 +43,7 @@ def web(bot_settings: Settings, sqlite_engine: Engine, clock) -> Iterator[str]: 
         bot_settings, engine=sqlite_engine, clock=clock, executor=executor,
         **front(bot_settings, clock),
     )  # fmt: skip
-    with serve_asgi(Starlette(routes=slack_routes(app))) as url:
+    with serve_asgi(Starlette(routes=slack_routes(app, signing_secret=SIGNING_SECRET))) as url:
         yield url
     executor.shutdown(wait=True)
 
@@ -184,3 +186,47 @@ def test_signed_ssl_check_gets_a_plain_200(web: str) -> None:
     body = urlencode({"ssl_check": "1", "token": "x"})
     response = _post(web, body, signed_headers(body))
     assert response.status_code == 200 and response.text == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        ("{not json", {"Content-Type": "application/json"}),
+        ("payload=not-json%7B", {"Content-Type": "application/x-www-form-urlencoded"}),
+        (
+            "payload=%7B%22type%22%3A",
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Signature": "v0=00"},
+        ),
+        (
+            "command=%2Fdigest&text=week",
+            {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": "abc",
+                "X-Slack-Signature": "v0=00",
+            },
+        ),
+        ("{not json", {"Content-Type": "application/json", "X-Slack-Request-Timestamp": "1e99"}),
+    ],
+)
+def test_unsigned_garbage_is_refused_before_it_is_parsed(
+    web: str, slack_api: SlackAPI, caplog: pytest.LogCaptureFixture, body: str, headers: dict
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = _post(web, body, headers)
+
+    assert response.status_code == 401
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert "Traceback" not in caplog.text
+    assert slack_api.responses() == []
+
+
+def test_a_signed_request_with_a_broken_body_is_a_400_without_a_traceback(
+    web: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = "{not json"
+    headers = {**signed_headers(body), "Content-Type": "application/json"}
+
+    response = _post(web, body, headers)
+
+    assert response.status_code == 400
+    assert not [r for r in caplog.records if r.exc_info]

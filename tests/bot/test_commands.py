@@ -326,3 +326,71 @@ def test_the_ack_does_not_wait_for_a_slow_archive(
     finally:
         gate.set()
         event.remove(sqlite_engine, "before_cursor_execute", hold)
+
+
+# --- mentions from feeds or queries never notify (Slack reads `<!…>` and `<@…>` in text) --------
+
+MENTIONS = ("<!channel>", "<!here>", "<@U123>")
+HOSTILE = "Ping <!channel> <!here> <@U123> & co"
+
+
+def _no_live_mention(payload: dict) -> None:
+    shown = [b for b in payload["blocks"] if b["type"] != "actions"]  # a button value is data
+    raw = json.dumps({"text": payload["text"], "blocks": shown}, ensure_ascii=False)
+    assert not any(m in raw for m in MENTIONS), raw
+
+
+def test_a_title_with_mentions_is_inert_in_the_day_answer_and_the_shared_post(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(TODAY, dives=2, title=HOSTILE))
+    dispatch(bot, command_body(slack_api, "today"))
+    [reply] = _answers(slack_api)
+    dispatch(bot, action_body(slack_api, "tech day 2026-04-01"))
+    [_, shared] = _answers(slack_api, 2)
+
+    for payload in (reply, shared):
+        _no_live_mention(payload)
+        assert "Ping &lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &amp; co" in payload["text"]
+    assert shared["response_type"] == "in_channel"
+
+
+def test_a_search_reply_does_not_echo_the_query_as_mentions(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:
+        source = add_source(session, "Datadog Blog", company="Datadog")
+        add_article(session, source, title="Kafka at scale", dive="CDC with Kafka.")
+    dispatch(bot, command_body(slack_api, "search kafka <!channel>"))
+    dispatch(bot, command_body(slack_api, "search <!here> <@U123> nothing-matches"))
+    replies = _answers(slack_api, 2)
+
+    for reply in replies:
+        _no_live_mention(reply)
+    texts = sorted(reply["text"] for reply in replies)
+    assert any("&lt;!here&gt; &lt;@U123&gt;" in text for text in texts), texts
+
+
+def test_sources_never_split_a_name_from_its_asterisks(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:
+        for i in range(120):  # long enough to need several sections
+            add_source(
+                session,
+                f"Google Ads Developer Blog number {i:03d} with a long name",
+                last_success_at=datetime(2026, 4, 1, 7, tzinfo=UTC),
+            )
+    dispatch(bot, command_body(slack_api, "sources"))
+    replies = _answers(slack_api)
+    sections = [b["text"]["text"] for r in replies for b in r["blocks"] if b["type"] == "section"]
+
+    assert len(sections) > 1
+    names = 0
+    for text in sections:
+        assert len(text) <= 3000
+        for line in text.split("\n"):
+            assert line.count("*") == 2, line  # each line whole: "✅ *Name* · 2 h ago"
+            names += 1
+    assert names == 120

@@ -54,6 +54,22 @@ def test_signal_in_channel_and_deep_dives_in_the_thread(
     assert slack_api.records("chat.postMessage")[0].token == "xoxb-test-token"
 
 
+def test_mentions_in_a_title_do_not_notify_the_channel(engine: Engine, slack_api: SlackAPI) -> None:
+    with Session(engine) as session:
+        store_daily(session, make_daily(DAY, dives=2, title="Hi <!channel> <!here> <@U123> & co"))
+    [outcome] = post_daily(_settings(engine, slack_api), engine=engine, day=DAY, channel="C1")
+
+    assert outcome.status == "sent"
+    main, thread = slack_api.calls("chat.postMessage")
+    assert main["text"] == (
+        "Engineering @ Scale — 2026-04-01: Signal of the Day: "
+        "Hi &lt;!channel&gt; &lt;!here&gt; &lt;@U123&gt; &amp; co (Company 0)"
+    )
+    for call in (main, thread):
+        raw = str(call["text"]) + str(call["blocks"])
+        assert "<!channel>" not in raw and "<!here>" not in raw and "<@U123>" not in raw
+
+
 def test_a_rerun_posts_nothing(stored: Engine, slack_api: SlackAPI) -> None:
     settings = _settings(stored, slack_api)
     post_daily(settings, engine=stored, day=DAY, channel="C1")
@@ -231,6 +247,53 @@ def test_post_daily_composes_a_day_nobody_composed_and_keeps_what_it_posted(
         add_article(session, source, title="A late post", dive="Late.")
     day = runner.invoke(cli, ["daily", "--date", "2026-04-01", "--format", "md"], obj=runtime)
     assert "Rebuilding the event store" in day.output and "A late post" not in day.output
+
+
+def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(DAY, dives=2))
+        # a run that crashed mid-post left its claim behind
+        deliveries.claim(
+            session=session, channel="slack", target="C9", issue="tech/daily/2026-04-01"
+        )
+    slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
+    settings = slack_settings(sqlite_url, slack_api)
+
+    def post(*args: str):  # noqa: ANN202
+        return CliRunner().invoke(
+            cli, ["slack", "post-daily", "--date", "2026-04-01", *args],
+            obj=Runtime(settings=settings),
+        )  # fmt: skip
+
+    first, again = post("--channel", "C404"), post("--channel", "C404")
+    claimed = post("--channel", "C9")
+    sent, resent = post("--channel", "C1"), post("--channel", "C1")
+    nowhere = post()  # no SLACK_CHANNEL, no subscriptions
+
+    assert first.exit_code == 1 and "failed  C404" in first.output
+    assert again.exit_code == 1, again.output  # skipped: failed earlier
+    assert "skipped  C404: failed earlier: channel C404 was not found" in again.output
+    assert claimed.exit_code == 1, claimed.output
+    assert "skipped  C9: another run has been posting it since" in claimed.output
+    assert (sent.exit_code, resent.exit_code) == (0, 0), resent.output
+    assert nowhere.exit_code == 1 and "Nothing to post to" in nowhere.output
+    assert [c["channel"] for c in slack_api.calls("chat.postMessage")] == ["C404", "C1", "C1"]
+
+
+def test_cli_a_quiet_day_is_not_a_failure(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(DAY, dives=0))
+    result = CliRunner().invoke(
+        cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
+        obj=Runtime(settings=slack_settings(sqlite_url, slack_api)),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "skipped  C1: no new posts that day" in result.output
+    assert slack_api.calls("chat.postMessage") == []
 
 
 def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: SlackAPI) -> None:

@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from core.ingest import IngestOptions, ingest_sources
@@ -320,3 +321,77 @@ def test_a_feed_that_kills_the_parser_process_fails_alone(server, session, open_
     )
     assert [o.status for o in report.outcomes] == ["ok", "error", "ok"]
     assert report.counts()["new"] == 4
+
+
+def _rss(*items: tuple[str, str]) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>{link}</link><author>{title}</author>"
+        f"<description>{title} body</description></item>"
+        for title, link in items
+    )
+    return f"<rss version='2.0'><channel><title>t</title>{entries}</channel></rss>".encode()
+
+
+def _refuse_urls_containing(session, marker: str) -> None:
+    """A real storage failure that is not about the text: the database refuses the row."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.exec(text(
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.url LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        ))  # fmt: skip
+        session.exec(text(
+            "CREATE TRIGGER refuse BEFORE INSERT ON article FOR EACH ROW EXECUTE FUNCTION refuse()"
+        ))  # fmt: skip
+    else:
+        session.exec(text(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON article WHEN NEW.url LIKE '%{marker}%' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))  # fmt: skip
+    session.commit()
+
+
+def test_control_characters_are_stripped_and_a_store_failure_stays_with_its_source(
+    server, session, ingest
+):
+    # NUL, ESC and other C0 controls as feedparser's loose parser hands them over; a raw
+    # NUL cannot be stored in a PostgreSQL text column at all.
+    server.routes["/nul.xml"] = lambda request: Response(
+        body=_rss(("Hello\x00world \x1b[31mred\x1b[0m\x07", "https://nul.example/a\x00b")),
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    server.routes["/refused.xml"] = lambda request: Response(
+        body=_rss(("Refused post", "https://refused.example/post")),
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    server.routes["/fine.xml"] = lambda request: Response(
+        body=_rss(("Fine\tpost", "https://fine.example/post")),
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    _refuse_urls_containing(session, "refused.example")
+    sources = [
+        _source(server, "Nul Blog", "/nul.xml"),
+        _source(server, "Refused Blog", "/refused.xml"),
+        _source(server, "Fine Blog", "/fine.xml"),
+    ]
+
+    report = ingest(sources)
+
+    by_name = {o.name: o for o in report.outcomes}
+    assert (by_name["Nul Blog"].status, by_name["Nul Blog"].new) == ("ok", 1)
+    assert (by_name["Fine Blog"].status, by_name["Fine Blog"].new) == ("ok", 1)
+    refused = by_name["Refused Blog"]
+    assert refused.status == "error" and "could not store" in (refused.error or "")
+    assert "refused by the test" in (refused.error or "")
+    stored = {a.url: a for a in _articles(session)}
+    assert set(stored) == {"https://fine.example/post", "https://nul.example/ab"}
+    nul = stored["https://nul.example/ab"]
+    assert nul.title == "Helloworld [31mred[0m" and nul.author == nul.title
+    assert nul.text == "Helloworld [31mred[0m body"
+    assert stored["https://fine.example/post"].title == "Fine post"
+    # the failure is on its own source, where `digest sources` shows it
+    rows = {r.name: r for r in session.exec(select(FeedSource))}
+    assert rows["Refused Blog"].last_error == refused.error
+    assert rows["Refused Blog"].last_success_at is None
+    assert rows["Nul Blog"].last_success_at is not None and rows["Nul Blog"].last_error is None

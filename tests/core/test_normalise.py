@@ -6,7 +6,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.normalise import canonical_url, clean_title, fingerprint, html_to_text, prepare_feed
+from core.model import ParsedEntry
+from core.normalise import (
+    canonical_url,
+    clean_title,
+    fingerprint,
+    html_to_text,
+    normalise_entries,
+    prepare_feed,
+    strip_controls,
+)
 from tests.peers.feeds import FEEDS
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -118,3 +127,25 @@ def test_skipping_feedparsers_sanitiser_changes_no_article(slug, monkeypatch):
     monkeypatch.setattr(feedparser, "parse",
                         lambda body, **kw: original(body, response_headers=kw["response_headers"]))  # fmt: skip
     assert articles() == ours
+
+
+def test_control_characters_are_dropped_from_every_stored_text() -> None:
+    entry = ParsedEntry(
+        title="Hello\x00world \x1b[31mred\x9b2J",
+        link="https://example.com/a\x00b\x1b",
+        guid="g\x00",
+        html="<p>one\x00 two\x07</p><p>tab\tkept\r\nline</p>",
+        summary_html="",
+        published=None,
+        updated=None,
+        author="Ann\x1b[0m",
+        is_full_content=True,
+    )
+    [article], skipped = normalise_entries([entry], now=datetime(2026, 4, 1, tzinfo=UTC))
+
+    assert skipped == 0
+    assert article.url == "https://example.com/ab"
+    assert (article.title, article.author, article.guid) == ("Helloworld [31mred2J", "Ann[0m", "g")
+    assert article.text == "one two\n\ntab kept\n\nline"
+    assert strip_controls("a\tb\nc\rd\x7f") == "a\tb\nc\nd"
+    assert article.with_text("page\x00 text", "full").text == "page text"

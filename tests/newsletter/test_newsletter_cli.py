@@ -175,10 +175,9 @@ def test_mailing_the_public_with_the_default_secret_key_is_refused(
 def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
     runtime: Runtime, sink: Sink, rollup
 ) -> None:
-    from datetime import timedelta
+    from datetime import UTC, datetime
 
     from storage import deliveries
-    from storage.tables import utcnow
 
     store_rollup(runtime, rollup)
     add_confirmed(runtime, "a@example.com", "b@example.com")
@@ -189,7 +188,7 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
         # what a kill -9 leaves behind: a claim that was never finished
         deliveries.claim_many(
             session=session, channel="email", issue="tech/weekly/2026-W14",
-            targets=[str(a_id)], now=utcnow() - timedelta(hours=2),
+            targets=[str(a_id)], now=datetime(2026, 4, 1, 9, 0, tzinfo=UTC),  # long ago
         )  # fmt: skip
     first = invoke(runtime, "send", "--week", "2026-W14")
     assert first.output.strip().startswith(
@@ -197,8 +196,10 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
         "other send is running, one was killed mid-send: --retake-after 1h sends them again"
     )
     assert sink.recipients() == ["b@example.com"]  # a@ is left alone: it may have gone out
+    assert first.exit_code == 1  # not every subscriber is known to have it
     second = invoke(runtime, "send", "--week", "2026-W14", "--retake-after", "1h")
     assert second.output.strip() == "2 subscribers: 1 sent, 1 already done."
+    assert second.exit_code == 0
     assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
 
 
@@ -234,3 +235,19 @@ def test_previewing_an_empty_week_stores_nothing_and_a_later_post_is_sent(
     add_post(runtime, "A late post", datetime(2026, 4, 5, 20, tzinfo=UTC))
     assert run_send_weekly(runtime, week="2026-W14")["sent"] == 1
     assert sink.recipients() == ["a@example.com"]
+
+
+def test_send_exits_non_zero_while_a_delivery_of_the_issue_has_failed(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "ok@example.com", "gone@example.com")
+    sink.answers["gone@example.com"] = "550 5.1.1 no such user"
+
+    first = invoke(runtime, "send", "--week", "2026-W14")
+    again = invoke(runtime, "send", "--week", "2026-W14")
+
+    assert sink.recipients() == ["ok@example.com"]
+    assert first.exit_code == 1 and "1 failed" in first.output
+    assert again.exit_code == 1, again.output  # the failure is still there: say so
+    assert "1 delivery of this issue failed" in again.output

@@ -218,3 +218,26 @@ def test_a_failed_confirmation_mail_asks_to_retry_and_is_not_throttled(
 def test_opening_an_expired_or_damaged_confirmation_link_says_so(site: Site) -> None:
     page = httpx.get(f"{site.url}/confirm", params={"token": "damaged"})
     assert page.status_code == 400 and "not valid" in page.text and "<button" not in page.text
+
+
+def test_head_requests_answer_like_get_and_change_nothing(
+    site: Site, sqlite_engine: Engine, sink: Sink
+) -> None:
+    """Link checkers and mail scanners send HEAD; it must never confirm or unsubscribe."""
+    reader = confirmed(sqlite_engine, "reader@example.com")
+    with session_scope(sqlite_engine) as session:
+        pending, _ = store.upsert_pending(session=session, email="pending@example.com")
+    unsubscribe = subs.unsubscribe_url(site.settings, reader, "reader@example.com")
+    confirm = subs.confirm_url(site.settings, pending)
+
+    with httpx.Client() as client:
+        for url in (unsubscribe, confirm, f"{site.url}/subscribe"):
+            head = client.head(url)
+            get = client.get(url)
+            assert head.status_code == get.status_code == 200
+            assert head.content == b""
+            assert head.headers["content-type"] == get.headers["content-type"]
+
+    assert status_of(sqlite_engine, "reader@example.com") == "confirmed"
+    assert status_of(sqlite_engine, "pending@example.com") == "pending"
+    assert sink.messages == []

@@ -59,12 +59,12 @@ def test_an_article_updated_after_its_deep_dive_needs_one_again(session: Session
     source = add_source(session)
     article = add_article(session, source, 1)
     assert article.id is not None
-    deep_dives.save_deep_dive(
+    row = deep_dives.save_deep_dive(
         session=session, article_id=article.id, text="dd", summariser="extractive", text_hash="h"
     )
     session.commit()
     assert deep_dives.articles_needing_summary(session=session) == []
-    article.updated_at = datetime.now(UTC) + timedelta(minutes=1)
+    article.updated_at = row.created_at + timedelta(minutes=1)
     session.add(article)
     session.commit()
     [(again, row)] = deep_dives.articles_needing_summary(session=session)
