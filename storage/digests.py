@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_
+from sqlalchemy import and_, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
@@ -23,7 +23,6 @@ from storage.tables import Article, DeepDiveRow, Delivery, Digest, utcnow
 
 __all__ = [
     "PostKey",
-    "delete_digest",
     "delivered_periods",
     "find_digest",
     "list_digests",
@@ -84,16 +83,6 @@ def load_digest(*, session: Session, edition: str, kind: str, period: str) -> di
     """The stored payload, or None when that digest has not been composed."""
     row = find_digest(session=session, edition=edition, kind=kind, period=period)
     return json.loads(row.payload) if row else None
-
-
-def delete_digest(*, session: Session, edition: str, kind: str, period: str) -> None:
-    """Forget a stored digest (its period has no posts any more). Commits."""
-    session.execute(
-        delete(Digest).where(
-            col(Digest.edition) == edition, col(Digest.kind) == kind, col(Digest.period) == period
-        )
-    )
-    session.commit()
 
 
 def list_digests(
