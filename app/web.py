@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.metrics import build_metrics
 from app.pipeline import Pipeline
 from app.wiring import Runtime
 from bot.web import build_routes as slack_routes
@@ -79,6 +80,7 @@ def create_app(runtime: Runtime) -> Starlette:
     pipeline = Pipeline(runtime)
     editions = _editions(runtime)
     archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline)
+    metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
         Route("/healthz", archive.healthz, name="healthz"),
@@ -87,12 +89,14 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
+        *metrics.routes,
         *slack_routes(
             settings=settings,
             engine=engine,
             editions=list(editions),
             digests=pipeline,
             clock=runtime.clock,
+            observe_ack=metrics.observe_ack,
         ),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
