@@ -112,9 +112,10 @@ class Pipeline:
             ssl_context=_ssl_context(),
         )
 
-    @functools.cached_property
     def summariser(self) -> Summariser:
-        """The summariser DIGEST_SUMMARISER names; the LLM one uses the runtime's client."""
+        """A summariser as DIGEST_SUMMARISER names it, new for each run: LLM_TOKEN_BUDGET
+        and the usage counts are per run (the worker's pipeline lives for days). The LLM
+        one uses the runtime's client."""
         settings = self.runtime.settings
         if settings.summariser != "llm":
             return ExtractiveSummariser()
@@ -138,7 +139,7 @@ class Pipeline:
         "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
         "fallbacks".
         """
-        summariser = self.summariser
+        summariser = self.summariser()
         start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
         with session_scope(self.runtime.engine) as session:
             counts = summarise_pending(
@@ -184,7 +185,7 @@ class Pipeline:
     def _compose(self, edition: str) -> dict[str, Any]:
         """What composing an edition's period needs besides the session."""
         catalogue = self.runtime.catalogue
-        summariser = self.summariser
+        summariser = self.summariser()
         return {
             "edition": catalogue.edition(edition),
             "sources": [s.name for s in catalogue.select(edition=edition)],

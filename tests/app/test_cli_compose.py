@@ -16,6 +16,7 @@ from lxml import etree
 from sqlmodel import Session, func, select
 
 from app.cli import cli
+from app.pipeline import Pipeline
 from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
@@ -547,3 +548,21 @@ def server_error_now(request: dict[str, object]) -> Response:
     response = server_error()
     response.headers["Retry-After"] = "0"  # retry at once: the test need not wait
     return response
+
+
+def test_each_summarise_run_of_a_long_lived_pipeline_has_its_own_budget_and_counts(
+    runtime: Runtime,
+) -> None:
+    # the worker keeps one Pipeline for days: LLM_TOKEN_BUDGET and the usage are per run
+    with serve_llm(default=_model) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url)
+        pipeline = Pipeline(llm_runtime)
+        try:
+            add(runtime, "datadog-replication.txt")
+            first = pipeline.summarise()
+            add(runtime, "github-oidc.txt")
+            second = pipeline.summarise()
+        finally:
+            llm_runtime.close()
+    assert (first["llm"], first["llm_calls"]) == (1, 1)
+    assert (second["llm"], second["llm_calls"]) == (1, 1)
