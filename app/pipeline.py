@@ -215,11 +215,9 @@ class Pipeline:
         return post_daily(
             self.runtime.settings,
             engine=self.runtime.engine,
-            day=day,
-            edition=edition,
+            digest=digest,
             channel=channel,
             on_outcome=on_outcome,
-            digest=digest,
         )
 
     def issue(self, edition: str, week: str) -> Issue | None:
