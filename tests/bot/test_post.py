@@ -242,6 +242,9 @@ def test_post_daily_composes_a_day_nobody_composed_and_keeps_what_it_posted(
         add_article(session, source, title="A late post", dive="Late.")
     day = runner.invoke(cli, ["daily", "--date", "2026-04-01", "--format", "md"], obj=runtime)
     assert "Rebuilding the event store" in day.output and "A late post" not in day.output
+    future = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-05"], obj=runtime)
+    assert future.exit_code == 1
+    assert future.output == "Error: 2026-04-05 has not happened yet: nothing to post\n"
 
 
 def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
