@@ -29,7 +29,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import certifi
@@ -38,10 +37,9 @@ from sqlmodel import Session
 from app.wiring import Runtime
 from bot.post import post_daily
 from core import digests
-from core.config import Settings
 from core.dates import day_bounds, day_of
 from core.deliver import Outcome
-from core.errors import ComposeError, ConfigError, DigestError
+from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
@@ -258,7 +256,7 @@ class Pipeline:
         yet served; None when the week has no posts (an empty issue is not mailed)."""
         settings = self.runtime.settings
         SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
-        _check_secret_key(settings)
+        settings.check_secret_key()
         issue = self.issue(edition, week)
         if issue is None:
             return None
@@ -270,18 +268,6 @@ class Pipeline:
             on_outcome=on_outcome,
             on_plan=on_plan,
             stale_after=stale_after,
-        )
-
-
-def _check_secret_key(settings: Settings) -> None:
-    """Anyone who knows the built-in SECRET_KEY can forge unsubscribe links for every
-    subscriber: refuse to mail the public with it (a local try-out is fine)."""
-    default = Settings.__dataclass_fields__["secret_key"].default
-    host = urlsplit(settings.public_base_url).hostname or ""
-    if settings.secret_key == default and host not in ("localhost", "127.0.0.1", "::1"):
-        raise ConfigError(
-            "SECRET_KEY is the built-in default; set a secret of your own before mailing "
-            "subscribers (it signs their unsubscribe links), e.g. SECRET_KEY=$(openssl rand -hex 32)"
         )
 
 

@@ -35,13 +35,16 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.http_guard import HttpGuard
 from app.metrics import build_metrics
 from app.pipeline import Pipeline
 from app.wiring import Runtime
+from bot.web import MAX_BODY as SLACK_MAX_BODY
 from bot.web import build_routes as slack_routes
 from core import render
 from core.config import Settings
@@ -49,6 +52,7 @@ from core.dates import day_bounds, iso_week, parse_week, week_days
 from core.digests import Digests
 from core.errors import DigestError
 from core.model import DailyDigest, Edition, WeeklyRollup
+from newsletter.web import MAX_FORM
 from newsletter.web import build_routes as newsletter_routes
 from storage.digests import list_digests, load_digest
 from storage.tables import Digest
@@ -103,7 +107,12 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),
     ]
     return Starlette(
-        routes=routes, exception_handlers={404: archive.not_found, 405: archive.not_found}
+        routes=routes,
+        exception_handlers={404: archive.not_found, 405: archive.not_found},
+        # headers, body limits and relative redirects for every route (app/http_guard.py)
+        middleware=[
+            Middleware(HttpGuard, limits=[("/slack/", SLACK_MAX_BODY)], default_limit=MAX_FORM)
+        ],
     )
 
 

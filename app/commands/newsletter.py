@@ -204,7 +204,7 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
         subscriber_id=0,
         email="preview@example.invalid",
         unsubscribe_url=url,
-        mailto=f"mailto:{runtime.settings.mail_from}?subject=unsubscribe",
+        mailto=f"mailto:{runtime.settings.mail_from_address}?subject=unsubscribe",
     )
     if fmt == "eml":
         sys.stdout.buffer.write(message.as_bytes())
