@@ -47,8 +47,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # --- the pure hooks --------------------------------------------------------------------------
-# `with_written_signal` and `with_written_patterns` stay at the end of core/compose.py, where
-# callers already import them from, and are re-exported here beside the weekly ones.
+# `with_written_signal` and `with_written_patterns` stay at the end of core/compose.py (beside
+# their tests) and are re-exported here beside the weekly ones.
 
 
 def with_written_stories(
@@ -203,8 +203,9 @@ class LLMEditor:
 
     def write_pattern(self, pattern: Pattern, articles: Sequence[ArticleRef]) -> str | None:
         """A pattern's paragraph from its posts' deep dives, naming every company."""
-        material = _deep_dives([a for a in articles if a.url in pattern.urls])
-        return self._write("pattern", PATTERN_PROMPT, pattern.companies, material)
+        # in a fixed order, so the day's pattern and the week's same pattern share one answer
+        found = sorted((a for a in articles if a.url in pattern.urls), key=lambda a: a.url)
+        return self._write("pattern", PATTERN_PROMPT, pattern.companies, _deep_dives(found))
 
     def write_story(self, story: Story) -> str | None:
         """A top story's paragraph from its posts' deep dives, naming every company."""

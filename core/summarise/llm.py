@@ -29,17 +29,20 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlmodel import Session
 
 from core.claims import Rejected, check_text, read_fields
-from core.model import ArticleRef, DeepDive, Pattern, Signal
+from core.model import DeepDive
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
 from core.summarise.usage import Estimate, RunBudget, Usage
 from storage import deep_dives
+
+if TYPE_CHECKING:
+    from core.editorial import LLMEditor
 
 __all__ = [
     "DEEP_DIVE_FIELDS",
@@ -171,21 +174,14 @@ class LLMSummariser:
         """The run's summary of the model's work (`Usage.line`)."""
         return self.usage.line(token_budget=self.budget.tokens, time_budget=self.budget.seconds)
 
-    # --- sections, for callers holding a summariser and a session ---------------------------
+    # --- sections -------------------------------------------------------------------------
 
-    def write_signal(self, signal: Signal, article: ArticleRef, *, session: Session) -> str | None:
-        """The Signal of the Day's paragraph, or None to keep the composed one (`core.editorial`)."""
+    def editor(self, *, session: Session) -> LLMEditor:
+        """The `core.editorial.Editor` that writes a digest's sections with this run's model,
+        budget and tally, caching its answers in `session`."""
         from core.editorial import LLMEditor  # editorial builds on this module
 
-        return LLMEditor(self, session=session).write_signal(signal, article)
-
-    def write_pattern(
-        self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
-    ) -> str | None:
-        """A pattern's paragraph, or None to keep the composed one (`core.editorial`)."""
-        from core.editorial import LLMEditor
-
-        return LLMEditor(self, session=session).write_pattern(pattern, articles)
+        return LLMEditor(self, session=session)
 
     # --- Summariser ----------------------------------------------------------------------
 

@@ -4,8 +4,16 @@ OpenAI-compatible server: what the model writes, what it is refused, and the run
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
 
+from app.jobs import run_daily, run_ingest, steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime
+from core.summarise import Summariser
+from core.summarise.llm import LLMSummariser
 from tests.app.test_cli_compose import add, invoke, runtime  # noqa: F401  (the fixture)
 from tests.peers.http import Response
 from tests.peers.llm import (
@@ -17,6 +25,7 @@ from tests.peers.llm import (
     timing_out,
 )
 
+DAY = date(2026, 4, 1)
 THREE = ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt")
 
 
@@ -131,10 +140,12 @@ def test_run_prints_one_llm_line_for_deep_dives_and_sections_with_rejections(
             llm_runtime.close()
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("LLM: ")]
-    # 3 deep dives (one of them extractive after two invented names), the signal, the pattern
+    # 3 deep dives (one of them extractive after two invented names); the day's signal and
+    # pattern; the week's 3 top stories, its pattern (the day's, cached) and its review
+    assert len(llm.calls) == 10
     assert lines == [
-        "LLM: 4 by the model, 2 rejected (a name not in the post: 2), 1 extractive; "
-        f"{len(llm.calls)} calls, {(len(llm.calls)) * 180:,} tokens."
+        "LLM: 9 by the model (1 cached), 2 rejected (a name not in the post: 2), 1 extractive; "
+        "10 calls, 1,800 tokens."
     ]
     assert "Kubernetes" not in result.output
 
@@ -160,8 +171,8 @@ def test_one_token_budget_covers_the_whole_run(runtime: Runtime) -> None:  # noq
             llm_runtime.close()
     assert result.exit_code == 0, result.output
     assert (
-        "LLM: 3 by the model, 0 extractive, 2 composed; 3 calls, 12,000 tokens; "
-        "LLM_TOKEN_BUDGET (12,000) ran out: 2 left to the fallback." in result.output
+        "LLM: 3 by the model, 0 extractive, 7 composed; 3 calls, 12,000 tokens; "
+        "LLM_TOKEN_BUDGET (12,000) ran out: 7 left to the fallback." in result.output
     )
     digest = json.loads(result.output[result.output.index("{") :])
     assert not digest["signal"]["text"].startswith("A written signal")
@@ -204,8 +215,8 @@ def test_a_slow_model_is_cut_off_by_the_time_budget_and_the_run_goes_on(
     assert result.exit_code == 0, result.output
     # the first request is cut at the budget's end; nothing else is asked for
     assert len(llm.calls) == 1
-    assert "LLM: 0 by the model, 3 extractive, 2 composed; 1 calls, 0 tokens; " in result.output
-    assert "LLM_TIME_BUDGET (1 s) ran out: 4 left to the fallback." in result.output
+    assert "LLM: 0 by the model, 3 extractive, 7 composed; 1 calls, 0 tokens; " in result.output
+    assert "LLM_TIME_BUDGET (1 s) ran out: 9 left to the fallback." in result.output
     digest = json.loads(result.output[result.output.index("{") :])
     assert {d["summariser"] for d in digest["deep_dives"]} == {"extractive"}
 
@@ -221,3 +232,69 @@ def test_llm_max_input_chars_condenses_longer_posts(runtime: Runtime) -> None:  
     sent = llm.calls[0]["messages"][1]["content"].split("Post:\n", 1)[1]
     assert len(article.text) > 600 >= len(sent) > 0
     assert sent.startswith(article.text[:100])
+
+
+def test_each_summarise_run_of_a_long_lived_pipeline_has_its_own_budget_and_counts(
+    runtime: Runtime,  # noqa: F811
+) -> None:
+    # the worker keeps one Pipeline for days: LLM_TOKEN_BUDGET and the usage are per run
+    with serve_llm(default=_model) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url)
+        pipeline = Pipeline(llm_runtime)
+        try:
+            add(runtime, "datadog-replication.txt")
+            first = pipeline.summarise()
+            add(runtime, "github-oidc.txt")
+            second = pipeline.summarise()
+        finally:
+            llm_runtime.close()
+    assert (first["llm"], first["llm_calls"]) == (1, 1)
+    assert (second["llm"], second["llm_calls"]) == (1, 1)
+
+
+def test_a_pipeline_run_shares_one_summariser_across_its_steps(runtime: Runtime) -> None:  # noqa: F811
+    for name in THREE:
+        add(runtime, name)
+    with serve_llm(default=_model) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url)
+        pipeline = Pipeline(llm_runtime)
+        try:
+            with pipeline.run() as summariser:
+                assert pipeline.summariser() is summariser
+                with pipeline.run() as inner:  # a nested run joins the open one
+                    assert inner is summariser
+                pipeline.summarise()
+                pipeline.daily("tech", DAY)
+            assert pipeline.summariser() is not summariser
+        finally:
+            llm_runtime.close()
+    assert isinstance(summariser, LLMSummariser)
+    assert summariser.usage.written == 5  # three deep dives, the signal, one pattern
+    assert summariser.line().startswith("5 by the model, 0 extractive; 5 calls")
+
+
+def test_the_worker_tick_runs_its_steps_in_one_pipeline_run(runtime: Runtime) -> None:  # noqa: F811
+    add(runtime, "datadog-replication.txt")
+    with serve_llm(default=_model) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url)
+        pipeline = Pipeline(llm_runtime)
+        opened: list[Summariser] = []
+        real_run = pipeline.run
+
+        @contextmanager
+        def recording_run() -> Iterator[Summariser]:
+            with real_run() as summariser:
+                opened.append(summariser)
+                yield summariser
+
+        pipeline.run = recording_run  # type: ignore[method-assign]
+        try:
+            steps = steps_for(pipeline)
+            run_ingest(steps=replace(steps, ingest=dict))
+            run_daily(steps=steps, editions=["tech", "reads"], day=DAY)
+        finally:
+            llm_runtime.close()
+    assert len(opened) == 2  # one run per tick, for all of its steps and editions
+    ingest_tick, daily_tick = opened
+    assert isinstance(ingest_tick, LLMSummariser) and ingest_tick.usage.written >= 1
+    assert isinstance(daily_tick, LLMSummariser) and daily_tick is not ingest_tick

@@ -245,15 +245,12 @@ def test_check_section_holds_every_section_to_the_same_checks(text: str, reason:
         )
 
 
-def test_the_summariser_writes_a_signal_or_pattern_given_a_session(session: Session) -> None:
+def test_the_summariser_gives_the_editor_of_its_run(session: Session) -> None:
     with serve_llm() as llm:
         summariser = _editor(llm, session).summariser
-        signal = summariser.write_signal(SIGNAL, GH, session=session)
-        pattern = summariser.write_pattern(PATTERN, [GH, HC], session=session)
-        again = _editor(llm, session).summariser.write_pattern(PATTERN, [GH, HC], session=session)
-    assert signal is not None and signal.startswith("GitHub ")
-    assert pattern == again and pattern is not None and pattern.startswith("GitHub, HashiCorp ")
-    assert len(llm.calls) == 2
+        digest = write_daily(DAILY, editor=summariser.editor(session=session))
+    assert digest.signal is not None and digest.signal.text.startswith("GitHub ")
+    assert summariser.usage.written == 2 and len(llm.calls) == 2
 
 
 def test_the_review_sees_the_top_stories_posts_first_and_a_bounded_rest(
