@@ -16,7 +16,8 @@ import click
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.ingest import _console, _escape, _iso, http_opener
+from app.commands.ingest import _console, _escape, _iso
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.discover import discover_feed
 from core.errors import ConfigError
@@ -178,7 +179,7 @@ def add_command(
     edition = edition or next(iter(catalogue.editions))
     catalogue.edition(edition)  # an unknown edition fails before any fetch
     settings = runtime.settings
-    found = discover_feed(url.strip(), open_http=http_opener(runtime),
+    found = discover_feed(url.strip(), open_http=Pipeline(runtime).http_opener(),
                           timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes)  # fmt: skip
     chosen = (name or found.title or found.url).strip()
     new = NewSource(name=chosen, company=(company or chosen).strip(), url=found.url,

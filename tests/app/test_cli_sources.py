@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.cli import cli
-from app.commands.ingest import run_ingest
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from tests.peers.feeds import FEEDS, FeedServer, feed_server
@@ -55,6 +55,10 @@ def runtime(sources_file: Path, sqlite_url: str) -> Iterator[Runtime]:
     runtime = Runtime(settings=settings)
     yield runtime
     runtime.close()
+
+
+def run_ingest(runtime: Runtime, **options: object) -> dict[str, int]:
+    return Pipeline(runtime).ingest(**options).counts()  # type: ignore[arg-type]
 
 
 def _invoke(runtime: Runtime, *args: str):
