@@ -138,7 +138,7 @@ def _serve(demo: Runtime, port: int) -> None:
 
     from app.web import create_app
 
-    app = create_app(demo.settings, engine=demo.engine)
+    app = create_app(demo)
     click.echo(f"\nThe archive of this demo: http://127.0.0.1:{port}/  (Ctrl-C to stop)", err=True)
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", server_header=False)

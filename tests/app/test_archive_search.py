@@ -67,7 +67,7 @@ def test_cli_search_answers_plainly_for_nothing_and_for_a_bad_edition(
 
 @pytest.fixture
 def client(settings: Settings, articles: Engine) -> Iterator[httpx.Client]:
-    with serve_app(create_app(settings, engine=articles)) as url:
+    with serve_app(create_app(Runtime(settings=settings, database=articles))) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
             yield client
 
