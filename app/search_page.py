@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from core.render import shorten
 from storage.search import MAX_QUERY, search_articles
 
 __all__ = ["search_route"]
@@ -40,23 +41,16 @@ def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Any
         results = [
             {
                 "title": hit.article.title,
-                "url": hit.article.url,
+                "url": hit.article.url,  # the template passes it through safe_url
                 "company": hit.article.company,
                 "day": hit.article.published_at.date().isoformat(),
-                "teaser": _shorten(hit.deep_dive or hit.article.text, TEASER),
+                "teaser": shorten(hit.deep_dive or hit.article.text, TEASER),
                 "tags": [t for t in hit.article.tags.split(",") if t],
             }
             for hit in hits
         ]
-        html = env.get_template("search.html").render(query=query, results=results,
+        html = env.get_template("web/search.html").render(query=query, results=results,
                                                       edition=edition)  # fmt: skip
         return HTMLResponse(html)
 
     return Route("/search", page, name="search")
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0] + "…"

@@ -30,7 +30,6 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -59,11 +58,10 @@ from newsletter.web import build_routes as newsletter_routes
 from storage.digests import list_digests, load_digest
 from storage.tables import Digest
 
-__all__ = ["TEMPLATES", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = render.TEMPLATES / "web"
 DEFAULT_EDITION = "tech"
 _TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 _EDITION = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
@@ -140,12 +138,8 @@ class _Archive:
         self.default = (
             DEFAULT_EDITION if DEFAULT_EDITION in self.editions else _first(self.editions)
         )
-        self.env = Environment(
-            loader=FileSystemLoader(str(TEMPLATES)),
-            autoescape=select_autoescape(["html", "xml"]),
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        # the shared environment, with this archive's url() and title on an overlay
+        self.env = render.make_environment("web").overlay()
         self.env.globals.update(url=self.url, site_title=self._title(self.default))
         self._feeds: dict[tuple[Any, ...], str] = {}
         self._feeds_lock = threading.Lock()
@@ -181,7 +175,11 @@ class _Archive:
         if digest is None or not digest.deep_dives:  # a future day, or one without posts
             raise HTTPException(404)
         return self._page(
-            "daily.html", digest=digest, edition=edition, edition_title=self._title(edition)
+            "daily.html",
+            digest=digest,
+            stats_line=render.stats_line(digest),
+            edition=edition,
+            edition_title=self._title(edition),
         )
 
     def weekly(self, request: Request) -> Response:
@@ -195,7 +193,11 @@ class _Archive:
         if rollup is None or rollup.stats.posts == 0:  # not started, or without posts
             raise HTTPException(404)
         return self._page(
-            "weekly.html", rollup=rollup, edition=edition, edition_title=self._title(edition)
+            "weekly.html",
+            rollup=rollup,
+            stats_line=render.stats_line(rollup),
+            edition=edition,
+            edition_title=self._title(edition),
         )
 
     def tag(self, request: Request) -> Response:
@@ -250,7 +252,7 @@ class _Archive:
         else:
             title = self._title(self.default)
             self_url, home = self.url("feed", absolute=True), self.url("index", absolute=True)
-        return self.env.get_template("feed.xml").render(
+        return self.env.get_template("web/feed.xml").render(
             title=title,
             home=home,
             self_url=self_url,
@@ -298,7 +300,7 @@ class _Archive:
         return self.base_url + path if absolute else path
 
     def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-        html = self.env.get_template(template).render(**context)
+        html = self.env.get_template(f"web/{template}").render(**context)
         return HTMLResponse(html, status_code=status_code)
 
     def _tagged(self, tag: str, *, limit: int, session: Session | None = None) -> list[Digest]:
@@ -353,11 +355,12 @@ class _Archive:
             or {}
         )
         if row.kind == "daily":
-            html = self.env.get_template("_daily_body.html").render(
-                digest=DailyDigest.from_dict(payload)
+            digest = DailyDigest.from_dict(payload)
+            html = self.env.get_template("partials/daily_body.html").render(
+                digest=digest, stats_line=render.stats_line(digest)
             )
         else:
-            html = self.env.get_template("_weekly_body.html").render(
+            html = self.env.get_template("partials/weekly_body.html").render(
                 rollup=WeeklyRollup.from_dict(payload)
             )
         return {**entry, "html": html, "published": format_datetime(self._period_start(row))}

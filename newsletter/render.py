@@ -31,15 +31,13 @@ from datetime import date, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, quote
-from functools import lru_cache
 from urllib.parse import urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from premailer import Premailer
 
 from core.config import Settings
 from core.model import WeeklyRollup
-from core.render import TEMPLATES, safe_url
+from core.render import make_environment, shorten
 from storage.tables import utcnow
 
 __all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue"]
@@ -49,7 +47,6 @@ log = logging.getLogger(__name__)
 # Gmail clips a message whose HTML passes ~102 KB; stay well under it after personalising.
 HTML_BUDGET = 90_000
 _LINE_LIMIT = 900  # SMTP allows 998 bytes per line; leave room for substituted values
-TITLE_LIMIT = 200  # characters of a title shown in the mail (the link keeps the rest)
 
 _TO = b"recipient@placeholder.invalid"
 _MSGID = b"msgid-placeholder"
@@ -165,7 +162,9 @@ def render_issue(
     while True:
         context = _context(rollup, title=title, archive_url=archive_url, shown=shown)
         context["base_host"] = urlsplit(base_url).hostname or base_url
-        html = inline_css(_env().get_template("email/weekly.html").render(context))
+        html = inline_css(
+            make_environment("files").get_template("email/weekly.html").render(context)
+        )
         size = len(html.encode("ascii", "xmlcharrefreplace"))
         if size <= budget or shown == 0:
             break
@@ -179,12 +178,12 @@ def render_issue(
             size,
             shown,
         )
-    text = _env().get_template("email/weekly.txt").render(context)
+    text = make_environment("files").get_template("email/weekly.txt").render(context)
     html = _ascii_lines(html)
     issue = Issue(
         edition=rollup.edition,
         week=rollup.week,
-        subject=_shorten(rollup.title),
+        subject=shorten(rollup.title),
         html=html,
         text=_normalise_text(text),
         archive_url=archive_url,
@@ -265,13 +264,11 @@ def _headers(
 def _context(
     rollup: WeeklyRollup, *, title: str, archive_url: str, shown: int
 ) -> dict[str, object]:
-    review = [p.strip() for p in re.split(r"\n\s*\n", rollup.week_in_review) if p.strip()]
     return {
         "rollup": rollup,
         "edition_title": title,
         "archive_url": archive_url,
         "period": _period(rollup.start, rollup.end),
-        "review_paragraphs": review,
         "preheader": textwrap.shorten(rollup.week_in_review, 140, placeholder="…"),
         "stories": rollup.top_stories[:shown],
         "stories_left": len(rollup.top_stories) - shown,
@@ -283,37 +280,6 @@ def _period(start: date, end: date) -> str:
     """'30 March – 5 April 2026'."""
     left = f"{start.day} {start:%B}" + (f" {start.year}" if start.year != end.year else "")
     return f"{left} – {end.day} {end:%B} {end.year}"
-
-
-def _shorten(text: str, limit: int = TITLE_LIMIT) -> str:
-    """A title for display: at most `limit` characters, cut at a word where there is one."""
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(" ", limit // 2, limit)
-    return text[: cut if cut > 0 else limit - 1].rstrip() + "…"
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or url
-
-
-def _wrap(text: str) -> str:
-    return textwrap.fill(text, width=72, break_long_words=False, break_on_hyphens=False)
-
-
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(shorten=_shorten, safe_url=safe_url, host=_host, wrap=_wrap)
-    return env
 
 
 def _ascii_lines(html: str) -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +23,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.config import Settings
-from core.render import TEMPLATES
+from core.render import make_environment
 from newsletter import subscribers
 from newsletter.confirmations import MAIL_WINDOW, ConfirmationMailer
 from newsletter.smtp import SMTPSender
@@ -232,18 +230,8 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
-@lru_cache(maxsize=1)
-def _env() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def _page(name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = _env().get_template(f"web/newsletter/{name}").render(context)
+    html = make_environment("web").get_template(f"web/newsletter/{name}").render(context)
     return HTMLResponse(
         html,
         status_code=status_code,
