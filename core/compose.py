@@ -2,14 +2,15 @@
 
 Why pure: the Slack bot, the newsletter and the web archive all read what this produces, so it
 must be easy to pin down in tests. Everything it writes is either a deep dive (itself faithful
-to its article) or a sentence assembled from facts it counted: which companies wrote on which
-theme, how many posts, which words they share. Nothing here invents a claim.
+to its article), a deep dive's sentence (`core.themes`), or a frame stating what it counted:
+which companies, which phrase their posts share. Nothing here invents a claim.
 
-Themes come from TF-IDF similarity: each post becomes a vector of its title (counted twice),
+Groups come from TF-IDF similarity: each post becomes a vector of its title (counted twice),
 its deep dive and its tags; posts are taken most significant first and each joins the group
-whose leading post it is most similar to (cosine ≥ `SIMILARITY`), or leads a new group. A
-group with posts from two or more companies is a pattern. Leader grouping over an inverted
-index keeps a week of 1,000 posts to a few hundred thousand sparse multiplications.
+whose leading post it is most similar to (cosine ≥ `SIMILARITY`), or leads a new group. Leader
+grouping over an inverted index keeps a week of 1,000 posts to a few hundred thousand sparse
+multiplications. A group is then named by the phrase most of its posts use (`core.keyphrases`)
+and keeps only the posts that use it; one with posts from two or more companies is a pattern.
 """
 
 from __future__ import annotations
