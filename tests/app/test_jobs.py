@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app.jobs import Schedule, run_claimed, run_daily, run_ingest, steps_for
+from app.jobs import Schedule, run_claimed, run_daily, run_ingest, run_weekly, steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from storage.db import make_engine
@@ -195,11 +201,12 @@ def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: d
 # --- the work of each job ---------------------------------------------------------------
 
 
-def test_ingest_job_ingests_then_summarises() -> None:
+def test_ingest_job_ingests_summarises_then_backfills() -> None:
     fake = FakeSteps()
     counts = run_ingest(steps=fake.steps())
-    assert [c[0] for c in fake.calls] == ["ingest", "summarise"]
+    assert [c[0] for c in fake.calls] == ["ingest", "summarise", "backfill"]
     assert counts["ingest"]["new"] == 2
+    assert counts["backfill"] == {"tech": {"days": 7, "weeks": 4}}
 
 
 def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) -> None:
@@ -224,7 +231,50 @@ def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) ->
 def test_real_steps_skip_posting_and_mailing_when_slack_and_smtp_are_not_set(
     settings: Settings,
 ) -> None:
-    steps = steps_for(Runtime(settings=settings))
+    steps = steps_for(Pipeline(Runtime(settings=settings)))
 
     assert steps.post_daily("tech", date(2026, 4, 1)) == {"unconfigured": 1}
     assert steps.send_weekly("tech", "2026-W14") == {"unconfigured": 1}
+
+
+@pytest.mark.parametrize("module", ["app/jobs.py", "app/worker.py", "app/pipeline.py"])
+def test_the_worker_and_the_pipeline_import_no_click_module(module: str) -> None:
+    """The use cases live in the pipeline; the CLI is one of its front doors, not its home."""
+    tree = ast.parse((Path(__file__).resolve().parents[2] / module).read_text(encoding="utf-8"))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m == "click" or m.startswith(("app.commands", "app.cli"))}
+    inner = [
+        node
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef)
+        for node in ast.walk(fn)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert inner == []  # no import hidden in a function to dodge a cycle
+
+
+@pytest.mark.parametrize("job", ["ingest", "daily", "weekly"])
+def test_each_job_runs_its_steps_inside_one_pipeline_run(job: str) -> None:
+    fake = FakeSteps()
+
+    @contextmanager
+    def run() -> Iterator[None]:
+        fake.calls.append(("run-begins",))
+        yield
+        fake.calls.append(("run-ends",))
+
+    steps = replace(fake.steps(), run=run)
+    if job == "ingest":
+        run_ingest(steps=steps)
+    elif job == "daily":
+        run_daily(steps=steps, editions=["tech", "reads"], day=date(2026, 4, 1))
+    else:
+        run_weekly(steps=steps, editions=["tech", "reads"], week="2026-W14")
+    names = [call[0] for call in fake.calls]
+    assert names[0] == "run-begins" and names[-1] == "run-ends"
+    assert names.count("run-begins") == 1 and len(names) > 3  # every step in between
