@@ -148,18 +148,21 @@ def post_keys(
     days: list[date],
     start: datetime,
     end: datetime,
-    seen_before: datetime | None = None,
+    late: tuple[datetime, datetime] | None = None,
 ) -> list[PostKey]:
     """Keys of the posts that may belong to a period: assigned to one of `days`, or not
-    assigned and published in [start, end); with `seen_before`, also those not assigned,
-    published before `start` and first seen before `seen_before` (late posts). No texts."""
+    assigned and published in [start, end); with `late` = (since, seen_before), also those
+    not assigned, published in [since, start) and first seen before `seen_before` (the
+    candidates of the late-post rule). No texts are read."""
     unassigned = col(Article.digest_day).is_(None)
     window = and_(unassigned, col(Article.published_at) >= start, col(Article.published_at) < end)
     clauses = [col(Article.digest_day).in_(days), window]
-    if seen_before is not None:
+    if late is not None:
+        since, seen_before = late
         clauses.append(
             and_(
                 unassigned,
+                col(Article.published_at) >= since,
                 col(Article.published_at) < start,
                 col(Article.first_seen_at) < seen_before,
             )
