@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
@@ -155,33 +155,43 @@ def post_keys(
     not assigned, published in [since, start) and first seen before `seen_before` (the
     candidates of the late-post rule). No texts are read."""
     unassigned = col(Article.digest_day).is_(None)
-    window = and_(unassigned, col(Article.published_at) >= start, col(Article.published_at) < end)
-    clauses = [col(Article.digest_day).in_(days), window]
+    published = col(Article.published_at)
+    # One query per index (digest_day, published_at) rather than one OR, which SQLite
+    # answers by reading every article of the edition.
+    wheres = [
+        col(Article.digest_day).in_(days),
+        and_(unassigned, published >= start, published < end),
+    ]
     if late is not None:
         since, seen_before = late
-        clauses.append(
+        wheres.append(
             and_(
                 unassigned,
-                col(Article.published_at) >= since,
-                col(Article.published_at) < start,
+                published >= since,
+                published < start,
                 col(Article.first_seen_at) < seen_before,
             )
         )
-    query = (
-        sa_select(
-            col(Article.id),
-            col(Article.published_at),
-            col(Article.first_seen_at),
-            col(Article.digest_day),
-            col(Article.updated_at),
-            col(DeepDiveRow.created_at),
+    found: dict[int, PostKey] = {}
+    for where in wheres:
+        query = (
+            sa_select(
+                col(Article.id),
+                published,
+                col(Article.first_seen_at),
+                col(Article.digest_day),
+                col(Article.updated_at),
+                col(DeepDiveRow.created_at),
+                col(Article.edition),
+            )
+            .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+            .where(where)
         )
-        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
-        .where(col(Article.edition) == edition)
-        .where(or_(*clauses))
-        .order_by(col(Article.published_at), col(Article.id))
-    )
-    return [PostKey(*row) for row in session.execute(query)]
+        # the edition is checked here: in SQL, SQLite would pick its index over the dates'
+        for *key, row_edition in session.execute(query):
+            if row_edition == edition:
+                found.setdefault(key[0], PostKey(*key))
+    return sorted(found.values(), key=lambda k: (k.published_at, k.id))
 
 
 def recent_post_days(
