@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
@@ -156,8 +156,8 @@ def post_keys(
     candidates of the late-post rule). No texts are read."""
     unassigned = col(Article.digest_day).is_(None)
     published = col(Article.published_at)
-    # One query per index (digest_day, published_at) rather than one OR, which SQLite
-    # answers by reading every article of the edition.
+    # One branch per index (digest_day, published_at), in one UNION ALL, rather than one OR,
+    # which SQLite answers by reading every article of the edition.
     wheres = [
         col(Article.digest_day).in_(days),
         and_(unassigned, published >= start, published < end),
@@ -172,25 +172,26 @@ def post_keys(
                 col(Article.first_seen_at) < seen_before,
             )
         )
+    columns = (
+        col(Article.id),
+        published,
+        col(Article.first_seen_at),
+        col(Article.digest_day),
+        col(Article.updated_at),
+        col(DeepDiveRow.created_at),
+        col(Article.edition),
+    )
+    branches = [
+        sa_select(*columns)
+        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+        .where(where)
+        for where in wheres
+    ]
     found: dict[int, PostKey] = {}
-    for where in wheres:
-        query = (
-            sa_select(
-                col(Article.id),
-                published,
-                col(Article.first_seen_at),
-                col(Article.digest_day),
-                col(Article.updated_at),
-                col(DeepDiveRow.created_at),
-                col(Article.edition),
-            )
-            .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
-            .where(where)
-        )
-        # the edition is checked here: in SQL, SQLite would pick its index over the dates'
-        for *key, row_edition in session.execute(query):
-            if row_edition == edition:
-                found.setdefault(key[0], PostKey(*key))
+    # the edition is checked here: in SQL, SQLite would pick its index over the dates'
+    for *key, row_edition in session.execute(union_all(*branches)):
+        if row_edition == edition:
+            found.setdefault(key[0], PostKey(*key))
     return sorted(found.values(), key=lambda k: (k.published_at, k.id))
 
 
