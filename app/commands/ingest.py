@@ -112,8 +112,9 @@ def _worker_pool(workers: int | None) -> Iterator[RenewingPool]:
     """Processes for parsing and extraction, one per core, started before the event loop.
 
     fork when this process has no other thread (the `digest` CLI): the workers inherit
-    feedparser and lxml already imported, so they cost nothing to start, and all of them
-    are forked here, before any other thread exists, so no lock can be copied held.
+    what is already imported, so they cost ~10 ms to start (each imports feedparser on its
+    first body, only in a run that parses), and all of them are forked here, before any
+    other thread exists, so no lock can be copied held.
     Otherwise (a scheduler's thread, a test server) spawn, which is always safe but
     re-imports the application in every worker (~1.5 s of CPU each, measured), and starts
     them only when a body needs parsing. If a worker dies (the OOM killer, a crash in a C

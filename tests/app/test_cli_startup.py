@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 import pytest
 
 from app.cli import COMMANDS, cli
+from app.commands.ingest import run_ingest
+from app.wiring import Runtime
+from core.config import Settings
+from tests.peers.feeds import feed_server
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a command may import when it runs, never when the CLI starts or prints its help.
@@ -62,3 +67,49 @@ def test_help_lists_every_visible_command_and_runs_one(tmp_path: Path) -> None:
     assert listed == {name for name, entry in COMMANDS.items() if not entry.hidden}
     result = CliRunner().invoke(cli, ["nope"])
     assert result.exit_code == 2 and "No such command 'nope'" in result.output
+
+
+_PROBE = """
+import json, sys
+from datetime import datetime
+from app.cli import cli
+from app.wiring import Runtime
+from core.config import Settings
+
+settings = Settings.from_env({"DATABASE_URL": sys.argv[1], "DIGEST_SOURCES": sys.argv[2]})
+later = datetime.fromisoformat(sys.argv[3])  # a fixed clock, as in the test
+cli.main(["ingest"], obj=Runtime(settings=settings, clock=lambda: later), standalone_mode=False)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
+    tmp_path: Path, sqlite_url: str, now: datetime
+) -> None:
+    """The hourly run's fixed cost: 304s need neither feedparser, nor Alembic (the schema is
+    current), nor httpx, nor the PostgreSQL dialect on SQLite."""
+    with feed_server() as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(
+            '[editions.tech]\ntitle = "T"\n'
+            + "".join(
+                f'[[sources]]\nname = "{name}"\ncompany = "C"\nurl = "{server.url(path)}"\n'
+                'edition = "tech"\n'
+                for name, path in (("A", "/medium-rss/feed.xml"), ("B", "/youtube/feed.xml"))
+            )
+        )
+        settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)})
+        runtime = Runtime(settings=settings, clock=lambda: now)
+        assert run_ingest(runtime, fulltext=False)["parsed"] == 2  # the first run parses
+        runtime.close()
+        later = (now + timedelta(hours=1)).isoformat()
+        result = subprocess.run(
+            [sys.executable, "-c", _PROBE, sqlite_url, str(sources), later],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    output = result.stdout.splitlines()
+    assert "2 sources: 0 new articles, 2 unchanged, 0 with errors" in output[-2]
+    loaded = set(json.loads(output[-1]))
+    assert "aiohttp" in loaded  # it did fetch
+    avoidable = {"feedparser", "alembic", "httpx", "sqlalchemy.dialects.postgresql"}
+    assert loaded.isdisjoint(avoidable), sorted(loaded & avoidable)
