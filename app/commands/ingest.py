@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -133,6 +134,10 @@ def _worker_pool(workers: int | None) -> Iterator[RenewingPool]:
     forked = forking()  # what the first pool, started just below, uses
     pool = RenewingPool(start, max_workers=size)
     if forked:  # with fork, the first submit starts every worker at once
+        # Python's advice before a fork (see `gc.freeze`): what is imported by now lives as
+        # long as the process, so the collector stops walking it; the workers' pages stay
+        # shared, and the CLI's exit no longer collects it all (~0.1 s of a 0.5 s run).
+        gc.freeze()
         pool.submit(int).result()
     try:
         yield pool
