@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import click
 from sqlmodel import Session
 
+from app.commands.options import edition_option, format_option
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.compose import (
@@ -42,8 +43,6 @@ __all__ = [
     "run_compose_weekly",
     "run_summarise",
 ]
-
-FORMATS = click.Choice(["md", "html", "text", "json"], case_sensitive=False)
 
 
 def register(cli: click.Group) -> None:
@@ -329,17 +328,8 @@ def summarize_command(runtime: Runtime, since: str | None) -> None:
     _summarise(runtime, since)
 
 
-_EDITION = click.option(
-    "--edition", default="tech", show_default=True, help="Edition (see sources.toml)."
-)
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=FORMATS,
-    default="text",
-    show_default=True,
-    help="Output: md, html (standalone page), text or json (stable, for scripts).",
-)
+_EDITION = edition_option()
+_FORMAT = format_option("md", "html", "text", "json", default="text")
 _FORCE = click.option("--force", is_flag=True, help="Compose again even if already stored.")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import json
@@ -23,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlmodel import Session
 
+from app.commands.options import edition_option, format_option
 from app.wiring import Runtime
 from core.dates import day_bounds, parse_day
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
@@ -170,18 +172,17 @@ def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[SourceOutcome]
 
 
 @click.command("ingest")
-@click.option(
-    "--edition", "-e", default=None, help="Only this edition's sources (tech, reads, videos)."
-)
+@edition_option(default=None)
 @click.option("--source", "-s", "source_name", default=None, help="Only the source with this name.")
 @click.option(
     "--no-fulltext",
     is_flag=True,
     help="Do not fetch article pages for feeds that carry only an excerpt.",
 )
+@format_option("table", "json", default="table")
 @click.pass_obj
 def ingest_command(
-    runtime: Runtime, edition: str | None, source_name: str | None, no_fulltext: bool
+    runtime: Runtime, edition: str | None, source_name: str | None, no_fulltext: bool, fmt: str
 ) -> None:
     """Fetch every enabled feed and store new posts, then print what happened per source.
 
@@ -193,6 +194,7 @@ def ingest_command(
       digest ingest
       digest ingest --edition reads --no-fulltext
       digest ingest --source "Netflix Tech Blog"
+      digest ingest --format json     # the counts and every source's outcome
     """
     console = _console()
     report = ingest_report(
@@ -202,6 +204,10 @@ def ingest_command(
         fulltext=False if no_fulltext else None,
         progress=console.is_terminal,
     )
+    if fmt == "json":
+        outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
+        click.echo(json.dumps({"counts": report.counts(), "sources": outcomes}, indent=2))
+        return
     console.print(_report_table(report))
     console.print(summary_line(report.counts()))
 
@@ -263,10 +269,8 @@ def _escape(text: str) -> str:
 
 
 @click.command("sources")
-@click.option("--edition", "-e", default=None, help="Only this edition's sources.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@edition_option(default=None)
+@format_option("table", "json", default="table")
 @click.pass_obj
 def sources_command(runtime: Runtime, edition: str | None, fmt: str) -> None:
     """List configured sources with their last fetch status and stored article counts.
@@ -333,13 +337,11 @@ def source_statuses(runtime: Runtime, *, edition: str | None = None) -> list[dic
     default=None,
     help="Only posts published on or after this day (2026-04-01, today, yesterday; DIGEST_TZ).",
 )
-@click.option("--edition", "-e", default=None, help="Only this edition's articles.")
+@edition_option(default=None)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first)."
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json", default="table")
 @click.pass_obj
 def articles_command(
     runtime: Runtime, since: str | None, edition: str | None, limit: int | None, fmt: str

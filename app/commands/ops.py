@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from app.commands.options import format_option
 from app.jobs import JOBS, Schedule
 from app.wiring import Runtime, open_engine
 from storage import deliveries, feeds
@@ -121,12 +122,13 @@ def worker_command(runtime: Runtime, once: bool) -> None:
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@format_option("table", "json", default="table")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")
 @click.pass_obj
-def status(runtime: Runtime, as_json: bool) -> None:
+def status(runtime: Runtime, fmt: str, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
     report = status_report(runtime, now=runtime.clock())
-    if as_json:
+    if as_json or fmt == "json":
         import json
 
         click.echo(json.dumps(report, indent=2, default=str))

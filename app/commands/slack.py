@@ -7,6 +7,7 @@ from datetime import date
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from app.commands.options import edition_option
 from app.wiring import Runtime
 from bot.app import check_settings
 from bot.post import post_daily, targets, undelivered
@@ -42,7 +43,7 @@ def slack() -> None:
     default=None,
     help="Post to this channel id only (default: SLACK_CHANNEL and every subscribed channel).",
 )
-@click.option("--edition", default="tech", show_default=True, help="Edition to post.")
+@edition_option()
 @click.pass_obj
 def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition: str) -> None:
     """Post the day's Signal of the Day, deep dives in the thread; once per channel.

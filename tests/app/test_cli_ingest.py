@@ -177,3 +177,12 @@ def test_articles_rejects_a_bad_date_in_plain_words(runtime):
 def test_run_ingest_with_a_progress_bar_counts_the_same(runtime):
     counts = run_ingest(runtime, edition="tech", fulltext=False, progress=True)
     assert (counts["sources"], counts["new"], counts["errors"]) == (2, 2, 1)
+
+
+def test_ingest_format_json_gives_the_counts_and_each_outcome(runtime):
+    result = _invoke(runtime, "ingest", "--no-fulltext", "-e", "tech", "--format", "json")
+    report = json.loads(result.output)
+    assert report["counts"]["sources"] == 2 and report["counts"]["errors"] == 1
+    outcomes = {item["name"]: item for item in report["sources"]}
+    assert outcomes["Example Medium"]["status"] == "ok" and outcomes["Example Medium"]["new"] == 2
+    assert outcomes["Broken Host"]["error"] == "the server sent an HTML page, not a feed"
