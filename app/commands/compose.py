@@ -38,20 +38,10 @@ from storage.feeds import list_feeds
 
 __all__ = [
     "build_summariser",
-    "register",
     "run_compose_daily",
     "run_compose_weekly",
     "run_summarise",
 ]
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(summarise_command)
-    cli.add_command(summarize_command)
-    cli.add_command(daily_command)
-    cli.add_command(weekly_command)
-    cli.add_command(run_command)
 
 
 # --- wiring ----------------------------------------------------------------------------------

@@ -34,14 +34,7 @@ from core.workpool import RenewingPool
 from storage.articles import list_articles
 from storage.feeds import article_counts, list_feeds
 
-__all__ = ["ingest_report", "register", "run_ingest", "summary_line"]
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(ingest_command)
-    cli.add_command(sources_command)
-    cli.add_command(articles_command)
+__all__ = ["ingest_report", "run_ingest", "summary_line"]
 
 
 def run_ingest(

@@ -29,14 +29,9 @@ from storage import deliveries
 from storage import subscribers as store
 from storage.tables import Subscriber
 
-__all__ = ["build_issue", "register", "resolve_week", "run_send_weekly"]
+__all__ = ["build_issue", "resolve_week", "run_send_weekly"]
 
 log = logging.getLogger(__name__)
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(newsletter_group)
 
 
 # --- entry points -------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from storage.db import current_revision
 if TYPE_CHECKING:
     from app.worker import Worker
 
-__all__ = ["build_worker", "register", "status_report"]
+__all__ = ["build_worker", "status_report"]
 
 _OVERDUE = timedelta(minutes=10)
 
@@ -314,10 +314,3 @@ def _flat(counts: Any, prefix: str = "") -> str:
 def _log_jobs() -> None:
     """Job logs (key=value lines) at INFO even though the CLI's default level is WARNING."""
     logging.getLogger("app").setLevel(min(logging.getLogger().level, logging.INFO))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(db)
-    cli.add_command(serve)
-    cli.add_command(worker_command)
-    cli.add_command(status)

@@ -15,7 +15,7 @@ from bot.socket import socket_handler
 from core.dates import day_of, parse_day
 from core.deliver import Outcome
 
-__all__ = ["register", "run_post_daily"]
+__all__ = ["run_post_daily"]
 
 _STYLE = {"sent": "green", "skipped": "blue", "deferred": "yellow", "failed": "red"}
 
@@ -106,11 +106,6 @@ def socket_command(runtime: Runtime) -> None:
         pass
     finally:
         handler.close()
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(slack)
 
 
 def run_post_daily(

@@ -113,3 +113,27 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
     assert "aiohttp" in loaded  # it did fetch
     avoidable = {"feedparser", "alembic", "httpx", "sqlalchemy.dialects.postgresql"}
     assert loaded.isdisjoint(avoidable), sorted(loaded & avoidable)
+
+
+def test_every_top_level_command_is_in_the_table() -> None:
+    """A command added to app/commands/ without a line in COMMANDS would never be reachable."""
+    import importlib
+    import pkgutil
+
+    import app.commands
+
+    defined, nested = set(), set()
+    for module in pkgutil.iter_modules(app.commands.__path__):
+        loaded = importlib.import_module(f"app.commands.{module.name}")
+        for attribute, value in vars(loaded).items():
+            if isinstance(value, click.Command) and _home(value) == loaded.__name__:
+                defined.add((f"{loaded.__name__}:{attribute}", value))
+                if isinstance(value, click.Group):
+                    nested.update(id(sub) for sub in value.commands.values())
+    top = {target for target, command in defined if id(command) not in nested}
+    assert top == {entry.target for entry in COMMANDS.values()}
+
+
+def _home(command: click.Command) -> str | None:
+    """The module a command's function is defined in (not one that imported it)."""
+    return getattr(command.callback, "__module__", None)
