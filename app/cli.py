@@ -55,11 +55,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "daily": LazyCommand(
         "app.commands.compose:daily_command",
-        "Print the daily digest of one day (composing and storing it first if needed).",
+        "Print the daily digest of one day, as its stored posts make it.",
     ),
     "weekly": LazyCommand(
         "app.commands.compose:weekly_command",
-        "Print the weekly rollup of one ISO week (composing and storing it first if needed).",
+        "Print the weekly rollup of one ISO week, as its stored posts make it.",
     ),
     "run": LazyCommand(
         "app.commands.compose:run_command",

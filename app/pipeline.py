@@ -29,29 +29,31 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import certifi
 from sqlmodel import Session
 
 from app.wiring import Runtime
-from bot.post import post_daily
 from core import digests
 from core.dates import day_bounds, day_of
-from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
 from core.summarise import Summariser, summarise_pending
-from core.summarise.extractive import ExtractiveSummariser
-from core.summarise.llm import LLMSummariser
 from core.workpool import RenewingPool
-from newsletter.render import Issue, render_issue
-from newsletter.send import Tally, plan_issue, send_issue
-from newsletter.smtp import SMTPSender
 from storage.db import session_scope
+
+if TYPE_CHECKING:
+    from core.deliver import Outcome
+    from newsletter.render import Issue
+    from newsletter.send import Tally
+
+# The front-ends (bot, newsletter) and the LLM summariser are imported by the methods that
+# use them: every command builds a Pipeline, and `digest ingest` or `digest sources` should
+# not pay for slack_bolt, premailer and httpx (~0.4 s of imports) to never call them.
 
 __all__ = ["Pipeline", "worker_pool"]
 
@@ -111,13 +113,22 @@ class Pipeline:
             ssl_context=_ssl_context(),
         )
 
+    @property
+    def _llm(self) -> bool:
+        """DIGEST_SUMMARISER=llm: the model also writes the signal and the patterns."""
+        return self.runtime.settings.summariser == "llm"
+
     def summariser(self) -> Summariser:
         """A summariser as DIGEST_SUMMARISER names it, new for each run: LLM_TOKEN_BUDGET
         and the usage counts are per run (the worker's pipeline lives for days). The LLM
         one uses the runtime's client."""
         settings = self.runtime.settings
-        if settings.summariser != "llm":
+        if not self._llm:
+            from core.summarise.extractive import ExtractiveSummariser
+
             return ExtractiveSummariser()
+        from core.summarise.llm import LLMSummariser
+
         return LLMSummariser(
             client=self.runtime.llm_client,
             model=settings.llm_model,
@@ -144,8 +155,8 @@ class Pipeline:
             counts = summarise_pending(
                 session=session, summariser=summariser, since=start, on_progress=on_progress
             )
-        if isinstance(summariser, LLMSummariser):
-            usage = summariser.usage
+        usage = getattr(summariser, "usage", None) if self._llm else None
+        if usage is not None:
             counts.update(
                 llm_calls=usage.calls,
                 llm_tokens=usage.tokens,
@@ -192,8 +203,8 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if isinstance(summariser, LLMSummariser) else None,
-            "keep_summaries": not isinstance(summariser, LLMSummariser),
+            "writer": summariser if self._llm else None,
+            "keep_summaries": not self._llm,
         }
 
     # --- deliveries --------------------------------------------------------------------
@@ -211,6 +222,8 @@ class Pipeline:
         digest = self.daily(edition, day)
         if digest is None:
             raise ComposeError(f"{day.isoformat()} has not happened yet: nothing to post")
+        from bot.post import post_daily
+
         return post_daily(
             self.runtime.settings,
             engine=self.runtime.engine,
@@ -232,6 +245,8 @@ class Pipeline:
             title = self.runtime.catalogue.edition(edition).title
         except DigestError:  # an edition no longer in sources.toml: the rollup's title will do
             pass
+        from newsletter.render import render_issue
+
         return render_issue(rollup, settings=self.runtime.settings, edition_title=title)
 
     def plan_weekly(self, edition: str, week: str) -> tuple[Issue, int, int] | None:
@@ -240,6 +255,8 @@ class Pipeline:
         issue = self.issue(edition, week)
         if issue is None:
             return None
+        from newsletter.send import plan_issue
+
         audience, ledger = plan_issue(issue, engine=self.runtime.engine)
         done = sum(1 for sid, _ in audience if ledger.get(str(sid)) in ("sent", "failed"))
         return issue, len(audience), done
@@ -255,6 +272,9 @@ class Pipeline:
     ) -> Tally | None:
         """Compose the week's rollup and mail its issue to every confirmed subscriber not
         yet served; None when the week has no posts (an empty issue is not mailed)."""
+        from newsletter.send import send_issue
+        from newsletter.smtp import SMTPSender
+
         settings = self.runtime.settings
         SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
         settings.check_secret_key()

@@ -12,7 +12,7 @@ import click
 import pytest
 
 from app.cli import COMMANDS, cli
-from app.commands.ingest import run_ingest
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from tests.peers.feeds import feed_server
@@ -87,7 +87,7 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
     tmp_path: Path, sqlite_url: str, now: datetime
 ) -> None:
     """The hourly run's fixed cost: 304s need neither feedparser, nor Alembic (the schema is
-    current), nor httpx, nor the PostgreSQL dialect on SQLite."""
+    current), nor httpx, nor the PostgreSQL dialect on SQLite, nor a front-end's libraries."""
     with feed_server() as server:
         sources = tmp_path / "sources.toml"
         sources.write_text(
@@ -100,7 +100,9 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
         )
         settings = Settings.from_env({"DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)})
         runtime = Runtime(settings=settings, clock=lambda: now)
-        assert run_ingest(runtime, fulltext=False)["parsed"] == 2  # the first run parses
+        assert (
+            Pipeline(runtime).ingest(fulltext=False).counts()["parsed"] == 2
+        )  # the first run parses
         runtime.close()
         later = (now + timedelta(hours=1)).isoformat()
         result = subprocess.run(
@@ -111,7 +113,7 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
     assert "2 sources: 0 new articles, 2 unchanged, 0 with errors" in output[-2]
     loaded = set(json.loads(output[-1]))
     assert "aiohttp" in loaded  # it did fetch
-    avoidable = {"feedparser", "alembic", "httpx", "sqlalchemy.dialects.postgresql"}
+    avoidable = {"feedparser", "alembic", "httpx", "sqlalchemy.dialects.postgresql", *HEAVY[:3]}
     assert loaded.isdisjoint(avoidable), sorted(loaded & avoidable)
 
 
