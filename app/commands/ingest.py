@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -16,13 +16,17 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import edition_option, format_option
-from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.dates import day_bounds, parse_day
-from core.ingest import IngestReport, SourceOutcome
 from core.normalise import strip_controls
 from storage.articles import list_articles
 from storage.feeds import article_counts, list_feeds
+
+if TYPE_CHECKING:
+    from core.ingest import IngestReport, SourceOutcome
+
+# The pipeline (aiohttp, the fetcher, the composer) is imported by the two functions that
+# ingest: `digest sources` and `digest articles` only read the database, and answer faster.
 
 __all__ = ["ingest_report", "summary_line"]
 
@@ -36,6 +40,8 @@ def ingest_report(
     progress: bool = False,
 ) -> IngestReport:
     """Run an ingest (`Pipeline.ingest`) with a progress bar; returns every source's outcome."""
+    from app.pipeline import Pipeline
+
     total = len(runtime.catalogue.select(edition=edition, name=source))
     with _progress(total, enabled=progress) as advance:
         return Pipeline(runtime).ingest(
@@ -108,6 +114,8 @@ def ingest_command(
         console.print(_report_table(report))
         console.print(summary_line(report.counts()))
     # the archive, its feeds and /digest list the recent periods with posts from here on
+    from app.pipeline import Pipeline
+
     Pipeline(runtime).backfill(edition=edition)
 
 
