@@ -29,31 +29,29 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import certifi
 from sqlmodel import Session
 
 from app.wiring import Runtime
+from bot.post import post_daily
 from core import digests
 from core.dates import day_bounds, day_of
+from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
-from core.summarise import Summariser, summarise_pending
+from core.summarise import Summariser, article_text, pending_articles, summarise_pending
+from core.summarise.extractive import ExtractiveSummariser
+from core.summarise.llm import LLMSummariser, RunBudget
 from core.workpool import RenewingPool
+from newsletter.render import Issue, render_issue
+from newsletter.send import Tally, plan_issue, send_issue
+from newsletter.smtp import SMTPSender
 from storage.db import session_scope
-
-if TYPE_CHECKING:
-    from core.deliver import Outcome
-    from newsletter.render import Issue
-    from newsletter.send import Tally
-
-# The front-ends (bot, newsletter) and the LLM summariser are imported by the methods that
-# use them: every command builds a Pipeline, and `digest ingest` or `digest sources` should
-# not pay for slack_bolt, premailer and httpx (~0.4 s of imports) to never call them.
 
 __all__ = ["Pipeline", "worker_pool"]
 
@@ -63,6 +61,7 @@ class Pipeline:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._run: Summariser | None = None  # the open run's summariser (`run()`)
 
     # --- time --------------------------------------------------------------------------
 
@@ -113,29 +112,37 @@ class Pipeline:
             ssl_context=_ssl_context(),
         )
 
-    @property
-    def _llm(self) -> bool:
-        """DIGEST_SUMMARISER=llm: the model also writes the signal and the patterns."""
-        return self.runtime.settings.summariser == "llm"
-
     def summariser(self) -> Summariser:
-        """A summariser as DIGEST_SUMMARISER names it, new for each run: LLM_TOKEN_BUDGET
-        and the usage counts are per run (the worker's pipeline lives for days). The LLM
-        one uses the runtime's client."""
+        """The summariser DIGEST_SUMMARISER names: the open run's (`run()`), else a new one
+        for this step. LLM_TOKEN_BUDGET, LLM_TIME_BUDGET and the usage counts are per run
+        (the worker's pipeline lives for days). The LLM one uses the runtime's client."""
+        if self._run is not None:
+            return self._run
         settings = self.runtime.settings
-        if not self._llm:
-            from core.summarise.extractive import ExtractiveSummariser
-
+        if settings.summariser != "llm":
             return ExtractiveSummariser()
-        from core.summarise.llm import LLMSummariser
-
         return LLMSummariser(
             client=self.runtime.llm_client,
             model=settings.llm_model,
             api_key=settings.llm_api_key,
-            token_budget=settings.llm_token_budget,
+            budget=RunBudget(tokens=settings.llm_token_budget, seconds=settings.llm_time_budget),
+            max_input_chars=settings.llm_max_input_chars,
             concurrency=settings.llm_concurrency,
         )
+
+    @contextmanager
+    def run(self) -> Iterator[Summariser]:
+        """One run (a `digest run`, a worker tick): every step inside shares one summariser,
+        so one budget and one tally cover summarising and composing. Nested runs join the
+        open one."""
+        if self._run is not None:
+            yield self._run
+            return
+        self._run = self.summariser()
+        try:
+            yield self._run
+        finally:
+            self._run = None
 
     def summarise(
         self,
@@ -147,7 +154,7 @@ class Pipeline:
 
         Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
         "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
-        "fallbacks".
+        "fallbacks", "rejected" (`LLMSummariser.line()` of the run's summariser says it all).
         """
         summariser = self.summariser()
         start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
@@ -155,15 +162,37 @@ class Pipeline:
             counts = summarise_pending(
                 session=session, summariser=summariser, since=start, on_progress=on_progress
             )
-        usage = getattr(summariser, "usage", None) if self._llm else None
-        if usage is not None:
+        if isinstance(summariser, LLMSummariser):
+            usage = summariser.usage
             counts.update(
                 llm_calls=usage.calls,
                 llm_tokens=usage.tokens,
                 cache_hits=usage.cache_hits,
                 fallbacks=usage.fallbacks,
+                rejected=sum(usage.rejected.values()),
             )
         return counts
+
+    def estimate(self, *, since: date | None = None) -> str:
+        """What `summarise` would send to the model and about what it costs, sending nothing."""
+        summariser = self.summariser()
+        start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
+        with session_scope(self.runtime.engine) as session:
+            pending = [article_text(a) for a, _ in pending_articles(session=session, since=start)]
+            if not isinstance(summariser, LLMSummariser):
+                return (
+                    f"{len(pending)} article{'s' if len(pending) != 1 else ''} to summarise, "
+                    "all extractive (DIGEST_SUMMARISER is not llm): no model, no tokens."
+                )
+            estimate = summariser.estimate(pending, session=session)
+        settings = self.runtime.settings
+        fits = "within" if estimate.tokens <= settings.llm_token_budget else "over"
+        return (
+            f"{estimate.posts} post{'s' if estimate.posts != 1 else ''} would go to the model "
+            f"({settings.llm_model}), about {estimate.tokens:,} tokens, {fits} "
+            f"LLM_TOKEN_BUDGET ({settings.llm_token_budget:,}); {estimate.cached} already "
+            f"cached, {estimate.title_only} title-only. Nothing was sent."
+        )
 
     # --- compose (reads) ---------------------------------------------------------------
 
@@ -203,8 +232,8 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if self._llm else None,
-            "keep_summaries": not self._llm,
+            "writer": summariser if isinstance(summariser, LLMSummariser) else None,
+            "keep_summaries": not isinstance(summariser, LLMSummariser),
         }
 
     # --- deliveries --------------------------------------------------------------------
@@ -222,8 +251,6 @@ class Pipeline:
         digest = self.daily(edition, day)
         if digest is None:
             raise ComposeError(f"{day.isoformat()} has not happened yet: nothing to post")
-        from bot.post import post_daily
-
         return post_daily(
             self.runtime.settings,
             engine=self.runtime.engine,
@@ -245,8 +272,6 @@ class Pipeline:
             title = self.runtime.catalogue.edition(edition).title
         except DigestError:  # an edition no longer in sources.toml: the rollup's title will do
             pass
-        from newsletter.render import render_issue
-
         return render_issue(rollup, settings=self.runtime.settings, edition_title=title)
 
     def plan_weekly(self, edition: str, week: str) -> tuple[Issue, int, int] | None:
@@ -255,8 +280,6 @@ class Pipeline:
         issue = self.issue(edition, week)
         if issue is None:
             return None
-        from newsletter.send import plan_issue
-
         audience, ledger = plan_issue(issue, engine=self.runtime.engine)
         done = sum(1 for sid, _ in audience if ledger.get(str(sid)) in ("sent", "failed"))
         return issue, len(audience), done
@@ -272,9 +295,6 @@ class Pipeline:
     ) -> Tally | None:
         """Compose the week's rollup and mail its issue to every confirmed subscriber not
         yet served; None when the week has no posts (an empty issue is not mailed)."""
-        from newsletter.send import send_issue
-        from newsletter.smtp import SMTPSender
-
         settings = self.runtime.settings
         SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
         settings.check_secret_key()
