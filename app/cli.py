@@ -40,8 +40,19 @@ COMMANDS: dict[str, LazyCommand] = {
         "Fetch every enabled feed and store new posts, then print what happened per source.",
     ),
     "sources": LazyCommand(
-        "app.commands.ingest:sources_command",
-        "List configured sources with their last fetch status and stored article counts.",
+        "app.commands.sources:sources_group",
+        "List the sources with their last fetch status, warning and stored article counts; "
+        "or change the sources file with a subcommand.",
+    ),
+    "search": LazyCommand(
+        "app.commands.search:search_command",
+        'Search stored articles, most relevant first: words are stemmed ("caches" finds '
+        '"caching"), all required; "a phrase", -word to exclude, `or` between alternatives.',
+    ),
+    "demo": LazyCommand(
+        "app.commands.demo:demo_command",
+        "Run the whole pipeline offline on bundled sample feeds, print today's digest, and "
+        "serve its archive on 127.0.0.1 until Ctrl-C.",
     ),
     "articles": LazyCommand(
         "app.commands.ingest:articles_command", "List stored articles, newest first."

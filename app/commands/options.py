@@ -21,14 +21,16 @@ _FORMAT_HELP = "How to print the result."
 _JSON_HELP = "How to print the result; json is stable, for scripts."
 
 
-def edition_option(default: str | None = "tech") -> Callable[[F], F]:
-    """`-e/--edition NAME`; `default=None` means every edition."""
+def edition_option(
+    default: str | None = "tech", *, shown: str = "every edition"
+) -> Callable[[F], F]:
+    """`-e/--edition NAME`; with `default=None`, `shown` says what no edition means."""
     return click.option(
         "--edition",
         "-e",
         metavar="NAME",
         default=default,
-        show_default=True if default is not None else "every edition",
+        show_default=True if default is not None else shown,
         help=EDITION_HELP,
     )
 
