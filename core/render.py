@@ -29,7 +29,9 @@ from core.model import DailyDigest, WeeklyRollup
 __all__ = [
     "FORMATS",
     "MEDIA",
+    "DEFAULT_EDITION",
     "TEMPLATES",
+    "archive_url",
     "make_environment",
     "render_daily",
     "render_weekly",
@@ -43,6 +45,7 @@ FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "text": "te
 _NOUNS = {"videos": "channels"}  # what an edition checks: blogs, or YouTube channels
 
 
+DEFAULT_EDITION = "tech"  # the edition the archive serves at / (others under /<edition>/)
 TITLE_LIMIT = 200  # characters of a title shown (the link keeps the rest)
 
 
@@ -56,6 +59,44 @@ def safe_url(url: str) -> str:
     """
     url = (url or "").strip()
     return url if re.match(r"^(https?://|/(?![/\\]))", url, re.IGNORECASE) else "#"
+
+
+_ARCHIVE_PATHS = {
+    "index": "/",
+    "feed": "/feed.xml",
+    "tag": "/tags/{tag}",
+    "tag_feed": "/tags/{tag}/feed.xml",
+    "daily": "{prefix}/daily/{period}",
+    "weekly": "{prefix}/weekly/{period}",
+}
+
+
+def archive_url(
+    kind: str,
+    *,
+    edition: str | None = None,
+    period: str = "",
+    tag: str = "",
+    base_url: str = "",
+    default: str = DEFAULT_EDITION,
+) -> str:
+    """The web archive's address of a page: the one place that spells the URL scheme, for
+    the archive's own links, the email's "read on the web" and Slack's "more in the archive".
+
+    `kind` is index | daily | weekly | tag | feed | tag_feed. The default edition lives at
+    the root, the others under `/<edition>/` (their index at `/?edition=<edition>`). With
+    `base_url` (PUBLIC_BASE_URL) the address is absolute, as mail, Slack and feeds need.
+
+    Example: `archive_url("weekly", edition="reads", period="2026-W14",
+    base_url="https://digest.example.org")` → "https://digest.example.org/reads/weekly/2026-W14".
+    """
+    other = edition is not None and edition != default
+    path = _ARCHIVE_PATHS[kind].format(
+        prefix=f"/{edition}" if other else "", period=period, tag=tag
+    )
+    if kind == "index" and other:
+        path += f"?edition={edition}"
+    return base_url.rstrip("/") + path
 
 
 def shorten(text: str, limit: int = TITLE_LIMIT) -> str:

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from premailer import Premailer
 
+from core import render
 from core.config import Settings
 from core.model import WeeklyRollup
 from core.render import make_environment, shorten
@@ -152,10 +153,9 @@ def render_issue(
     now = now or utcnow()
     title = edition_title or rollup.title.split(" — ")[0]
     base_url = settings.public_base_url.rstrip("/")
-    # The web archive's addresses (app/web.py): /weekly/W for the default edition,
-    # /<edition>/weekly/W for the others.
-    prefix = "" if rollup.edition == "tech" else f"/{rollup.edition}"
-    archive_url = f"{base_url}{prefix}/weekly/{rollup.week}"
+    archive_url = render.archive_url(
+        "weekly", edition=rollup.edition, period=rollup.week, base_url=base_url
+    )
     domain = settings.mail_domain
     total = len(rollup.top_stories)
     shown = total

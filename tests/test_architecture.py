@@ -1,4 +1,4 @@
-"""Import direction: app → {bot, newsletter} → core → storage, checked on every module's AST."""
+"""Import direction: app → {bot, newsletter, archive} → core → storage, checked on every module's AST."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("storage", "core", "bot", "newsletter", "app")
+PACKAGES = ("storage", "core", "bot", "newsletter", "archive", "app")
+FRONT_ENDS = ("bot", "newsletter", "archive")
 # What each package may import from this project.
 ALLOWED = {
     "storage": {"storage"},
     "core": {"core", "storage"},
     "bot": {"bot", "core", "storage"},
     "newsletter": {"newsletter", "core", "storage"},
+    "archive": {"archive", "core", "storage"},
     "app": set(PACKAGES),
 }
 # Third-party modules kept at the edges.
@@ -47,3 +49,12 @@ def test_imports_point_one_way(path: Path) -> None:
     assert ours <= ALLOWED[package], f"{package} may not import {sorted(ours - ALLOWED[package])}"
     banned = imported & FORBIDDEN_THIRD_PARTY.get(package, set())
     assert not banned, f"{package} may not import {sorted(banned)}"
+
+
+def test_every_front_end_is_a_package_mounted_by_the_app() -> None:
+    """The archive is a front-end like Slack and email: its own package, mounted by app/web.py."""
+    web = _imports(ROOT / "app" / "web.py")
+    for front_end in FRONT_ENDS:
+        assert (ROOT / front_end / "__init__.py").exists(), front_end
+        assert front_end in web, f"app/web.py does not mount {front_end}"
+    assert not (ROOT / "app" / "search_page.py").exists()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from core.render import TEMPLATES, make_environment, safe_url
+from core.render import TEMPLATES, archive_url, make_environment, safe_url
 
 # href="{{ … }}", action="{{ … }}", <link>{{ … }}</link>, <guid>{{ … }}</guid>
 _LINK = re.compile(r'(?:href|action)="\{\{(?P<a>.*?)\}\}"|<(?:link|guid)[^>]*>\{\{(?P<b>.*?)\}\}<')
@@ -80,3 +80,29 @@ def test_a_javascript_link_in_a_weekly_rollup_is_dead_in_the_web_body() -> None:
     )
     html = make_environment("web").get_template("partials/weekly_body.html").render(rollup=bad)
     assert "javascript:" not in html and 'href="#"' in html
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "expected"),
+    [
+        ("index", {}, "/"),
+        ("index", {"edition": "reads"}, "/?edition=reads"),
+        ("daily", {"edition": "tech", "period": "2026-04-01"}, "/daily/2026-04-01"),
+        ("weekly", {"edition": "reads", "period": "2026-W14"}, "/reads/weekly/2026-W14"),
+        ("tag_feed", {"tag": "security"}, "/tags/security/feed.xml"),
+        (
+            "weekly",
+            {"edition": "tech", "period": "2026-W14", "base_url": "https://d.example.org/"},
+            "https://d.example.org/weekly/2026-W14",
+        ),
+        (
+            "daily",
+            {"edition": "tech", "period": "2026-04-01", "default": "reads"},
+            "/tech/daily/2026-04-01",
+        ),  # fmt: skip
+    ],
+)
+def test_archive_url_spells_the_archive_scheme(
+    kind: str, params: dict[str, str], expected: str
+) -> None:
+    assert archive_url(kind, **params) == expected  # type: ignore[arg-type]

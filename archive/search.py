@@ -1,5 +1,5 @@
 """`/search?q=`: the archive's search page, over the same `storage.search` as `/digest search`
-and `digest search`. Mounted by `app/web.py`; rendered with the archive's templates, so it
+and `digest search`. Part of the archive (`archive.pages.Archive.routes`); rendered with the archive's templates, so it
 has the archive's layout (and the search box every archive page carries)."""
 
 from __future__ import annotations
