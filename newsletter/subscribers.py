@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -177,17 +178,24 @@ class SubscribeResult:
 
 
 def subscribe(
-    email: str, *, session: Session, edition: str = "tech", now: datetime | None = None
+    email: str,
+    *,
+    session: Session,
+    editions: Sequence[str] = ("tech",),
+    now: datetime | None = None,
 ) -> SubscribeResult:
     """Record a subscription request; the address receives nothing until it is confirmed.
 
-    New, pending, unsubscribed and bounced addresses (re)enter `pending` and need a
-    confirmation mail: someone who left must opt in again, and a form submission must
-    never re-enable an address on its own. A confirmed address is left as it is.
-    Raises `InvalidEmailError`.
+    New, pending, unsubscribed and bounced addresses (re)enter `pending` with the
+    `editions` chosen now and need a confirmation mail: someone who left must opt in again,
+    and a form submission must never re-enable an address on its own. A confirmed address
+    is left as it is, editions included: a form anyone can fill in must not change what
+    someone else's inbox receives. Raises `InvalidEmailError`.
     """
     address = normalise_email(email)
-    row, _created = store.upsert_pending(session=session, email=address, edition=edition, now=now)
+    row, _created = store.upsert_pending(
+        session=session, email=address, editions=editions, now=now
+    )
     if row.status == "confirmed":
         return SubscribeResult(row, needs_confirmation=False)
     if row.status != "pending":
@@ -195,6 +203,8 @@ def subscribe(
         session.add(row)
         session.commit()
         session.refresh(row)
+    if store.editions_of(row) != tuple(editions):
+        store.set_editions(session=session, subscriber=row, editions=editions)
     log.info("subscribe subscriber=%s status=pending", row.id)
     return SubscribeResult(row, needs_confirmation=True)
 
@@ -319,7 +329,7 @@ def import_csv(
             continue
         seen[address] = None
     report.added, report.existing = store.add_confirmed(
-        session=session, emails=seen, edition=edition, now=now
+        session=session, emails=seen, editions=(edition,), now=now
     )
     return report
 

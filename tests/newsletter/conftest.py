@@ -88,11 +88,15 @@ def sink() -> Iterator[Sink]:
 def add_subscribers(engine: Engine) -> Callable[..., list[int]]:
     """add_subscribers(["a@example.com", …], status="confirmed") → their ids."""
 
-    def add(emails: list[str], status: str = "confirmed", edition: str = "tech") -> list[int]:
+    def add(
+        emails: list[str], status: str = "confirmed", edition: str = "tech"
+    ) -> list[int]:
         ids = []
         with session_scope(engine) as session:
             for email in emails:
-                row, _ = store.upsert_pending(session=session, email=email, edition=edition)
+                row, _ = store.upsert_pending(
+                    session=session, email=email, editions=edition.split(",")
+                )
                 if status != "pending":
                     store.set_status(session=session, subscriber=row, status=status)
                 ids.append(int(row.id or 0))
