@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.metrics import build_metrics
 from bot.web import build_routes as slack_routes
 from core import render
 from core.config import Settings
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
 
         engine = open_engine(settings.database_url)
     archive = _Archive(settings=settings, engine=engine)
+    metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
         Route("/healthz", archive.healthz, name="healthz"),
@@ -86,7 +88,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
-        *slack_routes(settings=settings, engine=engine),
+        *metrics.routes,
+        *slack_routes(settings=settings, engine=engine, observe_ack=metrics.observe_ack),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
         Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),

@@ -13,11 +13,16 @@ Why not `slack_bolt.adapter.starlette.SlackRequestHandler.handle` as it comes: i
 the synchronous `App.dispatch` inside the event loop, so one request blocks every other
 one. We use the adapter's request/response converters and run `dispatch` in Starlette's
 thread pool instead, so a burst of commands is acknowledged in parallel.
+
+`observe_ack` is how an operator's metrics see the ack path without this package knowing
+about Prometheus: `app/metrics.py` passes a callable that feeds its latency histogram.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -31,11 +36,16 @@ from starlette.routing import BaseRoute, Route
 from bot.app import build_app
 from core.config import Settings
 
-__all__ = ["MAX_BODY", "build_routes", "slack_configured", "slack_routes"]
+__all__ = ["MAX_BODY", "AckObserver", "build_routes", "slack_configured", "slack_routes"]
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1_000_000  # Slack's payloads are a few kB; refuse anything absurd before parsing
+
+AckObserver = Callable[[str, float], None]
+"""Told of each acknowledged slash command: its name (`/digest`) and the seconds from the
+request's arrival to the ack being ready (signature check, parse, ack), i.e. the part of
+Slack's 3-second deadline we spend. Forged, refused and non-command requests are not told."""
 
 
 def slack_configured(settings: Settings) -> bool:
@@ -54,24 +64,29 @@ def slack_configured(settings: Settings) -> bool:
     return bool(settings.slack_bot_token) and not settings.slack_app_token
 
 
-def build_routes(*, settings: Settings, engine: Engine) -> list[BaseRoute]:
+def build_routes(
+    *, settings: Settings, engine: Engine, observe_ack: AckObserver | None = None
+) -> list[BaseRoute]:
     """Starlette routes for /slack/events (and the OAuth install flow when configured).
 
     Returns no routes when Slack is not configured; raises `ConfigError` naming the
-    missing settings when it is half-configured.
+    missing settings when it is half-configured. `observe_ack`: see `AckObserver`.
     """
     if not slack_configured(settings):
         log.info("slack disabled: no SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN set")
         return []
     app = build_app(settings, engine=engine, mode="http")
-    return slack_routes(app, signing_secret=settings.slack_signing_secret)
+    return slack_routes(app, signing_secret=settings.slack_signing_secret, observe_ack=observe_ack)
 
 
-def slack_routes(app: App, *, signing_secret: str) -> list[BaseRoute]:
+def slack_routes(
+    app: App, *, signing_secret: str, observe_ack: AckObserver | None = None
+) -> list[BaseRoute]:
     """The routes serving one bolt App (tests build the App themselves)."""
     verifier = SignatureVerifier(signing_secret)
 
     async def events(request: Request) -> Response:
+        started = time.perf_counter()  # a duration, not a date: monotonic
         body = await request.body()
         if len(body) > MAX_BODY:
             return PlainTextResponse("Payload too large", status_code=413)
@@ -86,6 +101,11 @@ def slack_routes(app: App, *, signing_secret: str) -> list[BaseRoute]:
             log.warning("slack request refused reason=unparseable bytes=%d", len(body))
             return PlainTextResponse("Body is not a Slack payload", status_code=400)
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        if observe_ack is not None and bolt_response.status == 200:
+            parsed = bolt_request.body
+            command = parsed.get("command") if isinstance(parsed, dict) else None
+            if isinstance(command, str):
+                observe_ack(command, time.perf_counter() - started)
         return to_starlette_response(bolt_response)
 
     routes: list[BaseRoute] = [Route("/slack/events", events, methods=["POST"])]

@@ -111,6 +111,15 @@ class Settings:
         "When the worker sends the weekly newsletter (day HH:MM, DIGEST_TZ)",
     )
     port: int = _env("PORT", 8000, "Port of the web server")
+    metrics: bool = _env(
+        "METRICS", False, "Serve Prometheus metrics at /metrics (to loopback clients only)"
+    )
+    metrics_token: str = _env(
+        "METRICS_TOKEN",
+        "",
+        "Bearer token that lets a scraper read /metrics from any address (needs METRICS=1)",
+        secret=True,
+    )
 
     def __repr__(self) -> str:
         parts = []
