@@ -398,9 +398,7 @@ def _safe_answer(
     """The answer, or one plain line when storage fails (never a silent no-reply)."""
     try:
         with deps.slots:
-            return answer(
-                query, engine=deps.engine, now=deps.clock(), tz=deps.tz, channel=channel
-            )
+            return answer(query, engine=deps.engine, now=deps.clock(), tz=deps.tz, channel=channel)
     except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
         log.exception("slash answer failed query=%r", query.canonical())
         return [blocks.notice("Sorry, the digest archive could not be read just now; try again.")]
@@ -473,7 +471,9 @@ def _unsubscribe(session: Session, team: str, channel: str, topics: Sequence[str
     row = subscriptions.find_subscription(session=session, team_id=team, channel_id=channel)
     if row is None:
         return blocks.notice("This channel was not subscribed.")
-    left = subscriptions.remove_topic(session=session, team_id=team, channel_id=channel, topic=topic)
+    left = subscriptions.remove_topic(
+        session=session, team_id=team, channel_id=channel, topic=topic
+    )
     if left is None:
         return blocks.notice(
             f"This channel does not follow `{topic}`. "

@@ -193,9 +193,7 @@ def subscribe(
     someone else's inbox receives. Raises `InvalidEmailError`.
     """
     address = normalise_email(email)
-    row, _created = store.upsert_pending(
-        session=session, email=address, editions=editions, now=now
-    )
+    row, _created = store.upsert_pending(session=session, email=address, editions=editions, now=now)
     if row.status == "confirmed":
         return SubscribeResult(row, needs_confirmation=False)
     if row.status != "pending":

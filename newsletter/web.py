@@ -25,7 +25,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.config import Settings
+from core.errors import DigestError
+from core.model import Edition
 from core.render import TEMPLATES
+from core.sources import load_sources
 from newsletter import subscribers
 from newsletter.smtp import MailError, SMTPSender
 
@@ -76,6 +79,7 @@ class _Pages:
         self.clock = clock
         self._mailed: dict[str, float] = {}  # address → when its confirmation was mailed
         self._lock = threading.Lock()
+        self.editions = _editions(settings)
 
     def _may_mail(self, address: str) -> bool | None:
         """True: mail it; False: this address was mailed moments ago (say nothing new);
@@ -95,18 +99,23 @@ class _Pages:
 
     async def subscribe(self, request: Request) -> Response:
         if request.method != "POST":  # GET and HEAD (link checkers) change nothing
-            return _page("subscribe.html", action=request.url.path, email="", error="")
+            return self._form_page(request, email="", error="")
         form = await _form(request)
         email = str(form.get("email") or "")
+        editions = _chosen(form, self.editions)
+        if not editions:
+            return self._form_page(
+                request, email=email, error="Pick at least one edition.", status_code=400
+            )
         try:
-            needs_mail = await run_in_threadpool(self._subscribe, email)
+            needs_mail = await run_in_threadpool(self._subscribe, email, editions)
         except subscribers.InvalidEmailError:
-            return _page(
-                "subscribe.html",
-                status_code=400,
-                action=request.url.path,
+            return self._form_page(
+                request,
                 email=email,
+                chosen=editions,
                 error="That does not look like an email address; please check it.",
+                status_code=400,
             )
         except MailError as exc:
             log.warning("confirmation mail failed error=%s", exc)
@@ -126,9 +135,28 @@ class _Pages:
             "Open it and press the button to start receiving the weekly rollup.",
         )
 
-    def _subscribe(self, email: str) -> bool:
+    def _form_page(
+        self,
+        request: Request,
+        *,
+        email: str,
+        error: str,
+        chosen: tuple[str, ...] = (),
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        return _page(
+            "subscribe.html",
+            status_code=status_code,
+            action=request.url.path,
+            email=email,
+            error=error,
+            editions=list(self.editions.values()),
+            chosen=chosen or tuple(self.editions)[:1],
+        )
+
+    def _subscribe(self, email: str, editions: tuple[str, ...]) -> bool:
         with Session(self.engine, expire_on_commit=False) as session:
-            result = subscribers.subscribe(email, session=session)
+            result = subscribers.subscribe(email, session=session, editions=editions)
         if result.needs_confirmation:
             allowed = self._may_mail(result.subscriber.email)
             if allowed is None:
@@ -221,6 +249,32 @@ class _Pages:
     def _unsubscribe(self, token: str) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             subscribers.unsubscribe(token, session=session, settings=self.settings)
+
+
+# --- editions ---------------------------------------------------------------------------
+
+DEFAULT_EDITION = "tech"
+
+
+def _editions(settings: Settings) -> dict[str, Edition]:
+    """The catalogue's editions, one checkbox each; just the default when it is unreadable."""
+    try:
+        editions = dict(load_sources(settings.sources_path).editions)
+    except DigestError as exc:
+        log.warning("subscribe form editions=unknown error=%r", str(exc))
+        editions = {}
+    return editions or {DEFAULT_EDITION: Edition(DEFAULT_EDITION, "Engineering @ Scale")}
+
+
+def _chosen(form: dict[str, str], editions: dict[str, Edition]) -> tuple[str, ...]:
+    """The editions ticked on the form (`edition-KEY` checkboxes), in catalogue order.
+
+    A post without the form's `editions` marker (an older form, a script) asks for the
+    first edition, as the form did before readers could choose.
+    """
+    if "editions" not in form:
+        return tuple(editions)[:1]
+    return tuple(key for key in editions if form.get(f"edition-{key}"))
 
 
 # --- pages ------------------------------------------------------------------------------

@@ -152,9 +152,7 @@ def add_confirmed(
         )
     new = [e for e in wanted if e not in present]
     session.add_all(
-        Subscriber(
-            email=e, editions=chosen, status="confirmed", created_at=now, confirmed_at=now
-        )
+        Subscriber(email=e, editions=chosen, status="confirmed", created_at=now, confirmed_at=now)
         for e in new
     )
     session.commit()

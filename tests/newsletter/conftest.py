@@ -88,9 +88,7 @@ def sink() -> Iterator[Sink]:
 def add_subscribers(engine: Engine) -> Callable[..., list[int]]:
     """add_subscribers(["a@example.com", …], status="confirmed") → their ids."""
 
-    def add(
-        emails: list[str], status: str = "confirmed", edition: str = "tech"
-    ) -> list[int]:
+    def add(emails: list[str], status: str = "confirmed", edition: str = "tech") -> list[int]:
         ids = []
         with session_scope(engine) as session:
             for email in emails:
