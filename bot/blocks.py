@@ -480,6 +480,7 @@ HELP = """\
 • `/digest tag <tag>`, `/digest company <name>`: recent articles for a tag or a company
 • `/digest sources`: every feed and its health
 • `/digest subscribe` / `/digest unsubscribe`: this channel gets (or stops getting) the daily post
+• `/digest subscribe <tag> …` / `/digest unsubscribe <tag>`: only the deep dives with those tags; `/digest tags` lists them
 • `/digest help`: this message
 Put an edition first to pick it: `/digest {example} today`. Answers are only visible to you; \
 use *Share to channel* to post one."""
