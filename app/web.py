@@ -35,11 +35,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from app.http_guard import HttpGuard
 from app.metrics import build_metrics
+from bot.web import MAX_BODY as SLACK_MAX_BODY
 from bot.web import build_routes as slack_routes
 from core import render
 from core.config import Settings
@@ -47,6 +50,7 @@ from core.dates import parse_week, week_days
 from core.errors import DigestError
 from core.model import DailyDigest, Edition, WeeklyRollup
 from core.sources import load_sources
+from newsletter.web import MAX_FORM
 from newsletter.web import build_routes as newsletter_routes
 from storage.digests import list_digests, load_digest
 from storage.tables import Digest
@@ -105,6 +109,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: archive.not_found, 405: archive.not_found},
+        # headers, body limits and relative redirects for every route (app/http_guard.py)
+        middleware=[
+            Middleware(HttpGuard, limits=[("/slack/", SLACK_MAX_BODY)], default_limit=MAX_FORM)
+        ],
     )
 
 

@@ -49,6 +49,7 @@ class Row:
     words: int
     dangling: int
     text: str
+    missing: tuple[str, ...] = ()
 
 
 def read_articles(folder: Path) -> dict[str, tuple[str, str, str]]:
@@ -134,6 +135,7 @@ def measure(
                 words=len(dive.text.split()),
                 dangling=len(dangling_openers(dive.text)),
                 text=dive.text,
+                missing=tuple(sorted(f for f in facts if quality.recall({f}, dive.text) == 0)),
             )
         )
     return rows
@@ -155,6 +157,8 @@ def report(rows: list[Row], *, show_text: bool = False) -> str:
         )
         if show_text:
             lines.append("    " + re.sub(r"\s+", " ", r.text))
+            if r.missing:
+                lines.append("    missing: " + ", ".join(r.missing))
     lines.append(
         f"mean over {len(rows)}: recall {_mean([r.recall for r in rows]):.2f} "
         f"(first 110 words {_mean([r.lead for r in rows]):.2f}, "
@@ -172,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("articles", type=Path, help="folder of NN-slug.txt articles")
     parser.add_argument("references", type=Path, help="references.json of published deep dives")
     parser.add_argument("--summariser", choices=["extractive", "llm"], default="extractive")
-    parser.add_argument("--show", action="store_true", help="print each deep dive too")
+    parser.add_argument(
+        "--show", action="store_true", help="print each deep dive and the key facts it misses"
+    )
     args = parser.parse_args(argv)
     if not args.articles.is_dir():
         parser.error(f"{args.articles}: not a folder of articles")

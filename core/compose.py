@@ -23,9 +23,11 @@ from datetime import date, datetime
 from typing import TypeVar
 
 from core.dates import week_days
+from core.keyphrases import PhraseIndex
 from core.model import ArticleRef, DailyDigest, Edition, Pattern, Signal, Stats, Story, WeeklyRollup
 from core.score import SignalFeatures, score_signal, why_signal
 from core.tags import TAGS
+from core.themes import signal_paragraph, theme_paragraph, week_in_review
 
 __all__ = [
     "Post",
@@ -169,26 +171,6 @@ def group_posts(
     return groups
 
 
-def _theme(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> str:
-    """'security: secrets, oidc, credentials': the group's common tag and its heaviest words."""
-    tags = Counter(tag for p in posts for tag in p.tags)
-    tag = tags.most_common(1)[0][0] if tags else ""
-    weights: defaultdict[str, float] = defaultdict(float)
-    holders: Counter[str] = Counter()
-    for vector in vectors:
-        for term, weight in vector.items():
-            if not term.startswith("#"):
-                weights[term] += weight
-                holders[term] += 1
-    needed = 2 if len(vectors) > 1 else 1  # a theme's words are ones its posts share
-    ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
-    shared = [t for t, _ in ranked if holders[t] >= needed][:3]
-    words = ", ".join(shared)
-    if tag and words:
-        return f"{tag}: {words}"
-    return tag or words or "assorted"
-
-
 def _companies(posts: Iterable[Post]) -> tuple[str, ...]:
     seen: list[str] = []
     for post in posts:
@@ -197,46 +179,34 @@ def _companies(posts: Iterable[Post]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def _names(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+def _phrases(posts: Sequence[Post]) -> PhraseIndex:
+    """The period's candidate phrases: titles and deep dives, never a company's own name."""
+    return PhraseIndex(
+        [f"{p.title}. {p.deep_dive}" for p in posts],
+        titles=[p.title for p in posts],
+        exclude=_company_words(posts),
+    )
 
 
-def _first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s+[A-Z\"“(]|$)", text.strip())
-    return match.group(1) if match else text.strip()
+def _company_words(posts: Iterable[Post]) -> list[str]:
+    return sorted({w for p in posts for w in p.company.replace("/", " ").split()})
 
 
-def _signal_text(deep_dive: str) -> str:
-    """The deep dive's opening (the problem) and closing (the result or lesson) sentences.
-
-    The signal says why the post matters, not everything in it; its full deep dive follows
-    in Deep Dives. Both sentences come from the deep dive, so the signal is just as faithful.
-    """
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z\"“(])", deep_dive.strip()) if s]
-    if len(sentences) < 3:
-        return deep_dive
-    return f"{sentences[0]} {sentences[-1]}"
-
-
-def _pattern(posts: Sequence[Post], vectors: Sequence[dict[str, float]]) -> Pattern:
-    theme = _theme(posts, vectors)
-    companies = _companies(posts)
-    topic = theme.split(":", 1)[0]
-    words = theme.split(":", 1)[1].strip() if ":" in theme else ""
-    each = "; ".join(f"{p.company} in “{p.title}”" for p in posts)
-    text = f"{_names(companies)} each wrote about {topic}: {each}."
-    if words:
-        text += f" The posts share {words}."
-    return Pattern(theme=theme, companies=companies, urls=tuple(p.url for p in posts), text=text)
+def _pattern(posts: Sequence[Post], theme: str) -> Pattern:
+    return Pattern(
+        theme=theme[0].upper() + theme[1:],
+        companies=_companies(posts),
+        urls=tuple(p.url for p in posts),
+        text=theme_paragraph(posts, theme),
+    )
 
 
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
+def _scored(
+    posts: Sequence[Post],
+) -> tuple[list[tuple[Post, float, SignalFeatures]], PhraseIndex]:
     """Posts with their signal score, most significant first.
 
     Cross-company relevance needs themes, and themes want the most significant posts first, so
@@ -244,10 +214,19 @@ def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
     """
     ordered = sorted(posts, key=lambda p: (p.published, p.url))
     related: dict[str, tuple[str, ...]] = {}
+    themes: dict[str, str] = {}
+    built = _phrases(ordered)
+    phrases = built if len(ordered) > 1 else None
     for group in group_posts(ordered):
         companies = _companies(ordered[i] for i in group)
-        for i in group:
+        theme = phrases.shared(group) if phrases is not None and len(companies) > 1 else None
+        if phrases is None or not theme:
+            continue
+        holders = phrases.holders(group, theme)  # related: the posts that use the phrase
+        companies = _companies(ordered[i] for i in holders)
+        for i in holders:
             related[ordered[i].url] = tuple(c for c in companies if c != ordered[i].company)
+            themes[ordered[i].url] = theme
     result = []
     for post in ordered:
         features = SignalFeatures(
@@ -257,6 +236,7 @@ def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
             summariser=post.summariser,
             related_companies=related.get(post.url, ()),
             source_weight=post.source_weight,
+            theme=themes.get(post.url, ""),
         )
         result.append((post, score_signal(features), features))
     result.sort(
@@ -267,7 +247,8 @@ def _scored(posts: Sequence[Post]) -> list[tuple[Post, float, SignalFeatures]]:
             item[0].url,
         )
     )
-    return result
+    position = {post.url: i for i, post in enumerate(ordered)}
+    return result, built.reordered([position[post.url] for post, _, _ in result])
 
 
 def _ref(post: Post, score: float) -> ArticleRef:
@@ -299,13 +280,22 @@ def _stats(posts: Sequence[Post], sources: Sequence[str], unreachable: Iterable[
     )
 
 
-def _patterns(ranked: Sequence[Post]) -> list[Pattern]:
-    vectors = _vectors(ranked)
+def _patterns(ranked: Sequence[Post], phrases: PhraseIndex) -> list[Pattern]:
+    """Groups of posts from two or more companies that share a phrase, named by it.
+
+    `phrases` indexes `ranked` in the same order.
+    """
     patterns = []
     for group in group_posts(ranked):
         members = [ranked[i] for i in group]
+        if len(_companies(members)) < 2:
+            continue
+        theme = phrases.shared(group)
+        if not theme:  # posts that share only a tag share no theme worth naming
+            continue
+        members = [ranked[i] for i in phrases.holders(group, theme)]
         if len(_companies(members)) >= 2:
-            patterns.append(_pattern(members, [vectors[i] for i in group]))
+            patterns.append(_pattern(members, theme))
     patterns.sort(key=lambda p: (-len(p.companies), -len(p.urls), p.theme))
     return patterns
 
@@ -332,7 +322,7 @@ def compose_daily(
     A day with no posts gives a digest with no signal, no deep dives and no patterns, which
     renders as a short "no new posts" note.
     """
-    ranked = _scored(posts)
+    ranked, phrases = _scored(posts)
     signal = None
     if ranked:
         top, _, features = ranked[0]
@@ -340,8 +330,9 @@ def compose_daily(
             url=top.url,
             title=top.title,
             company=top.company,
-            text=_signal_text(top.deep_dive),
+            text=signal_paragraph(top),
             why=why_signal(features, company=top.company),
+            related=tuple(p.url for p, _, _ in ranked if p.company in features.related_companies),
         )
     ordered = [post for post, _, _ in ranked]
     return DailyDigest(
@@ -352,7 +343,7 @@ def compose_daily(
         sources=tuple(sources),
         signal=signal,
         deep_dives=tuple(_ref(post, score) for post, score, _ in ranked),
-        patterns=tuple(_patterns(ordered)),
+        patterns=tuple(_patterns(ordered, phrases)),
         tags=_digest_tags(posts),
         section_titles={
             "signal": edition.signal_title,
@@ -363,52 +354,25 @@ def compose_daily(
 
 
 def _story(
-    members: Sequence[tuple[Post, float]],
-    vectors: Sequence[dict[str, float]],
-    *,
-    companies: tuple[str, ...],
+    members: Sequence[tuple[Post, float]], *, theme: str | None, companies: tuple[str, ...]
 ) -> Story:
+    """A theme's posts company by company; a story of one post is titled by the post."""
     posts = [p for p, _ in members]
     lead = posts[0]
-    text = f"{lead.company}: {_signal_text(lead.deep_dive)}"
-    if len(posts) > 1:
-        others = "; ".join(f"{p.company} in “{p.title}”" for p in posts[1:])
-        text += f" Also on this theme: {others}."
-    if len(vectors) > len(posts):
-        text += f" {len(vectors)} posts in all, from {len(companies)} companies."
+    if len(posts) == 1 or not theme:
+        text = signal_paragraph(lead)
+        if len(posts) > 1:
+            text += " " + theme_paragraph(posts[1:], None)
+        title = lead.title
+    else:
+        text, title = theme_paragraph(posts, theme), theme[0].upper() + theme[1:]
     return Story(
-        theme=_theme(posts, vectors) if len(vectors) > 1 else lead.title,
+        theme=title,
         companies=companies,
         urls=tuple(p.url for p in posts),
         text=text,
         articles=tuple(_ref(p, s) for p, s in members),
     )
-
-
-def _week_in_review(
-    posts: Sequence[Post], stories: Sequence[Story], ranked: Sequence[tuple[Post, float, object]]
-) -> str:
-    if not posts:
-        return "No new posts this week."
-    companies = _companies(posts)
-    text = (
-        f"This week {len(companies)} compan{'ies' if len(companies) != 1 else 'y'} "
-        f"published {len(posts)} post{'s' if len(posts) != 1 else ''}."
-    )
-    tags = Counter(tag for p in posts for tag in p.tags)
-    if tags:
-        parts = []
-        for tag, count in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:3]:
-            by = _companies(p for p in posts if tag in p.tags)
-            shown = _names(list(by[:3]) + ([f"{len(by) - 3} more"] if len(by) > 3 else []))
-            parts.append(f"{tag} ({count} post{'s' if count != 1 else ''}: {shown})")
-        text += f" The dominant themes were {_names(parts)}."
-    top = ranked[0][0]
-    text += (
-        f" The most significant post was “{top.title}” from {top.company}: "
-        f"{_first_sentence(top.deep_dive)}"
-    )
-    return text
 
 
 def compose_weekly(
@@ -423,10 +387,9 @@ def compose_weekly(
     posts fill in. A week with one post gives a rollup with one story.
     """
     start, end = week_days(week)
-    ranked = _scored(posts)
+    ranked, phrases = _scored(posts)
     ordered = [post for post, _, _ in ranked]
     scores = {post.url: score for post, score, _ in ranked}
-    vectors = _vectors(ordered, word_share=STORY_WORD_SHARE)
     groups = group_posts(ordered, threshold=STORY_SIMILARITY, word_share=STORY_WORD_SHARE)
     groups.sort(
         key=lambda g: (
@@ -435,14 +398,23 @@ def compose_weekly(
             g[0],
         )
     )
-    stories = [
-        _story(
-            [(ordered[i], scores[ordered[i].url]) for i in g[:STORY_ARTICLES]],
-            [vectors[i] for i in g],
-            companies=_companies(ordered[i] for i in g),
+    stories = []
+    review: list[tuple[str, tuple[str, ...]]] = []  # (theme, companies) for Week in Review
+    for g in groups[:MAX_STORIES]:
+        companies = _companies(ordered[i] for i in g)
+        theme = phrases.shared(g) if len(g) > 1 else None
+        if theme:  # the story's posts are those that use its phrase, the rest stand alone
+            g = phrases.holders(g, theme)
+            companies = _companies(ordered[i] for i in g)
+        stories.append(
+            _story(
+                [(ordered[i], scores[ordered[i].url]) for i in g[:STORY_ARTICLES]],
+                theme=theme,
+                companies=companies,
+            )
         )
-        for g in groups[:MAX_STORIES]
-    ]
+        # a story of one post still has a phrase of its own for the review
+        review.append((theme or phrases.shared(g[:1], at_least=1) or "", companies))
     return WeeklyRollup(
         edition=edition.key,
         week=week,
@@ -450,9 +422,9 @@ def compose_weekly(
         start=start,
         end=end,
         stats=_stats(posts, sources),
-        week_in_review=_week_in_review(ordered, stories, ranked),
+        week_in_review=week_in_review(review, ordered[0] if ordered else None),
         top_stories=tuple(stories),
-        patterns=tuple(_patterns(ordered)),
+        patterns=tuple(_patterns(ordered, phrases)),
         tags=_digest_tags(posts),
     )
 

@@ -8,17 +8,28 @@ default (SQLite, extractive summaries, no Slack, no SMTP) needs no configuration
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ConfigError
 
-__all__ = ["Settings", "SETTINGS_HELP", "parse_duration", "parse_clock", "parse_weekly_at"]
+__all__ = [
+    "Settings",
+    "SETTINGS_HELP",
+    "is_loopback_url",
+    "parse_clock",
+    "parse_duration",
+    "parse_mail_from",
+    "parse_weekly_at",
+]
 
 BUNDLED_SOURCES = Path(__file__).resolve().parent.parent / "sources.toml"
 
@@ -87,7 +98,11 @@ class Settings:
         "SMTP server: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465",
         secret=True,
     )
-    mail_from: str = _env("MAIL_FROM", "digest@localhost", "From address of the newsletter")
+    mail_from: str = _env(
+        "MAIL_FROM",
+        "digest@localhost",
+        "From of the newsletter: an address, or 'Name <address>'",
+    )
     mail_rate: float = _env("MAIL_RATE", 50.0, "Most messages sent per second")
     mail_concurrency: int = _env("MAIL_CONCURRENCY", 4, "SMTP connections used at once")
     public_base_url: str = _env(
@@ -134,6 +149,36 @@ class Settings:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.digest_tz)
 
+    @property
+    def mail_from_address(self) -> str:
+        """The bare address of MAIL_FROM: the envelope sender, Message-ID and List-Id domain,
+        the mailto: unsubscribe."""
+        return parse_mail_from(self.mail_from)[1]
+
+    @property
+    def mail_from_header(self) -> str:
+        """MAIL_FROM as a From header value, the display name quoted where it must be."""
+        name, address = parse_mail_from(self.mail_from)
+        return str(Address(display_name=name, addr_spec=address))
+
+    @property
+    def mail_domain(self) -> str:
+        return self.mail_from_address.rpartition("@")[2]
+
+    def check_secret_key(self) -> None:
+        """Refuse the built-in SECRET_KEY anywhere but on a loopback PUBLIC_BASE_URL.
+
+        Everyone can read the default, so with it anyone could forge the confirmation and
+        unsubscribe links of a public instance. Called before serving, sending or signing.
+        """
+        default = Settings.__dataclass_fields__["secret_key"].default
+        if self.secret_key == default and not is_loopback_url(self.public_base_url):
+            raise ConfigError(
+                "SECRET_KEY is the built-in default, which anyone can use to forge "
+                f"subscribe and unsubscribe links for {self.public_base_url}; set a secret "
+                "of your own, e.g. SECRET_KEY=$(openssl rand -hex 32)"
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build settings from an environment mapping and validate them.
@@ -169,6 +214,24 @@ class Settings:
             raise ConfigError("DIGEST_SUMMARISER=llm needs LLM_BASE_URL and LLM_MODEL")
         if "://" not in self.database_url:
             raise ConfigError(f"DATABASE_URL: not a database URL: {self.database_url!r}")
+        for name, number in (
+            ("FETCH_TIMEOUT", self.fetch_timeout),
+            ("FETCH_CONCURRENCY", self.fetch_concurrency),
+            ("FETCH_PER_HOST", self.fetch_per_host),
+            ("FETCH_MAX_BYTES", self.fetch_max_bytes),
+            ("MAIL_CONCURRENCY", self.mail_concurrency),
+        ):
+            if not number > 0:
+                raise ConfigError(f"{name}: must be more than 0, got {number!r}")
+        if self.mail_rate < 0:
+            raise ConfigError(f"MAIL_RATE: must be 0 (no cap) or more, got {self.mail_rate!r}")
+        url = urlsplit(self.public_base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                "PUBLIC_BASE_URL: expected an http:// or https:// URL like "
+                f"https://digest.example.org, got {self.public_base_url!r}"
+            )
+        parse_mail_from(self.mail_from)
         parse_duration(self.ingest_every, name="INGEST_EVERY")
         parse_clock(self.daily_at, name="DAILY_AT")
         parse_weekly_at(self.weekly_at, name="WEEKLY_AT")
@@ -194,6 +257,62 @@ def _coerce(name: str, raw: str, kind: type) -> Any:
     except ValueError:
         raise ConfigError(f"{name}: expected a {kind.__name__}, got {raw!r}") from None
     return raw
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when `url` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_mail_from(text: str) -> tuple[str, str]:
+    """MAIL_FROM → (display name, address). Raises ConfigError on anything else.
+
+    Parsed by hand rather than with `email.utils.parseaddr`, which turns
+    'Engineering @ Scale <digest@example.org>' into 'Engineering@Scale' (an unquoted '@'
+    is not allowed in a display name, but people write it and mean the obvious).
+
+    ```
+    >>> parse_mail_from("Engineering @ Scale <digest@example.org>")
+    ('Engineering @ Scale', 'digest@example.org')
+    >>> parse_mail_from("digest@example.org")
+    ('', 'digest@example.org')
+    ```
+    """
+    value = text.strip()
+    name, address = "", value
+    if value.endswith(">") and "<" in value:
+        name, _, address = value[:-1].rpartition("<")
+        name = name.strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('\\"', '"')
+    local, _, domain = address.rpartition("@")
+    problem = ""
+    if not local or not domain or "@" in local:
+        problem = "no address like digest@example.org in it"
+    elif not address.isascii() or any(c.isspace() or c in '<>,;"' for c in address):
+        problem = f"{address!r} is not a plain ASCII address"
+    elif any(c in "<>\r\n" for c in name):
+        problem = "the display name has '<', '>' or a line break in it"
+    else:
+        try:
+            Address(addr_spec=address)
+        except (ValueError, IndexError) as exc:
+            problem = f"{address!r} is not a valid address ({exc})"
+    if problem:
+        raise ConfigError(
+            f"MAIL_FROM: {problem}; expected digest@example.org or "
+            f"'Engineering @ Scale <digest@example.org>', got {text!r}"
+        )
+    return name, address
 
 
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")

@@ -123,6 +123,7 @@ class Signal:
     company: str
     text: str
     why: str
+    related: tuple[str, ...] = ()  # URLs of the other companies' posts on its theme that day
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ class DailyDigest:
             title=data["title"],
             stats=Stats(**data["stats"]),
             sources=tuple(data.get("sources", ())),
-            signal=Signal(**data["signal"]) if data.get("signal") else None,
+            signal=_signal(data["signal"]) if data.get("signal") else None,
             deep_dives=tuple(_article(a) for a in data.get("deep_dives", ())),
             patterns=tuple(_pattern(p) for p in data.get("patterns", ())),
             tags=tuple(data.get("tags", ())),
@@ -269,6 +270,10 @@ class WeeklyRollup:
             patterns=tuple(_pattern(p) for p in data.get("patterns", ())),
             tags=tuple(data.get("tags", ())),
         )
+
+
+def _signal(data: dict[str, Any]) -> Signal:
+    return Signal(**{**data, "related": tuple(data.get("related", ()))})
 
 
 def _article(data: dict[str, Any]) -> ArticleRef:

@@ -1,37 +1,42 @@
 """The Signal-of-the-Day score: which post of the day matters most, and a line saying why.
 
 The score is a sum of four documented parts, multiplied by the source's weight (sources.toml,
-0.5..1.5: deep engineering writing above 1, news and corporate blogs below):
+0.5..1.5: deep engineering writing above 1, news and corporate blogs below). What makes a post
+the one to read is that others are working on the same thing and that it says what it cost
+and what it taught, so those two parts weigh most; length and figures only break near-ties:
 
-| part            | measures                                                     | range   |
-|-----------------|--------------------------------------------------------------|---------|
-| results         | concrete figures in the deep dive (7 seconds, 40%, 100x)     | 0 – 2.0 |
-| cross-company   | other companies that wrote on the same theme that day         | 0 – 1.8 |
-| depth           | the article's length (full at 1,500 words); excerpts count half | 0 – 1.5 |
-| lessons         | the deep dive names a trade-off or a lesson                  | 0 – 0.5 |
+| part            | measures                                                       | range   |
+|-----------------|----------------------------------------------------------------|---------|
+| cross-company   | other companies that wrote on the same theme that day (0.8 each) | 0 – 2.4 |
+| lessons         | the deep dive states a trade-off (1.0) and a lesson (0.6)       | 0 – 1.6 |
+| results         | headline figures in the deep dive (0.3 each; years, dates and  | 0 – 0.9 |
+|                 | version numbers are not results)                                |         |
+| depth           | the article's length (full at 1,500 words); excerpts count half | 0 – 0.8 |
 
 A post summarised from its title only (a video, a link post) keeps a fifth of its score, and
 `core.compose` ranks such posts after every post with text: with nothing to read, one should
-lead only a day that has nothing else. Ties go to the earlier post,
-then the URL, so the same inputs always choose the same signal.
+lead only a day that has nothing else. Ties go to the earlier post, then the URL, so the same
+inputs always choose the same signal.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+
+from core.facts import figures
+from core.summarise.sentences import split_sentences as _sentences
+from core.themes import RESULT, count_words, join_names
 
 __all__ = ["SignalFeatures", "count_figures", "score_signal", "why_signal"]
 
-_FIGURE = re.compile(
-    r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s*(%|x\b|×|ms\b|seconds?\b|minutes?\b|hours?\b|days?\b|"
-    r"[kmgt]b\b|million|billion|thousand|times\b|percent)",
+_TRADE_OFF = re.compile(
+    r"\b(?:trade-?offs?|in exchange|at the cost|at the expense|accepted|sacrific\w*|downside|"
+    r"drawback|compromise|instead of|rather than|chose)\b",
     re.IGNORECASE,
 )
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
 _LESSON = re.compile(
-    r"\b(trade-?offs?|in exchange|at the cost|lesson|takeaway|should|must|chose|instead of)\b",
+    r"\b(?:lesson|takeaway|learned|learnt|should|must|key insight|the key|is that|means that)\b",
     re.IGNORECASE,
 )
 
@@ -46,32 +51,33 @@ class SignalFeatures:
     summariser: str = "extractive"  # extractive | llm | title-only
     related_companies: tuple[str, ...] = ()  # other companies writing on the same theme that day
     source_weight: float = 1.0
+    theme: str = ""  # the phrase the post shares with those companies' posts
 
 
 def count_figures(text: str) -> int:
-    """Concrete figures: numbers with a unit count 1, bare numbers (not years) count half."""
-    with_unit = len(_FIGURE.findall(text))
-    bare = [n for n in _NUMBER.findall(text) if not re.fullmatch(r"(19|20)\d\d", n)]
-    return int(with_unit + max(len(bare) - with_unit, 0) * 0.5)
+    """Headline figures (`core.facts.figures`): 40%, 3 seconds, 3,000 databases; not 2025."""
+    return len(figures(text))
 
 
 def _parts(features: SignalFeatures) -> dict[str, float]:
-    depth = min(features.words / 1500, 1.0) * 1.5
+    depth = min(features.words / 1500, 1.0) * 0.8
     if features.text_kind != "full":
         depth /= 2
     return {
-        "results": min(count_figures(features.deep_dive), 4) * 0.5,
-        "cross-company": min(len(features.related_companies), 3) * 0.6,
+        "cross-company": min(len(features.related_companies), 3) * 0.8,
+        "lessons": (1.0 if _TRADE_OFF.search(features.deep_dive) else 0.0)
+        + (0.6 if _LESSON.search(features.deep_dive) else 0.0),
+        "results": min(count_figures(features.deep_dive), 3) * 0.3,
         "depth": depth,
-        "lessons": 0.5 if _LESSON.search(features.deep_dive) else 0.0,
     }
 
 
 def score_signal(features: SignalFeatures) -> float:
     """The post's significance; higher is more significant.
 
-    Example: a 1,500-word post with four figures, a named trade-off and two other companies on
-    its theme, from a weight-1.0 source, scores 2.0 + 1.2 + 1.5 + 0.5 = 5.2.
+    Example: a 1,500-word post with three headline figures, a named trade-off and a lesson,
+    and two other companies on its theme, from a weight-1.0 source, scores
+    1.6 + 1.6 + 0.9 + 0.8 = 4.9.
     """
     total = sum(_parts(features).values()) * features.source_weight
     if features.summariser == "title-only":
@@ -79,32 +85,42 @@ def score_signal(features: SignalFeatures) -> float:
     return round(total, 4)
 
 
+def _clause(pattern: re.Pattern[str], text: str) -> str | None:
+    for sentence in re.split(r"(?<=[.!?])\s+", text):
+        if pattern.search(sentence):
+            return sentence
+    return None
+
+
 def why_signal(features: SignalFeatures, *, company: str) -> str:
-    """One line naming the strongest reasons, e.g. "Why this one: concrete results (4 figures)…"."""
-    parts = _parts(features)
+    """One line to a reader on why this post leads the day.
+
+    Example: "Why it matters: two other companies wrote about temporary credentials today
+    (GitHub and Stripe), and Datadog states the trade-off it accepted and its result: 40%."
+    """
     reasons: list[str] = []
-    for name in sorted(parts, key=lambda n: (-parts[n], n)):
-        if parts[name] <= 0:
-            continue
-        if name == "results":
-            n = count_figures(features.deep_dive)
-            reasons.append(f"concrete results ({n} figure{'s' if n != 1 else ''})")
-        elif name == "cross-company":
-            others = _names(features.related_companies)
-            reasons.append(f"the same theme at {others}")
-        elif name == "depth":
-            reasons.append(f"depth ({features.words:,} words)")
-        elif name == "lessons":
-            reasons.append("a stated trade-off or lesson")
-    if features.source_weight > 1.0:
-        reasons.append(f"{company}'s writing is weighted up as deep engineering")
+    others = features.related_companies
+    if others:
+        about = f" about {features.theme}" if features.theme else " on the same theme"
+        n = len(others)
+        reasons.append(
+            f"{count_words(n)} other compan{'y' if n == 1 else 'ies'} wrote{about} today "
+            f"({join_names(list(others[:3]))})"
+        )
+    states = []
+    if _TRADE_OFF.search(features.deep_dive):
+        states.append("the trade-off it accepted")
+    elif _LESSON.search(features.deep_dive):
+        states.append("the lesson it drew")
+    found = [f for s in _sentences(features.deep_dive) if RESULT.search(s) for f in figures(s)]
+    if found:
+        states.append(f"its result: {join_names(found[:2])}")
+    if states:
+        reasons.append(f"{company} states {join_names(states)}")
     if not reasons:
-        return "Why this one: the only post of the day with enough to go on."
-    return "Why this one: " + _names(reasons[:3]) + "."
-
-
-def _names(items: Sequence[str]) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+        if features.summariser == "title-only":
+            return "Why it matters: the only post of the day, with no text to read yet."
+        if features.words >= 1000:
+            return f"Why it matters: a long, detailed account of how {company} did the work."
+        return "Why it matters: the most substantial post of the day."
+    return f"Why it matters: {join_names(reasons)}."

@@ -167,6 +167,7 @@ def send_issue(
     `on_outcome(status)` once per subscriber (a progress bar).
     A `KeyboardInterrupt` or a bug stops the run (see the module docstring).
     """
+    settings.check_secret_key()
     concurrency = max(1, concurrency or settings.mail_concurrency)
     audience, ledger = plan_issue(issue, engine=engine)
     tally = Tally(audience=len(audience))

@@ -209,8 +209,8 @@ class SMTPSender:
 
     def send_message(self, message: EmailMessage) -> None:
         """Send an `EmailMessage` (the slow path: internationalised addresses, 7-bit servers)."""
-        to_addr = str(message["To"])
-        from_addr = str(message["From"])
+        to_addr = _address(message, "To")
+        from_addr = _address(message, "From")
         utf8 = not (to_addr.isascii() and from_addr.isascii())
         data = message.as_bytes(policy=SMTPUTF8 if utf8 else SMTP)
         options = ["SMTPUTF8"] if utf8 else []
@@ -279,6 +279,13 @@ class SMTPSender:
     def _forget(self) -> None:
         conn, self._conn = self._conn, None
         _close_quietly(conn)
+
+
+def _address(message: EmailMessage, header: str) -> str:
+    """The bare address of a From/To header: 'Name <a@b>' must not reach MAIL FROM."""
+    value = message[header]
+    addresses = getattr(value, "addresses", ())
+    return str(addresses[0].addr_spec) if addresses else str(value)
 
 
 def _close_quietly(conn: smtplib.SMTP | None) -> None:

@@ -23,7 +23,8 @@ from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
 from core.config import Settings
 from core.errors import DigestError
@@ -40,6 +41,7 @@ __all__ = [
     "confirm_token",
     "confirm_url",
     "confirmation_message",
+    "expire_pending",
     "import_csv",
     "mailto_unsubscribe",
     "normalise_email",
@@ -96,13 +98,23 @@ def _fingerprint(email: str) -> str:
 # --- tokens -----------------------------------------------------------------------------
 
 
+def _timed(settings: Settings) -> URLSafeTimedSerializer:
+    settings.check_secret_key()  # never sign or trust links with the public default key
+    return URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+
+
+def _untimed(settings: Settings) -> URLSafeSerializer:
+    settings.check_secret_key()
+    return URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+
+
 def confirm_token(settings: Settings, subscriber: Subscriber) -> str:
-    serializer = URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+    serializer = _timed(settings)
     return str(serializer.dumps([subscriber.id, _fingerprint(subscriber.email)]))
 
 
 def unsubscribe_token(settings: Settings, subscriber_id: int, email: str) -> str:
-    serializer = URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+    serializer = _untimed(settings)
     return str(serializer.dumps([subscriber_id, _fingerprint(email)]))
 
 
@@ -123,7 +135,7 @@ def read_confirm_token(
     now: datetime | None = None,
 ) -> tuple[int, str]:
     """(subscriber id, address fingerprint) from a confirmation token, or `TokenError`."""
-    serializer = URLSafeTimedSerializer(settings.secret_key, salt=_CONFIRM_SALT)
+    serializer = _timed(settings)
     try:
         if now is None:
             value = serializer.loads(token, max_age=max_age.total_seconds())
@@ -142,7 +154,7 @@ def read_confirm_token(
 
 def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, str]:
     """(subscriber id, address fingerprint) from an unsubscribe token, or `TokenError`."""
-    serializer = URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
+    serializer = _untimed(settings)
     try:
         value = serializer.loads(token)
     except BadSignature:
@@ -196,8 +208,11 @@ def subscribe(
     row, _created = store.upsert_pending(session=session, email=address, editions=editions, now=now)
     if row.status == "confirmed":
         return SubscribeResult(row, needs_confirmation=False)
-    if row.status != "pending":
+    never_confirmed = row.confirmed_at is None and row.unsubscribed_at is None
+    if row.status != "pending" or (not _created and never_confirmed):
         row.status = "pending"
+        if never_confirmed:  # a new request: its link lives CONFIRM_TTL from now
+            row.created_at = now or utcnow()
         session.add(row)
         session.commit()
         session.refresh(row)
@@ -205,6 +220,33 @@ def subscribe(
         store.set_editions(session=session, subscriber=row, editions=editions)
     log.info("subscribe subscriber=%s status=pending", row.id)
     return SubscribeResult(row, needs_confirmation=True)
+
+
+def expire_pending(
+    *, session: Session, now: datetime | None = None, max_age: timedelta = CONFIRM_TTL
+) -> int:
+    """Delete the subscription requests nobody confirmed within their link's lifetime.
+
+    Only rows that were never anything but pending go: their confirmation link has
+    expired, so nothing can confirm them any more, and keeping them would let a flood of
+    form posts grow the table for ever. An address that subscribed before keeps its row
+    (and its history). Returns how many were deleted. Commits.
+    """
+    cutoff = (now or utcnow()) - max_age
+    result = session.execute(
+        delete(Subscriber).where(
+            col(Subscriber.status) == "pending",
+            col(Subscriber.created_at) < cutoff,
+            col(Subscriber.confirmed_at).is_(None),
+            col(Subscriber.unsubscribed_at).is_(None),
+            col(Subscriber.bounced_at).is_(None),
+        )
+    )
+    session.commit()
+    deleted = int(getattr(result, "rowcount", 0) or 0)
+    if deleted:
+        log.info("expired pending subscriptions=%d older_than=%s", deleted, cutoff.isoformat())
+    return deleted
 
 
 def confirm(
@@ -259,13 +301,12 @@ def confirmation_message(
     """
     now = now or utcnow()
     link = confirm_url(settings, subscriber)
-    domain = settings.mail_from.rpartition("@")[2] or "localhost"
     message = EmailMessage()
-    message["From"] = settings.mail_from
+    message["From"] = settings.mail_from_header
     message["To"] = subscriber.email
     message["Subject"] = "Confirm your subscription to Engineering @ Scale"
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = make_msgid(domain=settings.mail_domain)
     message["Auto-Submitted"] = "auto-generated"
     days = CONFIRM_TTL.days
     message.set_content(
@@ -334,4 +375,4 @@ def import_csv(
 
 def mailto_unsubscribe(settings: Settings, token: str) -> str:
     """The mailto: half of List-Unsubscribe (RFC 2369), naming the token in the subject."""
-    return f"mailto:{settings.mail_from}?subject={quote('unsubscribe ' + token)}"
+    return f"mailto:{settings.mail_from_address}?subject={quote('unsubscribe ' + token)}"

@@ -9,7 +9,6 @@ endpoint (body `List-Unsubscribe=One-Click`): no cookie, no CSRF token, no secon
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -20,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -30,9 +30,11 @@ from core.model import Edition
 from core.render import TEMPLATES
 from core.sources import load_sources
 from newsletter import subscribers
-from newsletter.smtp import MailError, SMTPSender
+from newsletter.confirmations import MAIL_WINDOW, ConfirmationMailer
+from newsletter.smtp import SMTPSender
+from newsletter.throttle import Throttle, client_key, mailbox_key
 
-__all__ = ["build_routes"]
+__all__ = ["MAX_FORM", "build_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,17 @@ def build_routes(
     engine: Engine,
     connect: Callable[[], SMTPSender] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    mailer: ConfirmationMailer | None = None,
 ) -> list[BaseRoute]:
     """Starlette routes for /subscribe, /confirm and /unsubscribe.
 
     `connect` makes the SMTP sender for confirmation mails (default: from SMTP_URL; with no
     SMTP_URL the confirmation link is logged, which is enough on a developer machine).
+    `mailer` handles subscribe requests off the request (default: one of its own);
+    `clock` drives the form's throttles.
     """
-    pages = _Pages(settings=settings, engine=engine, connect=connect, clock=clock)
+    settings.check_secret_key()  # `digest serve` with forgeable links stops here, in one line
+    pages = _Pages(settings=settings, engine=engine, connect=connect, clock=clock, mailer=mailer)
     return [
         Route("/subscribe", pages.subscribe, methods=["GET", "POST"]),
         Route("/confirm", pages.confirm, methods=["GET", "POST"]),
@@ -57,11 +63,13 @@ def build_routes(
     ]
 
 
-# The form must not become a way to mail-bomb someone else's address or to burn the
-# sender's reputation: one confirmation mail per address per window, and a ceiling on all
-# confirmation mails per window (per web process; kept in memory).
-MAIL_WINDOW = 600.0
-MAILS_PER_WINDOW = 100
+# The form must not become a way to mail-bomb someone's mailbox, to burn the sender's
+# reputation, or to shut real visitors out: one confirmation mail per mailbox per window
+# (plus-aliases and dots folded), a few requests per client per window, and a ceiling on
+# all confirmation mails that delays them rather than refusing anyone (ConfirmationMailer).
+# Per web process, kept in memory.
+PER_MAILBOX = 1
+PER_CLIENT = 10
 
 
 class _Pages:
@@ -72,32 +80,25 @@ class _Pages:
         engine: Engine,
         connect: Callable[[], SMTPSender] | None,
         clock: Callable[[], float],
+        mailer: ConfirmationMailer | None,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.connect = connect
-        self.clock = clock
-        self._mailed: dict[str, float] = {}  # address → when its confirmation was mailed
-        self._lock = threading.Lock()
+        self.mailboxes = Throttle(PER_MAILBOX, MAIL_WINDOW, clock=clock)
+        self.clients = Throttle(PER_CLIENT, MAIL_WINDOW, clock=clock)
+        self.mailer = mailer or ConfirmationMailer(
+            settings=settings, engine=engine, connect=connect, clock=clock
+        )
+        if self.mailer.mailbox_throttle is None:
+            self.mailer.mailbox_throttle = self.mailboxes
         self.editions = _editions(settings)
-
-    def _may_mail(self, address: str) -> bool | None:
-        """True: mail it; False: this address was mailed moments ago (say nothing new);
-        None: too many confirmation mails overall just now (ask to come back later)."""
-        now = self.clock()
-        with self._lock:
-            for key in [k for k, t in self._mailed.items() if now - t >= MAIL_WINDOW]:
-                del self._mailed[key]
-            if address in self._mailed:
-                return False
-            if len(self._mailed) >= MAILS_PER_WINDOW:
-                return None
-            self._mailed[address] = now
-            return True
 
     # --- /subscribe -------------------------------------------------------------------
 
     async def subscribe(self, request: Request) -> Response:
+        """Every address takes the same path and gets the same answer: check the syntax,
+        count the client and the mailbox, queue the request. Nothing is stored or mailed
+        here (see newsletter.confirmations), and nothing is stored when refusing."""
         if request.method != "POST":  # GET and HEAD (link checkers) change nothing
             return self._form_page(request, email="", error="")
         form = await _form(request)
@@ -108,7 +109,7 @@ class _Pages:
                 request, email=email, error="Pick at least one edition.", status_code=400
             )
         try:
-            needs_mail = await run_in_threadpool(self._subscribe, email, editions)
+            address = subscribers.normalise_email(email)
         except subscribers.InvalidEmailError:
             return self._form_page(
                 request,
@@ -117,18 +118,30 @@ class _Pages:
                 error="That does not look like an email address; please check it.",
                 status_code=400,
             )
-        except MailError as exc:
-            log.warning("confirmation mail failed error=%s", exc)
+        client = client_key(request.client.host if request.client else None)
+        if not self.clients.allow(client):
+            log.info("subscribe throttled client=%s", client)
             return _message(
                 "Please try again later",
-                "We could not send the confirmation mail just now. Nothing was lost: "
-                "submit the form again in a few minutes.",
-                status_code=503,
+                "Too many subscription requests have come from your network in the last "
+                "few minutes. Nothing was recorded: submit the form again later.",
+                status_code=429,
                 error=True,
             )
-        # The same answer whether the address was new, pending or already confirmed, so
-        # the form cannot be used to find out who subscribes.
-        del needs_mail
+        mailbox = mailbox_key(address)
+        if self.mailboxes.allow(mailbox):
+            if not self.mailer.submit(address, editions):
+                self.mailboxes.forget(mailbox)
+                log.warning("subscribe queue full; request refused")
+                return _message(
+                    "Please try again later",
+                    "We cannot take more subscription requests just now. Nothing was "
+                    "recorded: submit the form again in a few minutes.",
+                    status_code=503,
+                    error=True,
+                )
+        else:  # mailed moments ago: say the same, mail nothing new, store nothing
+            log.info("confirmation throttled mailbox")
         return _message(
             "Check your inbox",
             "If that address can receive mail, a confirmation link is on its way. "
@@ -153,34 +166,6 @@ class _Pages:
             editions=list(self.editions.values()),
             chosen=chosen or tuple(self.editions)[:1],
         )
-
-    def _subscribe(self, email: str, editions: tuple[str, ...]) -> bool:
-        with Session(self.engine, expire_on_commit=False) as session:
-            result = subscribers.subscribe(email, session=session, editions=editions)
-        if result.needs_confirmation:
-            allowed = self._may_mail(result.subscriber.email)
-            if allowed is None:
-                raise MailError("too many confirmation mails just now", disconnected=True)
-            if not allowed:
-                log.info("confirmation throttled subscriber=%s", result.subscriber.id)
-                return True
-            message = subscribers.confirmation_message(result.subscriber, settings=self.settings)
-            if self.connect is None and not self.settings.smtp_url:
-                log.warning(
-                    "SMTP_URL is not set; confirmation link for subscriber=%s: %s",
-                    result.subscriber.id,
-                    subscribers.confirm_url(self.settings, result.subscriber),
-                )
-            else:
-                connect = self.connect or (lambda: SMTPSender.from_url(self.settings.smtp_url))
-                try:
-                    with connect() as sender:
-                        sender.send_message(message)
-                except MailError:
-                    with self._lock:  # not mailed after all: a retry must not be throttled
-                        self._mailed.pop(result.subscriber.email, None)
-                    raise
-        return result.needs_confirmation
 
     # --- /confirm ---------------------------------------------------------------------
 
@@ -279,7 +264,7 @@ def _chosen(form: dict[str, str], editions: dict[str, Edition]) -> tuple[str, ..
 
 # --- pages ------------------------------------------------------------------------------
 
-_MAX_FORM = 16_384
+MAX_FORM = 16_384  # bytes; app/http_guard.py stops a longer body as it streams
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -292,10 +277,12 @@ async def _form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return {}
-    if int(request.headers.get("content-length") or 0) > _MAX_FORM:
-        return {}
-    body = await request.body()
-    fields = parse_qs(body[:_MAX_FORM].decode("utf-8", "replace"), keep_blank_values=True)
+    body = b""
+    async for chunk in request.stream():  # counted as it arrives: never more than the limit
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise HTTPException(413, "Request body too large")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {name: values[0] for name, values in fields.items()}
 
 

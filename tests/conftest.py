@@ -29,6 +29,20 @@ PG_ADMIN_URL = os.environ.get(
 FIXED_NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the golden files (tests/data/golden, tests/bot/golden) from the output",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # the golden helpers read UPDATE_GOLDEN, so `UPDATE_GOLDEN=1 pytest …` works as well
+    if config.getoption("--update-golden"):
+        os.environ["UPDATE_GOLDEN"] = "1"
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's DATABASE_URL, SLACK_* or SMTP_URL."""

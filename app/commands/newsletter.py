@@ -7,7 +7,6 @@ import logging
 import sys
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -17,7 +16,7 @@ from sqlmodel import Session
 
 from app.progress import Bar, progress_bar
 from app.wiring import Runtime
-from core.config import Settings, parse_duration
+from core.config import parse_duration
 from core.dates import iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError, DigestError
 from core.model import WeeklyRollup
@@ -100,7 +99,7 @@ def _send_weekly(
     """The tally, or None when the week had no posts (an empty issue is not mailed)."""
     settings = runtime.settings
     SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
-    _check_secret_key(settings)
+    settings.check_secret_key()
     rollup = _load_rollup(runtime, week=week, edition=edition)
     if not rollup.top_stories and rollup.stats.posts == 0:
         log.info("newsletter empty edition=%s week=%s: nothing sent", edition, week)
@@ -115,18 +114,6 @@ def _send_weekly(
         on_plan=progress.total if progress else None,
         stale_after=stale_after,
     )
-
-
-def _check_secret_key(settings: Settings) -> None:
-    """Anyone who knows the built-in SECRET_KEY can forge unsubscribe links for every
-    subscriber: refuse to mail the public with it (a local try-out is fine)."""
-    default = Settings.__dataclass_fields__["secret_key"].default
-    host = urlsplit(settings.public_base_url).hostname or ""
-    if settings.secret_key == default and host not in ("localhost", "127.0.0.1", "::1"):
-        raise ConfigError(
-            "SECRET_KEY is the built-in default; set a secret of your own before mailing "
-            "subscribers (it signs their unsubscribe links), e.g. SECRET_KEY=$(openssl rand -hex 32)"
-        )
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -287,7 +274,7 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
         subscriber_id=0,
         email="preview@example.invalid",
         unsubscribe_url=url,
-        mailto=f"mailto:{runtime.settings.mail_from}?subject=unsubscribe",
+        mailto=f"mailto:{runtime.settings.mail_from_address}?subject=unsubscribe",
     )
     if fmt == "eml":
         sys.stdout.buffer.write(message.as_bytes())

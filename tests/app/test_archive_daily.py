@@ -24,7 +24,9 @@ def test_the_reason_for_the_signal_is_labelled_once(sqlite_engine: Engine) -> No
         ),
     )
     store(sqlite_engine, daily_digest(date(2026, 3, 31)))
-    settings = Settings.from_env({"DATABASE_URL": "sqlite://", "PUBLIC_BASE_URL": BASE_URL})
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite://", "PUBLIC_BASE_URL": BASE_URL, "SECRET_KEY": "test-secret"}
+    )
 
     with serve_app(create_app(settings, engine=sqlite_engine)) as url:
         composed = httpx.get(f"{url}/daily/2026-04-01").text
@@ -32,4 +34,4 @@ def test_the_reason_for_the_signal_is_labelled_once(sqlite_engine: Engine) -> No
 
     assert composed.count("Why this one:") == 1
     assert "Why this one: concrete results (4 figures).</p>" in composed
-    assert "Why this one: Capability sandboxing replaces marketplace trust.</p>" in older
+    assert "Why it matters: Capability sandboxing replaces marketplace trust.</p>" in older

@@ -162,7 +162,7 @@ def test_daily_json_is_the_stable_interface_and_is_stored(runtime: Runtime) -> N
     assert data["stats"]["posts"] == 3
     assert data["sources"] == ["Datadog Engineering", "GitHub Blog", "HashiCorp Blog"]
     assert data["signal"]["company"] == "Datadog"
-    assert data["signal"]["why"].startswith("Why this one:")
+    assert data["signal"]["why"].startswith("Why it matters:")
     assert [d["summariser"] for d in data["deep_dives"]] == ["extractive"] * 3
     github = next(d for d in data["deep_dives"] if d["company"] == "GitHub")
     assert github["tags"][0] == "security"  # the source's default tag comes first

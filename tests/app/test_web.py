@@ -26,7 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def web_settings(database_url: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url, "PUBLIC_BASE_URL": BASE_URL})
+    return Settings.from_env(
+        {"DATABASE_URL": database_url, "PUBLIC_BASE_URL": BASE_URL, "SECRET_KEY": "test-secret"}
+    )
 
 
 @pytest.fixture

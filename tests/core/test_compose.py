@@ -77,7 +77,7 @@ def test_a_daily_digest_fills_every_field() -> None:
         "deep_dives": "Deep Dives",
         "patterns": "Patterns Across Companies",
     }
-    assert digest.signal is not None and digest.signal.why.startswith("Why this one:")
+    assert digest.signal is not None and digest.signal.why.startswith("Why it matters:")
     assert {d.company for d in digest.deep_dives} == {
         "Datadog",
         "GitHub",
@@ -134,12 +134,25 @@ def test_the_signal_is_the_highest_scoring_post_and_deep_dives_follow_the_score(
     scores = [d.score for d in digest.deep_dives]
     assert scores == sorted(scores, reverse=True)
     assert digest.signal is not None
-    assert (
-        digest.signal.url == digest.deep_dives[0].url == "https://example.com/datadog/replication"
+    assert digest.signal.url == digest.deep_dives[0].url
+    # HashiCorp shares its theme with GitHub, and states a trade-off: that outweighs length
+    assert digest.signal.company == "HashiCorp"
+    assert digest.signal.related == ("https://example.com/github/supply-chain",)
+
+
+def test_the_signal_leads_with_the_lesson_names_the_company_and_is_not_the_deep_dive() -> None:
+    digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
+    assert digest.signal is not None
+    dive = digest.deep_dives[0].text
+    assert digest.signal.text.startswith(
+        "HashiCorp: Infrastructure pipelines should act as temporary, controlled guests"
     )
-    # the signal is the deep dive's opening and closing sentences: still the article's words
-    assert digest.signal.text.startswith(digest.deep_dives[0].text.split(". ")[0])
-    assert "7 seconds to 450 ms" in digest.signal.text
+    assert not dive.startswith(digest.signal.text.removeprefix("HashiCorp: ")[:40])
+    assert digest.signal.text != dive
+    assert digest.signal.why == (
+        "Why it matters: one other company wrote about credentials today (GitHub) "
+        "and HashiCorp states the trade-off it accepted."
+    )
 
 
 def test_a_title_only_post_is_never_the_signal_when_another_post_has_text() -> None:
@@ -158,16 +171,29 @@ def test_a_title_only_post_is_never_the_signal_when_another_post_has_text() -> N
     assert digest.deep_dives[-1].summariser == "title-only"
 
 
-def test_patterns_group_posts_of_several_companies_and_name_them() -> None:
+def test_patterns_are_named_by_a_phrase_their_posts_share_and_say_what_each_did() -> None:
     digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
-    assert digest.patterns
-    for pattern in digest.patterns:
-        assert len(pattern.companies) >= 2
-        assert len(pattern.urls) >= 2
-        for company in pattern.companies:
-            assert company in pattern.text
-    security = [p for p in digest.patterns if p.theme.startswith("security")]
-    assert security and set(security[0].companies) >= {"GitHub", "HashiCorp"}
+    [pattern] = digest.patterns
+    assert pattern.theme == "Credentials"
+    assert set(pattern.companies) == {"GitHub", "HashiCorp"}
+    assert ":" not in pattern.theme  # never "tag: stem"
+    for company in pattern.companies:
+        assert f"{company}: " in pattern.text or pattern.text.startswith(company)
+    assert pattern.text.endswith("The common thread: credentials.")
+    refs = {d.url: d.text for d in digest.deep_dives}
+    for url in pattern.urls:
+        assert "credential" in refs[url].lower()  # every post named under it uses the phrase
+
+
+def test_posts_that_share_only_a_tag_are_not_a_pattern() -> None:
+    posts = [
+        post(1, company="A", title="Kafka lag", text="A moved Kafka consumers.", tags=("data",)),
+        post(
+            2, company="B", title="Warehouse costs", text="B cut Snowflake spend.", tags=("data",)
+        ),
+    ]
+    digest = compose_daily(edition=TECH, day=DAY, posts=posts, sources=["a"])
+    assert digest.patterns == ()
 
 
 def test_one_company_alone_is_not_a_pattern() -> None:
@@ -207,13 +233,41 @@ def test_a_weekly_rollup_has_review_stories_and_patterns() -> None:
     assert rollup.title == "Engineering @ Scale — Week 2026-W14"
     assert (rollup.start, rollup.end) == (date(2026, 3, 30), date(2026, 4, 5))
     assert 3 <= len(rollup.top_stories) <= 7
-    assert "5 companies published 5 posts" in rollup.week_in_review
+    review = rollup.week_in_review
+    assert not any(c.isdigit() for c in review)  # no counting prose
+    assert review.startswith("The week’s posts were about AWS permission delegation (HashiCorp)")
+    assert "The standout post is HashiCorp’s “AWS permission delegation" in review
+    assert 2 <= review.count(". ") + 1 <= 4
     spans = [len(story.companies) for story in rollup.top_stories]
     assert spans == sorted(spans, reverse=True)  # stories spanning more companies lead
     for story in rollup.top_stories:
         assert story.urls and story.text and story.companies
         assert [a.url for a in story.articles] == list(story.urls)
     assert WeeklyRollup.from_dict(rollup.to_dict()) == rollup
+
+
+def test_a_story_of_one_post_is_titled_by_the_post_and_a_shared_one_by_its_phrase() -> None:
+    posts = [
+        post(1, company="A", title="Trusted publishing for npm",
+             text="A moved npm to trusted publishing. The trade-off is one more token exchange.",
+             tags=("security",)),
+        post(2, company="B", title="Trusted publishing for PyPI",
+             text="B adopted trusted publishing for PyPI and accepted slower first releases.",
+             tags=("security",)),
+        post(3, company="C", title="A new GPU inference server",
+             text="C built a GPU inference server. The lesson is that batching matters.",
+             tags=("ml-infrastructure",)),
+    ]  # fmt: skip
+    rollup = compose_weekly(edition=TECH, week="2026-W14", posts=posts, sources=["a"])
+    themes = [s.theme for s in rollup.top_stories]
+    assert themes == ["Trusted publishing", "A new GPU inference server"]
+    shared = rollup.top_stories[0]
+    assert shared.text.startswith("A moved npm to trusted publishing.")
+    assert "B adopted trusted publishing" in shared.text
+    assert shared.text.endswith("The common thread: trusted publishing.")
+    assert rollup.week_in_review.startswith(
+        "Trusted publishing (A and B) led the week, followed by"
+    )
 
 
 def test_a_week_with_one_post_has_one_story() -> None:

@@ -64,7 +64,7 @@ def test_a_daily_digest_opens_with_its_title_and_stats_then_every_section(
     dives = out.index("Deep Dives")
     patterns = out.index("Patterns Across Companies")
     assert title < stats < signal < dives < patterns
-    assert "Why this one:" in out
+    assert "Why it matters:" in out
     for ref in daily.deep_dives:
         assert ref.url in out
         assert ref.company in out

@@ -49,7 +49,7 @@ def test_headers_identify_sender_list_and_one_click_unsubscribe(rollup, mail_set
     assert message["Subject"] == "Engineering @ Scale — Week 2026-W14"
     assert parsedate_to_datetime(message["Date"]) == now
     assert message["Message-ID"] == "<tech.2026-W14.s7@news.example.org>"
-    assert message["List-Id"] == "Engineering @ Scale <tech.weekly.news.example.org>"
+    assert message["List-Id"] == '"Engineering @ Scale" <tech.weekly.news.example.org>'
     assert message["List-Unsubscribe"] == f"<{UNSUB}>, <{MAILTO}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["List-Archive"] == "<https://digest.example.org/weekly/2026-W14>"
@@ -89,7 +89,7 @@ def test_personalised_bytes_match_the_conventional_message(rollup, mail_settings
         assert wire == slow.get_body((kind,)).get_content()
 
 
-def test_feed_html_is_sanitised_and_titles_escaped(mail_settings, make_rollup) -> None:
+def test_text_is_escaped_never_markup_and_bad_urls_are_dropped(mail_settings, make_rollup) -> None:
     hostile = Story(
         theme="<b>&",
         companies=("Evil <Corp>",),
@@ -101,10 +101,13 @@ def test_feed_html_is_sanitised_and_titles_escaped(mail_settings, make_rollup) -
     rollup = replace(make_rollup(0), top_stories=(hostile,))
     _, message = personal(render_issue(rollup, settings=mail_settings))
     html = message.get_body(("html",)).get_content()
-    assert "<script" not in html and "onerror" not in html and "javascript:" not in html
+    assert "<script" not in html and "<img" not in html and "<b>" not in html
+    assert '<a href="javascript:' not in html and '<a href="#"' in html
     assert "&lt;b&gt;&amp;" in html and "&lt;i&gt;T&lt;/i&gt;" in html
-    assert "<b>bold</b>" in html  # harmless emphasis survives
-    assert "javascript:" not in message.get_body(("plain",)).get_content()
+    assert "Good &lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    plain = message.get_body(("plain",)).get_content()
+    assert "Good <b>bold</b>" in plain  # plain text stays exactly what it says
+    assert "  javascript:alert(4)" not in plain
 
 
 def test_inlining_never_touches_the_network(mail_settings, make_rollup) -> None:
