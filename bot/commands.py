@@ -426,8 +426,9 @@ def _subscription(
         unknown = sorted(set(topics) - set(available_tags(session, query.edition)))
         if unknown:
             names = ", ".join(f"`{t}`" for t in unknown)
+            what = "is not a tag" if len(unknown) == 1 else "are not tags"
             return blocks.notice(
-                f"Nothing changed: {names} is not a tag of the {query.edition} edition. "
+                f"Nothing changed: {names} {what} of the {query.edition} edition. "
                 "`/digest tags` lists them."
             )
         before = subscriptions.find_subscription(session=session, team_id=team, channel_id=channel)

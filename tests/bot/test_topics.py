@@ -185,6 +185,8 @@ def test_an_unknown_tag_changes_nothing(
     assert reply == (
         "Nothing changed: `securty` is not a tag of the tech edition. `/digest tags` lists them."
     )
+    reply = _command(bot, slack_api, "subscribe data nope securty", "C0X", 3)
+    assert reply.startswith("Nothing changed: `nope`, `securty` are not tags of the tech edition.")
     with Session(sqlite_engine) as session:
         [row] = subscriptions.subscriptions(session=session)
         assert subscriptions.topics_of(row) == ("security",)
