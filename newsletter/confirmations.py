@@ -117,12 +117,14 @@ class ConfirmationMailer:
         row = result.subscriber
         while not self.sent.allow("*"):  # the ceiling on all confirmation mails
             self.sleep(min(self.sent.retry_after("*"), 5.0) or 0.05)
-        message = subscribers.confirmation_message(row, settings=self.settings, now=self.now())
+        message = subscribers.confirmation_message(
+            row, settings=self.settings, now=self.now(), editions=result.editions
+        )
         if self.connect is None and not self.settings.smtp_url:
             log.warning(
                 "SMTP_URL is not set; confirmation link for subscriber=%s: %s",
                 row.id,
-                subscribers.confirm_url(self.settings, row),
+                subscribers.confirm_url(self.settings, row, editions=result.editions),
             )
             return
         connect = self.connect or (lambda: SMTPSender.from_url(self.settings.smtp_url))

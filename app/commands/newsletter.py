@@ -141,7 +141,7 @@ def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
     with Session(runtime.engine, expire_on_commit=False) as session:
         result = subscribers.subscribe(email, session=session, editions=[edition])
     row = result.subscriber
-    if not result.needs_confirmation:
+    if not result.needs_confirmation or result.editions is not None:  # confirmed: as it is
         click.echo(f"{row.email} is already subscribed (confirmed).")
         return
     if not runtime.settings.smtp_url:

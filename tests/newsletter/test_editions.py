@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from app.cli import cli
 from app.wiring import Runtime
 from core.config import Settings
+from newsletter import subscribers as subs
 from newsletter.confirmations import MAIL_WINDOW, ConfirmationMailer
 from newsletter.smtp import SMTPSender
 from newsletter.web import build_routes
@@ -194,3 +195,39 @@ def test_recipients_match_whole_edition_names_on_both_databases(engine: Engine) 
             "b@example.com"
         ]
         assert store.count_by_status(session=session, edition="tech") == {"confirmed": 1}
+
+
+def test_a_confirmed_reader_changes_editions_through_a_mailed_link(
+    site: Site, sqlite_engine: Engine, sink: Sink
+) -> None:
+    site.post(email="r@example.com", editions="1", **{"edition-tech": "1"})
+    _confirm_last_mail(site, sink)
+    site.clock.append(MAIL_WINDOW + 1)
+    first = site.post(email="r@example.com", editions="1", **{"edition-tech": "1"})
+    assert len(sink.messages) == 1  # the same choice again: nothing to confirm, no mail
+    site.clock.append(2 * MAIL_WINDOW + 2)
+    again = site.post(
+        email="r@example.com", editions="1", **{"edition-tech": "1", "edition-reads": "1"}
+    )
+    assert again.text == first.text  # the form says the same whatever the address's state
+    assert len(sink.messages) == 2
+    body = sink.messages[-1].message.get_content()
+    assert "weekly editions tech, reads" in body and "ignore this mail: nothing changes" in body
+    assert _editions(sqlite_engine, "r@example.com") == ("tech",)  # not before the button
+    _confirm_last_mail(site, sink)
+    assert _editions(sqlite_engine, "r@example.com") == ("tech", "reads")
+    with Session(sqlite_engine) as session:
+        row = store.find_by_email(session=session, email="r@example.com")
+        assert row is not None and row.status == "confirmed"
+
+
+def test_a_confirmation_link_with_no_editions_is_refused(
+    sqlite_engine: Engine, edition_settings: Settings
+) -> None:
+    with session_scope(sqlite_engine) as session:
+        store.add_confirmed(session=session, emails=["r@example.com"])
+        row = store.find_by_email(session=session, email="r@example.com")
+        token = subs.confirm_token(edition_settings, row, editions=[])
+        with pytest.raises(subs.TokenError, match="not valid"):
+            subs.confirm(token, session=session, settings=edition_settings)
+        assert store.editions_of(row) == ("tech",)
