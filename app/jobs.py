@@ -8,14 +8,15 @@ restart, or a made-up missed run never post or mail twice.
 Periods, in DIGEST_TZ:
 
 - `ingest`: one slot of INGEST_EVERY, aligned to midnight UTC 2000-01-01 (so every worker
-  agrees on the slots), e.g. `2026-04-01T08:00Z`. Ingest, then summarise.
+  agrees on the slots), e.g. `2026-04-01T08:00Z`. Ingest, summarise, then bring the
+  digests of the 7 most recent days and 4 most recent weeks with posts up to date.
 - `daily`: the day that ended before DAILY_AT, e.g. at 08:00 on 2026-04-02 the period is
   `2026-04-01`: that day's digest is complete. Compose, then post, per edition.
 - `weekly`: the ISO week that ended before WEEKLY_AT, e.g. on Monday 2026-04-06 the period is
   `2026-W14`. Compose the rollup, then send the newsletter, per edition.
 
-The steps are injected (`Steps`), so tests pass recording fakes and `steps_for(runtime)`
-maps them onto the `run_*` entry points of each area.
+The steps are injected (`Steps`), so tests pass recording fakes and `steps_for(pipeline)`
+maps them onto the use cases of `app.pipeline.Pipeline`.
 """
 
 from __future__ import annotations
@@ -26,19 +27,19 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.pipeline import Pipeline
+from bot.app import oauth_enabled
 from core.config import Settings, parse_clock, parse_duration, parse_weekly_at
 from core.dates import iso_week
-from core.errors import DigestError
+from core.errors import DeliveryError, DigestError
+from newsletter.send import Tally
 from storage import jobs as job_runs
-
-if TYPE_CHECKING:
-    from app.wiring import Runtime
 
 __all__ = [
     "JOBS",
@@ -68,6 +69,7 @@ class Steps:
     post_daily: Callable[[str, date], Any]  # (edition, day)
     compose_weekly: Callable[[str, str], Any]  # (edition, ISO week)
     send_weekly: Callable[[str, str], Any]  # (edition, ISO week)
+    backfill: Callable[[], Any] = dict  # the recent periods' digests, after an ingest
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,12 @@ class JobFailedError(DigestError):
 
 
 def run_ingest(*, steps: Steps) -> dict[str, Any]:
-    """Ingest every source, then summarise what is new."""
-    return {"ingest": _tally(steps.ingest()), "summarise": _tally(steps.summarise())}
+    """Ingest every source, summarise what is new, then bring the recent digests up to date."""
+    return {
+        "ingest": _tally(steps.ingest()),
+        "summarise": _tally(steps.summarise()),
+        "backfill": _tally(steps.backfill()),
+    }
 
 
 def run_daily(*, steps: Steps, editions: Sequence[str], day: date) -> dict[str, Any]:
@@ -286,38 +292,39 @@ def _kv(counts: dict[str, Any], prefix: str = "") -> str:
     return " ".join(p for p in parts if p)
 
 
-def steps_for(runtime: Runtime) -> Steps:
-    """The real steps: each area's `run_*` entry point.
+def steps_for(pipeline: Pipeline) -> Steps:
+    """The real steps: the pipeline's use cases.
 
-    Posting and mailing are skipped (and counted as `unconfigured`) when Slack (a bot token
-    or OAuth installs) or SMTP is not configured, so the embedded default still ingests and
-    composes on schedule.
+    Ingest is followed by summarise and a backfill of the recent periods. Posting and
+    mailing compose the period's digest themselves, and are skipped (counted as
+    `unconfigured`) when Slack (a bot token or OAuth installs) or SMTP is not configured,
+    so the embedded default still ingests and composes on schedule.
     """
-    from app.commands import compose, ingest, newsletter, slack
-    from bot.app import oauth_enabled
-
-    settings = runtime.settings
+    settings = pipeline.runtime.settings
     slack_on = bool(settings.slack_bot_token) or oauth_enabled(settings)
 
     def post_daily(edition: str, day: date) -> Any:
         if not slack_on:
             return {"unconfigured": 1}  # no bot token, no per-workspace installs
-        return slack.run_post_daily(runtime, day=day, edition=edition)
+        return pipeline.post_daily(edition, day)
 
     def send_weekly(edition: str, week: str) -> Any:
         if not settings.smtp_url:
             return {"unconfigured": 1}  # no SMTP_URL
-        return newsletter.run_send_weekly(runtime, week=week, edition=edition)
+        tally = pipeline.send_weekly(edition, week)
+        if tally is not None and tally.paused:
+            raise DeliveryError(
+                f"newsletter {edition} {week}: {tally.paused}; the next run resumes it",
+                permanent=False,
+            )
+        return (tally or Tally()).as_dict()
 
     return Steps(
-        ingest=lambda: ingest.run_ingest(runtime),
-        summarise=lambda: compose.run_summarise(runtime),
-        compose_daily=lambda edition, day: compose.run_compose_daily(
-            runtime, edition=edition, day=day
-        ),
+        ingest=lambda: pipeline.ingest().counts(),
+        summarise=pipeline.summarise,
+        compose_daily=pipeline.daily,
         post_daily=post_daily,
-        compose_weekly=lambda edition, week: compose.run_compose_weekly(
-            runtime, edition=edition, week=week
-        ),
+        compose_weekly=pipeline.weekly,
         send_weekly=send_weekly,
+        backfill=pipeline.backfill,
     )

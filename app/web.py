@@ -1,7 +1,9 @@
 """The one ASGI app of `digest serve`: Slack, the newsletter pages, the archive, feeds, health.
 
-Pages are plain server-rendered HTML (`templates/web/`) from the stored digests, so a page
-costs one indexed query and no composing. The Slack and newsletter routes are built by
+Pages are plain server-rendered HTML (`templates/web/`). A page is any past period's digest
+as its stored posts make it (`app.pipeline.Pipeline`: the stored digest while its posts are
+unchanged, composed again when they changed); lists and feeds show the stored digests, which
+every ingest brings up to date for the recent periods with posts. The Slack and newsletter routes are built by
 their own front-ends (`build_routes`) and mounted here; this module owns only the archive:
 
 ```
@@ -23,9 +25,7 @@ import hashlib
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -42,14 +42,16 @@ from starlette.routing import BaseRoute, Route
 
 from app.http_guard import HttpGuard
 from app.metrics import build_metrics
+from app.pipeline import Pipeline
+from app.wiring import Runtime
 from bot.web import MAX_BODY as SLACK_MAX_BODY
 from bot.web import build_routes as slack_routes
 from core import render
 from core.config import Settings
-from core.dates import parse_week, week_days
+from core.dates import day_bounds, iso_week, parse_week, week_days
+from core.digests import Digests
 from core.errors import DigestError
 from core.model import DailyDigest, Edition, WeeklyRollup
-from core.sources import load_sources
 from newsletter.web import MAX_FORM
 from newsletter.web import build_routes as newsletter_routes
 from storage.digests import list_digests, load_digest
@@ -67,22 +69,21 @@ _FEED_ITEMS = 30
 _FEED_CACHE = 64  # feed bodies kept (one per tag, plus the main feed)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette:
-    """Build the web app. Without `engine`, one is opened from DATABASE_URL (and migrated).
+def create_app(runtime: Runtime) -> Starlette:
+    """Build the web app over one runtime: its settings, its sources file's editions, its
+    engine (opened, and migrated, on first use) and its clock.
 
     Example:
 
     ```python
-    app = create_app(Settings.from_env(os.environ))
-    uvicorn.run(app, port=8000)
+    runtime = Runtime(settings=Settings.from_env(os.environ), sources_path="other.toml")
+    uvicorn.run(create_app(runtime), port=8000)
     ```
     """
-    owned = engine is None
-    if engine is None:
-        from app.wiring import open_engine
-
-        engine = open_engine(settings.database_url)
-    archive = _Archive(settings=settings, engine=engine)
+    settings, engine = runtime.settings, runtime.engine
+    pipeline = Pipeline(runtime)
+    editions = _editions(runtime)
+    archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline)
     metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
@@ -93,21 +94,20 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> Starlette
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
         *metrics.routes,
-        *slack_routes(settings=settings, engine=engine, observe_ack=metrics.observe_ack),
+        *slack_routes(
+            settings=settings,
+            engine=engine,
+            editions=list(editions),
+            digests=pipeline,
+            clock=runtime.clock,
+            observe_ack=metrics.observe_ack,
+        ),
         *newsletter_routes(settings=settings, engine=engine),
         Route("/{edition}/daily/{day}", archive.daily, name="edition_daily"),
         Route("/{edition}/weekly/{week}", archive.weekly, name="edition_weekly"),
     ]
-
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        if owned:
-            engine.dispose()
-
     return Starlette(
         routes=routes,
-        lifespan=lifespan,
         exception_handlers={404: archive.not_found, 405: archive.not_found},
         # headers, body limits and relative redirects for every route (app/http_guard.py)
         middleware=[
@@ -120,11 +120,20 @@ class _Archive:
     """The archive's endpoints. Sync on purpose: Starlette runs them in its thread pool,
     so a slow database never blocks the event loop that answers Slack."""
 
-    def __init__(self, *, settings: Settings, engine: Engine) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        editions: dict[str, Edition],
+        digests: Digests,
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.digests = digests
+        self.tz = settings.tz
         self.base_url = settings.public_base_url.rstrip("/")
-        self.editions = _editions(settings)
+        self.editions = editions
         self.default = (
             DEFAULT_EDITION if DEFAULT_EDITION in self.editions else _first(self.editions)
         )
@@ -165,8 +174,9 @@ class _Archive:
             day = date.fromisoformat(request.path_params["day"])
         except ValueError:
             raise HTTPException(404) from None
-        payload = self._load(edition, "daily", day.isoformat())
-        digest = DailyDigest.from_dict(payload)
+        digest = self.digests.daily(edition, day) if edition in self.editions else None
+        if digest is None or not digest.deep_dives:  # a future day, or one without posts
+            raise HTTPException(404)
         return self._page(
             "daily.html", digest=digest, edition=edition, edition_title=self._title(edition)
         )
@@ -177,9 +187,10 @@ class _Archive:
             monday = parse_week(request.path_params["week"], today=date(2000, 1, 1))
         except DigestError:
             raise HTTPException(404) from None
-        year, week, _ = monday.isocalendar()
-        payload = self._load(edition, "weekly", f"{year}-W{week:02d}")
-        rollup = WeeklyRollup.from_dict(payload)
+        week = iso_week(monday)
+        rollup = self.digests.weekly(edition, week) if edition in self.editions else None
+        if rollup is None or rollup.stats.posts == 0:  # not started, or without posts
+            raise HTTPException(404)
         return self._page(
             "weekly.html", rollup=rollup, edition=edition, edition_title=self._title(edition)
         )
@@ -195,7 +206,8 @@ class _Archive:
         )
 
     def feed(self, request: Request) -> Response:
-        """RSS 2.0, newest first; each item carries the whole digest as HTML.
+        """RSS 2.0, newest period first; each item carries the whole digest as HTML and is
+        dated by its period (a day, or a week's Sunday), not by when it was composed.
 
         Rendering 30 whole digests is most of a feed's cost, and feed readers poll far more
         often than digests change, so the body is kept per (tag, digests listed, their
@@ -211,7 +223,7 @@ class _Archive:
                 rows += list_digests(
                     session=session, kind="weekly", limit=_FEED_ITEMS // 5, **heads
                 )
-            rows = sorted(rows, key=lambda r: r.composed_at, reverse=True)[:_FEED_ITEMS]
+            rows = sorted(rows, key=self._period_start, reverse=True)[:_FEED_ITEMS]
             key = (tag, tuple((r.id, r.composed_at) for r in rows))
             with self._feeds_lock:
                 body = self._feeds.get(key)
@@ -240,7 +252,7 @@ class _Archive:
             home=home,
             self_url=self_url,
             description=f"Daily digests and weekly rollups from {title}",
-            updated=format_datetime(rows[0].composed_at) if rows else None,
+            updated=format_datetime(max(r.composed_at for r in rows)) if rows else None,
             items=[self._feed_item(r, session=session) for r in rows],
         )
 
@@ -285,13 +297,6 @@ class _Archive:
     def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status_code)
-
-    def _load(self, edition: str, kind: str, period: str) -> dict[str, Any]:
-        with Session(self.engine) as session:
-            payload = load_digest(session=session, edition=edition, kind=kind, period=period)
-        if payload is None:
-            raise HTTPException(404)
-        return payload
 
     def _tagged(self, tag: str, *, limit: int, session: Session | None = None) -> list[Digest]:
         if session is None:
@@ -352,13 +357,24 @@ class _Archive:
             html = self.env.get_template("_weekly_body.html").render(
                 rollup=WeeklyRollup.from_dict(payload)
             )
-        return {**entry, "html": html, "published": format_datetime(row.composed_at)}
+        return {**entry, "html": html, "published": format_datetime(self._period_start(row))}
+
+    def _period_start(self, row: Digest) -> datetime:
+        """When an item's period is dated: its day, or its week's Sunday (after the week's
+        days), at midnight in DIGEST_TZ. Undated rows sort last."""
+        try:
+            day = (
+                date.fromisoformat(row.period) if row.kind == "daily" else week_days(row.period)[1]
+            )
+        except (ValueError, DigestError):
+            return datetime.min.replace(tzinfo=UTC)
+        return day_bounds(day, self.tz)[0].astimezone(self.tz)
 
 
-def _editions(settings: Settings) -> dict[str, Edition]:
-    """Edition titles from sources.toml; the archive still works when the file is unreadable."""
+def _editions(runtime: Runtime) -> dict[str, Edition]:
+    """The runtime's editions; the archive still works when the sources file is unreadable."""
     try:
-        return dict(load_sources(settings.sources_path).editions)
+        return dict(runtime.catalogue.editions)
     except DigestError as exc:
         log.warning("archive editions=unknown error=%r", str(exc))
         return {}

@@ -54,16 +54,19 @@ class Runtime:
 
     `clock` is where every command takes "now" from (today's digest, the due jobs, the
     backoff of a feed); tests pass a fixed one, so no test depends on the day or hour.
+    `database` is an engine opened by the caller (kept open by `close()`); without it, one
+    is opened from DATABASE_URL, and migrated, on first use.
     """
 
     settings: Settings
     sources_path: str | None = None
     clock: Callable[[], datetime] = utc_now
+    database: Engine | None = None
     _clients: list[httpx.Client] = field(default_factory=list)
 
     @cached_property
     def engine(self) -> Engine:
-        return open_engine(self.settings.database_url)
+        return self.database or open_engine(self.settings.database_url)
 
     @cached_property
     def catalogue(self) -> Catalogue:
@@ -104,5 +107,5 @@ class Runtime:
             client.close()
         self._clients.clear()
         self.__dict__.pop("llm_client", None)
-        if "engine" in self.__dict__:
+        if "engine" in self.__dict__ and self.database is None:
             self.engine.dispose()

@@ -104,7 +104,7 @@ class Worker:
     Example:
 
     ```python
-    worker = Worker(settings, engine=engine, steps=steps_for(runtime), editions=["tech"])
+    worker = Worker(settings, engine=engine, steps=steps_for(Pipeline(runtime)), editions=["tech"])
     worker.run_forever()  # until SIGTERM or Ctrl-C
     ```
 

@@ -7,7 +7,7 @@ Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server 
 `--latency` seconds before every answer, then prints:
 
 1. sequential fetch + parse (httpx.get, then feedparser.parse with its defaults, one feed
-   after another) / `digest ingest` (run_ingest into a fresh SQLite file);
+   after another) / `digest ingest` (`Pipeline.ingest` into a fresh SQLite file);
 2. the floor, max(total parse CPU / cores, total latency / concurrency), where parse CPU is
    the CPU time of the work our workers do per body (`prepare_feed`), measured here with
    every core parsing at once (as an ingest parses; one process alone is printed too); and
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import feedparser  # noqa: E402
 import httpx  # noqa: E402
 
-from app.commands.ingest import run_ingest  # noqa: E402
+from app.pipeline import Pipeline  # noqa: E402
 from app.wiring import Runtime  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.normalise import prepare_feed  # noqa: E402
@@ -198,12 +198,12 @@ def _ingest_twice(tmp: Path, sources: Path, concurrency: int, repeat: int) -> di
     runtime = Runtime(settings=settings)
     runtime.engine  # migrations are set-up, not ingest  # noqa: B018
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-    first_counts = run_ingest(runtime, fulltext=False)
+    first_counts = Pipeline(runtime).ingest(fulltext=False).counts()
     first = time.perf_counter() - start
     first_cpu = time.process_time() - cpu
     first_workers = _children_cpu() - children
     start = time.perf_counter()
-    second_counts = run_ingest(runtime, fulltext=False)
+    second_counts = Pipeline(runtime).ingest(fulltext=False).counts()
     second = time.perf_counter() - start
     runtime.close()
     return {"first": first, "first_cpu": first_cpu, "first_workers": first_workers,

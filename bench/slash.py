@@ -3,7 +3,8 @@
     .venv/bin/python bench/slash.py [--requests 500] [--burst 20] [--response-delay 0.2]
 
 A year of stored digests (365 daily, 53 weekly) and 3,650 articles with deep dives sit in a
-SQLite file. The Slack app runs under uvicorn on 127.0.0.1; a fake Slack (tests/peers)
+SQLite file; the weeks and days the commands ask for are composed from those articles first
+(as the worker's backfill keeps them), so answers read stored digests that are up to date. The Slack app runs under uvicorn on 127.0.0.1; a fake Slack (tests/peers)
 receives the answers on response_url, each taking `--response-delay` seconds to answer (as
 Slack's own endpoint does). We send signed `/digest week …` and `/digest search …`
 commands, alternating:
@@ -51,6 +52,8 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
+from app.pipeline import Pipeline  # noqa: E402
+from app.wiring import Runtime  # noqa: E402
 from bot import commands  # noqa: E402
 from bot.app import build_app, web_client  # noqa: E402
 from bot.web import slack_routes  # noqa: E402
@@ -188,6 +191,24 @@ def seed(engine: object, rng: random.Random) -> None:
             monday += timedelta(days=7)
 
 
+def compose_asked(db_url: str, engine: object) -> None:
+    """Compose what the commands ask for (every week of the year, the days of this one), as
+    the worker's backfill and earlier reads would have: the stored digests then record
+    their posts, and answers read them (composing on demand is `bench/ondemand.py`)."""
+    settings = Settings.from_env({"DATABASE_URL": db_url})
+    pipeline = _digests(settings, engine, lambda: datetime(2026, 4, 1, 9, tzinfo=UTC))
+    for weeks in range(53):
+        monday = TODAY - timedelta(weeks=weeks, days=TODAY.weekday())
+        pipeline.weekly("tech", iso_week(monday))
+    for day in range(TODAY.weekday() + 1):
+        pipeline.daily("tech", TODAY - timedelta(days=day))
+
+
+def _digests(settings: Settings, engine: object, clock: object) -> Pipeline:
+    """What the app hands the bot: the pipeline over a runtime on the same database."""
+    return Pipeline(Runtime(settings=settings, database=engine, clock=clock))  # type: ignore[arg-type]
+
+
 def default_bolt_routes(settings: Settings, engine: object, clock: object) -> list[Route]:
     """The same listeners on bolt's defaults, behind the stock Starlette adapter."""
     app = App(
@@ -195,7 +216,10 @@ def default_bolt_routes(settings: Settings, engine: object, clock: object) -> li
         client=web_client(settings, settings.slack_bot_token),
         token_verification_enabled=False,
     )
-    commands.register(app, engine=engine, editions=["tech"], clock=clock, tz=settings.tz)  # type: ignore[arg-type]
+    commands.register(
+        app, engine=engine, digests=_digests(settings, engine, clock), editions=["tech"],
+        clock=clock, tz=settings.tz,
+    )  # type: ignore[arg-type]  # fmt: skip
     handler = SlackRequestHandler(app)
 
     async def events(request: Request):  # type: ignore[no-untyped-def]
@@ -286,7 +310,10 @@ def serve(config: str, db_url: str, api_url: str, port_file: str) -> None:
     )
     clock = lambda: datetime(2026, 4, 1, 9, tzinfo=UTC)  # noqa: E731
     if config == "ours":
-        app = build_app(settings, engine=engine, clock=clock)
+        app = build_app(
+            settings, engine=engine, editions=["tech"],
+            digests=_digests(settings, engine, clock), clock=clock,
+        )  # fmt: skip
         routes = slack_routes(app, signing_secret=settings.slack_signing_secret)
     else:
         routes = default_bolt_routes(settings, engine, clock)
@@ -340,6 +367,7 @@ def main() -> None:
         upgrade(engine)
         started = time.perf_counter()
         seed(engine, rng)
+        compose_asked(db_url, engine)
         engine.dispose()  # type: ignore[attr-defined]
         print(
             f"seeded a year of digests and 3,650 articles in {time.perf_counter() - started:.1f} s"

@@ -12,7 +12,7 @@ No module-level App: `build_app()` is the factory, each listener module has `reg
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -32,8 +32,8 @@ from sqlalchemy.engine import Engine
 
 from bot import commands
 from core.config import Settings
+from core.digests import Digests
 from core.errors import ConfigError
-from core.sources import load_sources
 
 __all__ = [
     "BOT_SCOPES",
@@ -122,6 +122,8 @@ def build_app(
     settings: Settings,
     *,
     engine: Engine,
+    editions: Sequence[str],
+    digests: Digests,
     client: WebClient | None = None,
     mode: str = "http",
     clock: Callable[[], datetime] | None = None,
@@ -129,13 +131,14 @@ def build_app(
 ) -> App:
     """The bolt App with every listener registered.
 
+    - `editions`: the edition keys `/digest` knows (the runtime's sources file's).
+    - `digests`: gives any past period's digest, composed on demand (`core.digests.Digests`).
     - `client`: the Web API client (default: `web_client(settings)` with the bot token).
     - `mode`: `http` or `socket`; decides which settings are required.
     - `clock`: returns an aware datetime (tests fix it); decides what `today` is.
     - `executor`: runs the lazy listeners (default: a dedicated pool of 32 threads).
     """
     check_settings(settings, mode=mode)
-    catalogue = load_sources(settings.sources_path)
     executor = executor or ThreadPoolExecutor(LAZY_WORKERS, thread_name_prefix="digest-slack")
     oauth = oauth_enabled(settings) and mode == "http"
     options: dict[str, object] = {
@@ -177,7 +180,8 @@ def build_app(
     commands.register(
         app,
         engine=engine,
-        editions=list(catalogue.editions),
+        editions=list(editions),
+        digests=digests,
         clock=clock or (lambda: datetime.now(UTC)),
         tz=settings.tz,
     )

@@ -1,12 +1,13 @@
-"""`/digest`: parse in the ack, answer from stored digests after it, reply via response_url.
+"""`/digest`: parse in the ack, answer after it (composing on demand), reply via response_url.
 
 Two halves, on purpose:
 
 - `parse_command` is pure and takes microseconds. It runs inside `ack()` (bolt's
   `process_before_response=True`), so the HTTP 200 Slack waits for never depends on the
   database. Help and malformed input are answered right in the ack body.
-- `answer` reads the database (stored digests, articles, feeds) and builds Block Kit. It
-  runs in a lazy listener on the app's own executor, then replies with `respond()`, i.e.
+- `answer` reads digests (through the `core.digests.Digests` it is handed: a stored digest,
+  or one composed now when its period's posts changed), articles and feeds, and builds
+  Block Kit. It runs in a lazy listener on the app's own executor, then replies with `respond()`, i.e.
   the command's `response_url`: that works in channels the bot is not a member of and
   makes ephemeral replies possible, which `say()` (chat.postMessage) cannot.
 
@@ -35,13 +36,14 @@ from sqlmodel import Session, col, select
 from bot import blocks
 from bot.blocks import FeedHealth, Message
 from core.dates import day_of, iso_week, parse_day, parse_week
+from core.digests import Digests
 from core.errors import ConfigError
-from core.model import ArticleRef, DailyDigest, WeeklyRollup
+from core.model import ArticleRef
 from core.tags import TAGS
 from storage import search
 from storage import slack as subscriptions
 from storage.db import session_scope
-from storage.digests import list_digests, load_digest
+from storage.digests import list_digests
 from storage.tables import FeedSource
 
 __all__ = ["Query", "answer", "parse_command", "register"]
@@ -157,24 +159,28 @@ def answer(
     query: Query,
     *,
     engine: Engine,
+    digests: Digests,
     now: datetime,
     tz: Any,
     channel: tuple[str, str] | None = None,
 ) -> list[Message]:
-    """Build the reply to a query from storage: at most `MAX_REPLIES` messages.
+    """Build the reply to a query: at most `MAX_REPLIES` messages.
 
-    `channel` (team id, channel id) is where the command was typed: `/digest tags` then
-    also says which of the tags that channel follows.
+    Days and weeks come from `digests` (any past period, composed on demand when its posts
+    changed); searches, tags, companies and sources are database reads. `channel` (team id,
+    channel id) is where the command was typed: `/digest tags` then also says which of the
+    tags that channel follows.
     """
     if query.kind == "help":
         return [blocks.help_answer(problem=query.problem)]
+    today = day_of(now, tz)
+    if query.kind == "day":
+        return _day(digests, query, today=today)
+    if query.kind == "week":
+        return _week(digests, query, today=today)
     with session_scope(engine) as session:
         if query.kind == "tags":
             return [_tags(session, query, channel=channel)]
-        if query.kind == "day":
-            return _day(session, query)
-        if query.kind == "week":
-            return _week(session, query, today=day_of(now, tz))
         if query.kind in ("search", "tag", "company"):
             return _articles(session, query)
         if query.kind == "sources":
@@ -182,34 +188,33 @@ def answer(
     return [blocks.help_answer()]
 
 
-def _day(session: Session, query: Query) -> list[Message]:
-    payload = load_digest(session=session, edition=query.edition, kind="daily", period=query.arg)
-    if payload is None:
-        return [blocks.notice(f"No {query.edition} digest for {query.arg} (yet).")]
-    digest = DailyDigest.from_dict(payload)
+def _day(digests: Digests, query: Query, *, today: date) -> list[Message]:
+    day = date.fromisoformat(query.arg)
+    digest = digests.daily(query.edition, day) if day <= today else None
+    if digest is None:
+        return [blocks.notice(f"{query.arg} has not happened yet.")]
+    if not digest.deep_dives:
+        yet = " yet" if day == today else ""
+        return [blocks.notice(f"No {query.edition} posts{yet} on {query.arg}.")]
     return blocks.daily_answer(digest, max_messages=MAX_REPLIES, reserve=1)
 
 
-def _week(session: Session, query: Query, *, today: date) -> list[Message]:
-    payload = load_digest(session=session, edition=query.edition, kind="weekly", period=query.arg)
-    if payload is not None:
-        rollup = WeeklyRollup.from_dict(payload)
-        return blocks.weekly_answer(rollup, max_messages=MAX_REPLIES, reserve=1)
+def _week(digests: Digests, query: Query, *, today: date) -> list[Message]:
+    """A finished week is its rollup; the current week is each day with posts so far."""
     monday = parse_week(query.arg, today=today)
     if monday > today:
         return [blocks.notice(f"Week {query.arg} has not started yet.")]
-    days = {(monday + timedelta(days=i)).isoformat() for i in range(7)}
-    dailies = [
-        DailyDigest.from_dict(p)
-        for p in (
-            load_digest(session=session, edition=query.edition, kind="daily", period=day)
-            for day in sorted(days)
-        )
-        if p is not None
-    ]
-    if not dailies:
-        return [blocks.notice(f"No {query.edition} digests stored for week {query.arg}.")]
-    return blocks.week_so_far(query.arg, dailies, max_messages=MAX_REPLIES, reserve=1)
+    if today <= monday + timedelta(days=6):
+        days = [monday + timedelta(days=i) for i in range((today - monday).days + 1)]
+        dailies = [d for d in (digests.daily(query.edition, day) for day in days) if d]
+        with_posts = [d for d in dailies if d.deep_dives]
+        if not with_posts:
+            return [blocks.notice(f"No {query.edition} posts yet in week {query.arg}.")]
+        return blocks.week_so_far(query.arg, with_posts, max_messages=MAX_REPLIES, reserve=1)
+    rollup = digests.weekly(query.edition, query.arg)
+    if rollup is None or rollup.stats.posts == 0:
+        return [blocks.notice(f"No {query.edition} posts in week {query.arg}.")]
+    return blocks.weekly_answer(rollup, max_messages=MAX_REPLIES, reserve=1)
 
 
 def _articles(session: Session, query: Query) -> list[Message]:
@@ -315,6 +320,7 @@ def feed_health(row: FeedSource, *, now: datetime) -> FeedHealth:
 @dataclass(frozen=True)
 class _Deps:
     engine: Engine
+    digests: Digests
     editions: tuple[str, ...]
     default_edition: str
     clock: Callable[[], datetime]
@@ -331,13 +337,14 @@ def register(
     app: Any,
     *,
     engine: Engine,
+    digests: Digests,
     editions: Sequence[str],
     clock: Callable[[], datetime],
     tz: Any,
 ) -> None:
     """Add the `/digest` command and its share button to a bolt App."""
     default = "tech" if "tech" in editions else (editions[0] if editions else "tech")
-    deps = _Deps(engine, tuple(editions), default, clock, tz)
+    deps = _Deps(engine, digests, tuple(editions), default, clock, tz)
 
     def parse(text: str) -> Query:
         today = day_of(deps.clock(), deps.tz)
@@ -398,7 +405,14 @@ def _safe_answer(
     """The answer, or one plain line when storage fails (never a silent no-reply)."""
     try:
         with deps.slots:
-            return answer(query, engine=deps.engine, now=deps.clock(), tz=deps.tz, channel=channel)
+            return answer(
+                query,
+                engine=deps.engine,
+                digests=deps.digests,
+                now=deps.clock(),
+                tz=deps.tz,
+                channel=channel,
+            )
     except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
         log.exception("slash answer failed query=%r", query.canonical())
         return [blocks.notice("Sorry, the digest archive could not be read just now; try again.")]

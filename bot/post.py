@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -34,13 +33,12 @@ from bot.app import check_settings, installation_store, oauth_enabled, web_clien
 from bot.blocks import Message
 from core.config import Settings
 from core.deliver import Outcome, deliver_once
-from core.errors import ComposeError, DeliveryError
+from core.errors import DeliveryError
 from core.model import DailyDigest, Signal
 from core.render import archive_url
 from storage import deliveries
 from storage import slack as subscriptions
 from storage.db import session_scope
-from storage.digests import load_digest
 from storage.tables import Delivery
 
 __all__ = [
@@ -317,26 +315,22 @@ def post_daily(
     settings: Settings,
     *,
     engine: Engine,
-    day: date,
-    edition: str = "tech",
+    digest: DailyDigest,
     channel: str | None = None,
     client: WebClient | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
-    """Post the stored daily digest of `day` to every target, once each.
+    """Post a day's digest to every target, once each.
+
+    The app composes the digest just before (`app.pipeline.Pipeline.post_daily`): what is
+    posted is the day's digest as its stored posts make it, and stays stored as posted.
 
     Returns one `Outcome` per channel: `sent`, `skipped` (already posted, or nothing new
     that day), `deferred` (retried by the next run) or `failed`, with the reason in plain
     words. One channel's failure never stops the others.
     """
     check_settings(settings, mode="post")
-    with session_scope(engine) as session:
-        payload = load_digest(
-            session=session, edition=edition, kind="daily", period=day.isoformat()
-        )
-    if payload is None:
-        raise ComposeError(f"no {edition} digest is stored for {day.isoformat()}: compose it first")
-    digest = DailyDigest.from_dict(payload)
+    edition, day = digest.edition, digest.date
     chosen = targets(settings, engine=engine, edition=edition, channel=channel)
     outcomes: list[Outcome] = []
     store = installation_store(settings, engine=engine) if oauth_enabled(settings) else None

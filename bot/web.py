@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -35,6 +36,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.app import build_app
 from core.config import Settings
+from core.digests import Digests
 
 __all__ = ["MAX_BODY", "AckObserver", "build_routes", "slack_configured", "slack_routes"]
 
@@ -65,7 +67,13 @@ def slack_configured(settings: Settings) -> bool:
 
 
 def build_routes(
-    *, settings: Settings, engine: Engine, observe_ack: AckObserver | None = None
+    *,
+    settings: Settings,
+    engine: Engine,
+    editions: Sequence[str],
+    digests: Digests,
+    clock: Callable[[], datetime] | None = None,
+    observe_ack: AckObserver | None = None,
 ) -> list[BaseRoute]:
     """Starlette routes for /slack/events (and the OAuth install flow when configured).
 
@@ -75,7 +83,9 @@ def build_routes(
     if not slack_configured(settings):
         log.info("slack disabled: no SLACK_SIGNING_SECRET / SLACK_BOT_TOKEN set")
         return []
-    app = build_app(settings, engine=engine, mode="http")
+    app = build_app(
+        settings, engine=engine, editions=editions, digests=digests, mode="http", clock=clock
+    )
     return slack_routes(app, signing_secret=settings.slack_signing_secret, observe_ack=observe_ack)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.tables import Article, DeepDiveRow, Digest, FeedSource, SummaryCache, utcnow
+from storage.tables import Article, DeepDiveRow, FeedSource, SummaryCache, utcnow
 
 if TYPE_CHECKING:
     from sqlmodel.sql.expression import Select
@@ -24,18 +24,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArticleRow",
+    "articles_by_id",
     "articles_in_window",
     "articles_needing_summary",
-    "articles_of_days",
     "assign_digest_day",
-    "digested_days",
     "load_cached_summaries",
     "load_cached_summary",
     "save_cached_summary",
     "NewDeepDive",
     "save_deep_dive",
     "save_deep_dives",
-    "unassigned_articles",
 ]
 
 
@@ -196,32 +194,13 @@ def articles_in_window(
     return _with_sources(session, query)
 
 
-def articles_of_days(*, session: Session, edition: str, days: list[date]) -> list[ArticleRow]:
-    """Articles already assigned to one of `days` (their `digest_day`)."""
-    query = (
-        _base_query()
-        .where(Article.edition == edition)
-        .where(col(Article.digest_day).in_(days))
-        .order_by(col(Article.published_at), col(Article.id))
-    )
-    return _with_sources(session, query)
-
-
-def unassigned_articles(*, session: Session, edition: str, before: datetime) -> list[ArticleRow]:
-    """Articles of an edition not yet in any daily digest, published before `before`.
-
-    Not filtered on when they were first seen: composing a past day for the first time (a
-    fresh install, `digest daily --date …`) must show the posts published that day, however
-    late we fetched them. The late-post rule (`core.compose.belongs_to_day`) decides the rest.
-    """
-    query = (
-        _base_query()
-        .where(Article.edition == edition)
-        .where(col(Article.digest_day).is_(None))
-        .where(col(Article.published_at) < before)
-        .order_by(col(Article.published_at), col(Article.id))
-    )
-    return _with_sources(session, query)
+def articles_by_id(*, session: Session, ids: list[int]) -> list[ArticleRow]:
+    """These articles with their sources and deep dives, oldest first (500 ids per query)."""
+    rows: list[ArticleRow] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows += _with_sources(session, _base_query().where(col(Article.id).in_(chunk)))
+    return sorted(rows, key=lambda r: (r.article.published_at, r.article.id or 0))
 
 
 def assign_digest_day(*, session: Session, article_ids: list[int], day: date) -> None:
@@ -232,11 +211,3 @@ def assign_digest_day(*, session: Session, article_ids: list[int], day: date) ->
         article.digest_day = day
         session.add(article)
     session.flush()
-
-
-def digested_days(*, session: Session, edition: str) -> set[date]:
-    """Days that already have a stored daily digest for this edition."""
-    rows = session.exec(
-        select(Digest.period).where(Digest.edition == edition, Digest.kind == "daily")
-    )
-    return {date.fromisoformat(p) for p in rows}

@@ -1,16 +1,36 @@
-"""Stored digests, keyed (edition, kind, period): period is '2026-04-01' or '2026-W14'."""
+"""Stored digests, keyed (edition, kind, period): period is '2026-04-01' or '2026-W14'.
+
+A stored digest is a cache of composing its period's posts (`core.digests` decides when it is
+stale): `basis` is the hash of the posts it was made from, `posts` how many it reports. What
+was delivered is read from the delivery ledger, whose issues are named
+`{edition}/{kind}/{period}` by the Slack post and the newsletter alike.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import and_, or_
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from storage.tables import Digest, utcnow
+from storage.tables import Article, DeepDiveRow, Delivery, Digest, utcnow
 
-__all__ = ["load_digest", "list_digests", "save_digest"]
+__all__ = [
+    "PostKey",
+    "delivered_periods",
+    "find_digest",
+    "list_digests",
+    "load_digest",
+    "post_keys",
+    "recent_post_days",
+    "save_digest",
+]
 
 
 def save_digest(
@@ -22,32 +42,46 @@ def save_digest(
     title: str,
     payload: dict[str, Any],
     tags: list[str] | tuple[str, ...] = (),
+    basis: str | None = None,
+    posts: int | None = None,
 ) -> Digest:
-    """Insert or replace the digest for (edition, kind, period). Commits."""
-    row = session.exec(
-        select(Digest).where(
-            Digest.edition == edition, Digest.kind == kind, Digest.period == period
-        )
-    ).first()
+    """Insert or replace the digest for (edition, kind, period). Commits.
+
+    `posts` defaults to the payload's own count (`stats.posts`).
+    """
+    row = find_digest(session=session, edition=edition, kind=kind, period=period)
     if row is None:
         row = Digest(edition=edition, kind=kind, period=period, title=title, payload="")
     row.title = title
     row.tags = ",".join(tags)
     row.payload = json.dumps(payload, ensure_ascii=False, sort_keys=True)
     row.composed_at = utcnow()
+    row.basis = basis
+    row.posts = int(payload.get("stats", {}).get("posts", 0)) if posts is None else posts
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # two readers composed the same period at once: keep the other's
+        session.rollback()
+        found = find_digest(session=session, edition=edition, kind=kind, period=period)
+        assert found is not None
+        return found
     session.refresh(row)
     return row
 
 
-def load_digest(*, session: Session, edition: str, kind: str, period: str) -> dict[str, Any] | None:
-    """The stored payload, or None when that digest has not been composed."""
-    row = session.exec(
+def find_digest(*, session: Session, edition: str, kind: str, period: str) -> Digest | None:
+    """The stored row (payload, basis, posts), or None."""
+    return session.exec(
         select(Digest).where(
             Digest.edition == edition, Digest.kind == kind, Digest.period == period
         )
     ).first()
+
+
+def load_digest(*, session: Session, edition: str, kind: str, period: str) -> dict[str, Any] | None:
+    """The stored payload, or None when that digest has not been composed."""
+    row = find_digest(session=session, edition=edition, kind=kind, period=period)
     return json.loads(row.payload) if row else None
 
 
@@ -60,8 +94,9 @@ def list_digests(
     limit: int = 100,
     with_payload: bool = True,
 ) -> list[Digest]:
-    """Newest first. `with_payload=False` leaves the JSON unread (lists need only titles)."""
-    query = select(Digest)
+    """Newest period first, only periods with posts. `with_payload=False` leaves the JSON
+    unread (lists need only titles)."""
+    query = select(Digest).where(col(Digest.posts) > 0)
     if not with_payload:
         query = query.options(defer(Digest.payload, raiseload=True))  # type: ignore[arg-type]
     if edition:
@@ -71,3 +106,92 @@ def list_digests(
     if tag:
         query = query.where(col(Digest.tags).contains(tag))
     return list(session.exec(query.order_by(col(Digest.period).desc()).limit(limit)))
+
+
+def delivered_periods(*, session: Session, edition: str, kind: str) -> set[str]:
+    """Periods whose digest went out (or is going out): a sent or claimed delivery.
+
+    A thread reply (`…/thread/2`) counts with its channel message, so only the issue's
+    first three parts are kept.
+    """
+    prefix = f"{edition}/{kind}/"
+    rows = session.exec(
+        select(Delivery.issue)
+        .where(col(Delivery.issue).startswith(prefix))
+        .where(col(Delivery.status).in_(("sent", "claimed")))
+        .distinct()
+    )
+    return {issue[len(prefix) :].split("/", 1)[0] for issue in rows}
+
+
+@dataclass(frozen=True)
+class PostKey:
+    """What decides whether a post belongs to a period, and whether it changed."""
+
+    id: int
+    published_at: datetime
+    first_seen_at: datetime
+    digest_day: date | None
+    updated_at: datetime
+    deep_dive_at: datetime | None  # when its deep dive was written; None: not summarised
+
+    @property
+    def version(self) -> str:
+        dive = self.deep_dive_at.isoformat() if self.deep_dive_at else "-"
+        return f"{self.id}:{self.updated_at.isoformat()}:{dive}"
+
+
+def post_keys(
+    *,
+    session: Session,
+    edition: str,
+    days: list[date],
+    start: datetime,
+    end: datetime,
+    seen_before: datetime | None = None,
+) -> list[PostKey]:
+    """Keys of the posts that may belong to a period: assigned to one of `days`, or not
+    assigned and published in [start, end); with `seen_before`, also those not assigned,
+    published before `start` and first seen before `seen_before` (late posts). No texts."""
+    unassigned = col(Article.digest_day).is_(None)
+    window = and_(unassigned, col(Article.published_at) >= start, col(Article.published_at) < end)
+    clauses = [col(Article.digest_day).in_(days), window]
+    if seen_before is not None:
+        clauses.append(
+            and_(
+                unassigned,
+                col(Article.published_at) < start,
+                col(Article.first_seen_at) < seen_before,
+            )
+        )
+    query = (
+        sa_select(
+            col(Article.id),
+            col(Article.published_at),
+            col(Article.first_seen_at),
+            col(Article.digest_day),
+            col(Article.updated_at),
+            col(DeepDiveRow.created_at),
+        )
+        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+        .where(col(Article.edition) == edition)
+        .where(or_(*clauses))
+        .order_by(col(Article.published_at), col(Article.id))
+    )
+    return [PostKey(*row) for row in session.execute(query)]
+
+
+def recent_post_days(
+    *, session: Session, edition: str, until: datetime, offset: int = 0, limit: int = 500
+) -> list[tuple[datetime, date | None]]:
+    """(published_at, digest_day) of the edition's posts published before `until`, newest
+    first, one page at a time: the caller stops once it has seen enough periods."""
+    query = (
+        sa_select(col(Article.published_at), col(Article.digest_day))
+        .where(col(Article.edition) == edition)
+        .where(col(Article.published_at) < until)
+        .order_by(col(Article.published_at).desc(), col(Article.id).desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(query)]

@@ -126,6 +126,9 @@ class Digest(SQLModel, table=True):
     tags: str = Field(default="", max_length=500)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # model.to_dict() as JSON
     composed_at: datetime = Field(default_factory=utcnow)
+    # hash of the posts (and deep dives) it was composed from; None: stored before we kept it
+    basis: str | None = Field(default=None, max_length=64)
+    posts: int = 0  # how many posts it reports (a period without posts is never stored)
 
 
 class Delivery(SQLModel, table=True):

@@ -1,47 +1,26 @@
-"""`digest summarise`, `digest daily`, `digest weekly` and `digest run`, plus their `run_*` entry points.
+"""`digest summarise`, `digest daily`, `digest weekly` and `digest run`: thin doors on `app.pipeline`.
 
-Composing is once per period: `daily` and `weekly` print the stored digest and compose it only
-when it is missing (or with `--force`), so reading one is a database read. `run` is the whole
-pipeline for today, the README's main command: ingest → summarise → compose → print.
+`daily` and `weekly` print the digest the stored posts make for any past period: the stored
+one while its posts are unchanged (a database read), composed again when they changed, never
+stored for a period without posts, refused for one in the future. `run` is the whole pipeline
+for today, the README's main command: ingest → summarise → compose → print.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, timedelta
 
 import click
-from sqlmodel import Session
 
+from app.commands.ingest import ingest_report, summary_line
+from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
-from core.compose import (
-    Post,
-    belongs_to_day,
-    compose_daily,
-    compose_weekly,
-    with_written_patterns,
-    with_written_signal,
-)
-from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_bounds, week_days
-from core.model import ArticleRef, DailyDigest, WeeklyRollup
+from core.dates import iso_week, parse_day, parse_week
+from core.errors import ComposeError
 from core.render import render_daily, render_weekly
-from core.summarise import ArticleText, Summariser, summarise_pending, text_hash
-from core.summarise.extractive import ExtractiveSummariser, summarise_extractive
-from core.summarise.llm import LLMSummariser
-from core.tags import merge_tags, tag_text
-from storage import deep_dives
-from storage.db import session_scope
-from storage.digests import load_digest, save_digest
-from storage.feeds import list_feeds
 
-__all__ = [
-    "build_summariser",
-    "register",
-    "run_compose_daily",
-    "run_compose_weekly",
-    "run_summarise",
-]
+__all__ = ["register"]
 
 FORMATS = click.Choice(["md", "html", "text", "json"], case_sensitive=False)
 
@@ -55,231 +34,8 @@ def register(cli: click.Group) -> None:
     cli.add_command(run_command)
 
 
-# --- wiring ----------------------------------------------------------------------------------
-
-
-def build_summariser(runtime: Runtime) -> Summariser:
-    """The summariser DIGEST_SUMMARISER names; the LLM one gets its own httpx client."""
-    settings = runtime.settings
-    if settings.summariser != "llm":
-        return ExtractiveSummariser()
-    return LLMSummariser(
-        client=runtime.llm_client,
-        model=settings.llm_model,
-        api_key=settings.llm_api_key,
-        token_budget=settings.llm_token_budget,
-        concurrency=settings.llm_concurrency,
-    )
-
-
-def _pattern_writer(runtime: Runtime) -> LLMSummariser | None:
-    """With DIGEST_SUMMARISER=llm, the model writes the signal's and patterns' paragraphs too."""
-    summariser = build_summariser(runtime)
-    return summariser if isinstance(summariser, LLMSummariser) else None
-
-
 def _today(runtime: Runtime) -> date:
-    return day_of(runtime.clock(), runtime.settings.tz)
-
-
-# --- entry points ----------------------------------------------------------------------------
-
-
-def run_summarise(
-    runtime: Runtime, *, since: date | None = None, progress: bool = False
-) -> dict[str, int]:
-    """Summarise every article without a deep dive; returns counts.
-
-    Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
-    "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
-    "fallbacks".
-    """
-    summariser = build_summariser(runtime)
-    start = day_bounds(since, runtime.settings.tz)[0] if since else None
-    with (
-        progress_bar("Summarising", enabled=progress) as bar,
-        session_scope(runtime.engine) as session,
-    ):
-        counts = summarise_pending(
-            session=session,
-            summariser=summariser,
-            since=start,
-            on_progress=bar.update if bar else None,
-        )
-    if isinstance(summariser, LLMSummariser):
-        usage = summariser.usage
-        counts.update(
-            llm_calls=usage.calls,
-            llm_tokens=usage.tokens,
-            cache_hits=usage.cache_hits,
-            fallbacks=usage.fallbacks,
-        )
-    return counts
-
-
-def _posts(session: Session, rows: Sequence[deep_dives.ArticleRow]) -> list[Post]:
-    """Compose's view of stored articles; one without a deep dive gets an extractive one now."""
-    posts: list[Post] = []
-    for row in rows:
-        article, source, dive = row.article, row.source, row.deep_dive
-        if dive is None:
-            made = summarise_extractive(
-                ArticleText(
-                    url=article.url,
-                    title=article.title,
-                    company=article.company,
-                    text=article.text,
-                    text_kind=article.text_kind,
-                )
-            )
-            assert article.id is not None
-            dive = deep_dives.save_deep_dive(
-                session=session,
-                article_id=article.id,
-                text=made.text,
-                summariser=made.summariser,
-                text_hash=text_hash(article.text),
-            )
-        defaults = [t for t in (source.tags or "").split(",") if t]
-        tags = merge_tags(
-            [t for t in (article.tags or "").split(",") if t],
-            tag_text(article.title, article.text, defaults=defaults),
-        )
-        posts.append(
-            Post(
-                url=article.url,
-                title=article.title,
-                company=article.company,
-                source=source.name,
-                published=article.published_at,
-                deep_dive=dive.text,
-                summariser=dive.summariser,
-                words=article.words or len(article.text.split()),
-                text_kind=article.text_kind,
-                tags=tags,
-                source_weight=source.weight,
-            )
-        )
-    return posts
-
-
-def run_compose_daily(
-    runtime: Runtime, *, edition: str, day: date, force: bool = False
-) -> DailyDigest:
-    """The stored daily digest for (edition, day), composing and storing it first if needed.
-
-    Composing assigns the day's articles to it (`Article.digest_day`): a late post whose own
-    day was already digested goes into the next digest composed (`core.compose.belongs_to_day`).
-    """
-    edition_info = runtime.catalogue.edition(edition)
-    period = day.isoformat()
-    tz = runtime.settings.tz
-    with session_scope(runtime.engine) as session:
-        if not force:
-            stored = load_digest(session=session, edition=edition, kind="daily", period=period)
-            if stored is not None:
-                return DailyDigest.from_dict(stored)
-        rows = deep_dives.articles_of_days(session=session, edition=edition, days=[day])
-        digested = deep_dives.digested_days(session=session, edition=edition) - {day}
-        end = day_bounds(day, tz)[1]
-        late = [
-            row
-            for row in deep_dives.unassigned_articles(session=session, edition=edition, before=end)
-            if belongs_to_day(
-                published=day_of(row.article.published_at, tz),
-                first_seen=day_of(row.article.first_seen_at, tz),
-                day=day,
-                digested=digested,
-            )
-        ]
-        rows = rows + late
-        sources = [s.name for s in runtime.catalogue.select(edition=edition)]
-        read = {f.name for f in list_feeds(session=session) if f.status == "ok"}
-        digest = compose_daily(
-            edition=edition_info,
-            day=day,
-            posts=_posts(session, rows),
-            sources=sources,
-            unreachable=[name for name in sources if name not in read],
-        )
-        summariser = _pattern_writer(runtime)
-        if summariser is not None:
-            digest = with_written_signal(
-                digest, write=lambda s, ref: summariser.write_signal(s, ref, session=session)
-            )
-            digest = with_written_patterns(
-                digest,
-                articles=digest.deep_dives,
-                write=lambda p, refs: summariser.write_pattern(p, refs, session=session),
-            )
-        deep_dives.assign_digest_day(
-            session=session,
-            article_ids=[r.article.id for r in late if r.article.id is not None],
-            day=day,
-        )
-        save_digest(
-            session=session,
-            edition=edition,
-            kind="daily",
-            period=period,
-            title=digest.title,
-            payload=digest.to_dict(),
-            tags=digest.tags,
-        )
-    return digest
-
-
-def run_compose_weekly(
-    runtime: Runtime, *, edition: str, week: str, force: bool = False
-) -> WeeklyRollup:
-    """The stored weekly rollup for (edition, ISO week), composing and storing it first if needed.
-
-    The week's posts are those reported in its daily digests, plus those published in it that
-    no daily digest has reported yet.
-    """
-    edition_info = runtime.catalogue.edition(edition)
-    tz = runtime.settings.tz
-    with session_scope(runtime.engine) as session:
-        if not force:
-            stored = load_digest(session=session, edition=edition, kind="weekly", period=week)
-            if stored is not None:
-                return WeeklyRollup.from_dict(stored)
-        monday, _ = week_days(week)
-        days = [date.fromordinal(monday.toordinal() + i) for i in range(7)]
-        start, end = week_bounds(week, tz)
-        rows = {
-            r.article.id: r
-            for r in deep_dives.articles_of_days(session=session, edition=edition, days=days)
-        }
-        for row in deep_dives.articles_in_window(
-            session=session, edition=edition, start=start, end=end
-        ):
-            if row.article.digest_day is None:
-                rows.setdefault(row.article.id, row)
-        sources = [s.name for s in runtime.catalogue.select(edition=edition)]
-        posts = _posts(session, list(rows.values()))
-        rollup = compose_weekly(edition=edition_info, week=week, posts=posts, sources=sources)
-        summariser = _pattern_writer(runtime)
-        if summariser is not None and rollup.patterns:
-            refs = [
-                ArticleRef(title=p.title, company=p.company, url=p.url, text=p.deep_dive)
-                for p in posts
-            ]
-            rollup = with_written_patterns(
-                rollup,
-                articles=refs,
-                write=lambda p, found: summariser.write_pattern(p, found, session=session),
-            )
-        save_digest(
-            session=session,
-            edition=edition,
-            kind="weekly",
-            period=week,
-            title=rollup.title,
-            payload=rollup.to_dict(),
-            tags=rollup.tags,
-        )
-    return rollup
+    return Pipeline(runtime).today()
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -287,7 +43,8 @@ def run_compose_weekly(
 
 def _summarise(runtime: Runtime, since: str | None) -> None:
     day = parse_day(since, today=_today(runtime)) if since else None
-    counts = run_summarise(runtime, since=day, progress=True)
+    with progress_bar("Summarising") as bar:
+        counts = Pipeline(runtime).summarise(since=day, on_progress=bar.update if bar else None)
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
@@ -340,7 +97,9 @@ _FORMAT = click.option(
     show_default=True,
     help="Output: md, html (standalone page), text or json (stable, for scripts).",
 )
-_FORCE = click.option("--force", is_flag=True, help="Compose again even if already stored.")
+_FORCE = click.option(
+    "--force", is_flag=True, help="Compose again even if up to date (never once delivered)."
+)
 
 
 @click.command("daily")
@@ -352,7 +111,11 @@ _FORCE = click.option("--force", is_flag=True, help="Compose again even if alrea
 @_FORCE
 @click.pass_obj
 def daily_command(runtime: Runtime, when: str, edition: str, fmt: str, force: bool) -> None:
-    """Print the daily digest of one day (composing and storing it first if needed).
+    """Print the daily digest of one day, as its stored posts make it.
+
+    The stored digest is printed while the day's posts are unchanged; when a post or deep
+    dive changed it is composed again (unless it was already posted to Slack). A day
+    without posts prints a short note and is not stored; a future day is refused.
 
     \b
     Examples:
@@ -360,8 +123,15 @@ def daily_command(runtime: Runtime, when: str, edition: str, fmt: str, force: bo
       digest daily --date 2026-04-01 --format md
       digest daily --edition reads --format json
     """
-    day = parse_day(when, today=_today(runtime))
-    digest = run_compose_daily(runtime, edition=edition, day=day, force=force)
+    pipeline = Pipeline(runtime)
+    today = pipeline.today()
+    day = parse_day(when, today=today)
+    digest = pipeline.daily(edition, day, force=force)
+    if digest is None:
+        raise ComposeError(
+            f"{day.isoformat()} has not happened yet (today is {today.isoformat()} in "
+            f"{runtime.settings.digest_tz}): there is no digest of it"
+        )
     click.echo(render_daily(digest, fmt), nl=False)
 
 
@@ -377,7 +147,10 @@ def daily_command(runtime: Runtime, when: str, edition: str, fmt: str, force: bo
 @_FORCE
 @click.pass_obj
 def weekly_command(runtime: Runtime, week: str, edition: str, fmt: str, force: bool) -> None:
-    """Print the weekly rollup of one ISO week (composing and storing it first if needed).
+    """Print the weekly rollup of one ISO week, as its stored posts make it.
+
+    Same rules as `digest daily`: recomposed when its posts changed (unless the newsletter
+    already went out), never stored without posts; the current week is the rollup so far.
 
     \b
     Examples:
@@ -385,8 +158,11 @@ def weekly_command(runtime: Runtime, week: str, edition: str, fmt: str, force: b
       digest weekly --week last --format html > week.html
       digest weekly --week 2026-W14 --format json
     """
-    monday = parse_week(week, today=_today(runtime))
-    rollup = run_compose_weekly(runtime, edition=edition, week=iso_week(monday), force=force)
+    pipeline = Pipeline(runtime)
+    week = iso_week(parse_week(week, today=pipeline.today()))
+    rollup = pipeline.weekly(edition, week, force=force)
+    if rollup is None:
+        raise ComposeError(f"week {week} has not started yet: there is no rollup of it")
     click.echo(render_weekly(rollup, fmt), nl=False)
 
 
@@ -411,8 +187,6 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
     """
     runtime.catalogue.edition(edition)  # fail fast on an unknown edition
     if not no_ingest:
-        from app.commands.ingest import ingest_report, summary_line
-
         report = ingest_report(runtime, edition=edition, progress=True)
         click.echo(summary_line(report.counts()), err=True)
         failed = [o for o in report.outcomes if o.status in ("error", "disabled")]
@@ -424,7 +198,10 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
             )
     # This week's posts are what today's digest and this week's rollup can show; older
     # history (a first run ingests whole feeds) is summarised on demand when composed.
-    today = _today(runtime)
+    pipeline = Pipeline(runtime)
+    today = pipeline.today()
     _summarise(runtime, (today - timedelta(days=7)).isoformat())
-    digest = run_compose_daily(runtime, edition=edition, day=today, force=True)
+    pipeline.backfill(edition=edition)
+    digest = pipeline.daily(edition, today)
+    assert digest is not None  # today is never in the future
     click.echo(render_daily(digest, fmt), nl=False)

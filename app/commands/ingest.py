@@ -1,37 +1,28 @@
-"""`digest ingest`, `digest sources`, `digest articles`, and `run_ingest` for the worker."""
+"""`digest ingest`, `digest sources`, `digest articles`; the ingest itself is `app.pipeline`."""
 
 from __future__ import annotations
 
-import functools
 import json
-import multiprocessing
-import os
-import ssl
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-import aiohttp
-import certifi
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.dates import day_bounds, parse_day
-from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
-from core.netguard import guarded_session
+from core.ingest import IngestReport, SourceOutcome
 from core.normalise import strip_controls
-from core.workpool import RenewingPool
 from storage.articles import list_articles
 from storage.feeds import article_counts, list_feeds
 
-__all__ = ["ingest_report", "register", "run_ingest", "summary_line"]
+__all__ = ["ingest_report", "register", "summary_line"]
 
 
 def register(cli: click.Group) -> None:
@@ -41,24 +32,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(articles_command)
 
 
-def run_ingest(
-    runtime: Runtime,
-    *,
-    edition: str | None = None,
-    source: str | None = None,
-    fulltext: bool | None = None,
-    progress: bool = False,
-) -> dict[str, int]:
-    """Ingest enabled sources; returns counts {"sources", "new", "unchanged", "errors"}.
-
-    Also "skipped" (backing off or disabled) and "parsed" (bodies that went through the
-    parser: 0 when every feed answered 304 or sent the same bytes as last time).
-    """
-    return ingest_report(
-        runtime, edition=edition, source=source, fulltext=fulltext, progress=progress
-    ).counts()
-
-
 def ingest_report(
     runtime: Runtime,
     *,
@@ -66,77 +39,13 @@ def ingest_report(
     source: str | None = None,
     fulltext: bool | None = None,
     progress: bool = False,
-    workers: int | None = None,
 ) -> IngestReport:
-    """Run an ingest and return every source's outcome (what `digest ingest` tabulates)."""
-    settings = runtime.settings
-    sources = runtime.catalogue.select(edition=edition, name=source)
-    options = IngestOptions(
-        concurrency=settings.fetch_concurrency,
-        per_host=settings.fetch_per_host,
-        timeout=settings.fetch_timeout,
-        max_bytes=settings.fetch_max_bytes,
-        fulltext=settings.fulltext if fulltext is None else fulltext,
-    )
-    with (
-        _worker_pool(workers) as pool,
-        Session(runtime.engine, expire_on_commit=False) as session,
-        _progress(len(sources), enabled=progress) as advance,
-    ):
-        return ingest_sources(
-            sources, session=session, open_http=http_opener(runtime), workers=pool,
-            options=options, now=runtime.clock, on_done=advance,
-        )  # fmt: skip
-
-
-def http_opener(runtime: Runtime) -> Callable[[], aiohttp.ClientSession]:
-    """What opens a run's aiohttp session (inside its event loop): our User-Agent, at most
-    FETCH_CONCURRENCY connections, every address checked (feeds are untrusted)."""
-    return functools.partial(
-        guarded_session,
-        concurrency=runtime.settings.fetch_concurrency,
-        user_agent=runtime.settings.user_agent,
-        ssl_context=_ssl_context(),
-    )
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """A verifying context with certifi's CAs (as httpx uses), built once per process:
-    loading the CA file costs ~25 ms of CPU, and the worker opens a session every hour."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-@contextmanager
-def _worker_pool(workers: int | None) -> Iterator[RenewingPool]:
-    """Processes for parsing and extraction, one per core, started before the event loop.
-
-    fork when this process has no other thread (the `digest` CLI): the workers inherit
-    feedparser and lxml already imported, so they cost nothing to start, and all of them
-    are forked here, before any other thread exists, so no lock can be copied held.
-    Otherwise (a scheduler's thread, a test server) spawn, which is always safe but
-    re-imports the application in every worker (~1.5 s of CPU each, measured), and starts
-    them only when a body needs parsing. If a worker dies (the OOM killer, a crash in a C
-    extension), the pool is replaced by a spawned one and the run goes on.
-    """
-    size = workers or os.cpu_count() or 2
-    can_fork = "fork" in multiprocessing.get_all_start_methods()
-
-    def forking() -> bool:  # decided afresh for a replacement pool
-        return can_fork and threading.active_count() == 1
-
-    def start() -> ProcessPoolExecutor:
-        method = "fork" if forking() else "spawn"
-        return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context(method))
-
-    forked = forking()  # what the first pool, started just below, uses
-    pool = RenewingPool(start, max_workers=size)
-    if forked:  # with fork, the first submit starts every worker at once
-        pool.submit(int).result()
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Run an ingest (`Pipeline.ingest`) with a progress bar; returns every source's outcome."""
+    total = len(runtime.catalogue.select(edition=edition, name=source))
+    with _progress(total, enabled=progress) as advance:
+        return Pipeline(runtime).ingest(
+            edition=edition, source=source, fulltext=fulltext, on_done=advance
+        )
 
 
 @contextmanager
@@ -179,7 +88,8 @@ def ingest_command(
 ) -> None:
     """Fetch every enabled feed and store new posts, then print what happened per source.
 
-    Feeds are fetched concurrently with conditional requests (a feed that has not changed
+    The digests of the 7 most recent days and 4 most recent weeks with posts are brought up
+    to date afterwards. Feeds are fetched concurrently with conditional requests (a feed that has not changed
     costs a 304 and no parsing). One failing feed never stops the others.
 
     \b
@@ -198,6 +108,8 @@ def ingest_command(
     )
     console.print(_report_table(report))
     console.print(summary_line(report.counts()))
+    # the archive, its feeds and /digest list the recent periods with posts from here on
+    Pipeline(runtime).backfill(edition=edition)
 
 
 def summary_line(counts: dict[str, int]) -> str:

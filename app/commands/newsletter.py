@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import click
@@ -14,21 +14,21 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
-from app.progress import Bar, progress_bar
+from app.pipeline import Pipeline
+from app.progress import progress_bar
 from app.wiring import Runtime
 from core.config import parse_duration
 from core.dates import iso_week, parse_week
-from core.errors import ComposeError, ConfigError, DeliveryError, DigestError
-from core.model import WeeklyRollup
+from core.errors import ComposeError, ConfigError, DeliveryError
 from newsletter import subscribers
-from newsletter.render import Issue, issue_key, render_issue
-from newsletter.send import Tally, plan_issue, send_issue
+from newsletter.render import issue_key
+from newsletter.send import Tally
 from newsletter.smtp import SMTPSender
 from storage import deliveries
 from storage import subscribers as store
 from storage.tables import Subscriber
 
-__all__ = ["build_issue", "register", "resolve_week", "run_send_weekly"]
+__all__ = ["register", "resolve_week"]
 
 log = logging.getLogger(__name__)
 
@@ -38,82 +38,9 @@ def register(cli: click.Group) -> None:
     cli.add_command(newsletter_group)
 
 
-# --- entry points -------------------------------------------------------------------------
-
-
-def run_send_weekly(runtime: Runtime, *, week: str, edition: str = "tech") -> dict[str, int]:
-    """Send the week's issue to every confirmed subscriber, once each; returns a tally.
-
-    Safe to call again (a second worker, a retry after a crash): the ledger lets only the
-    deliveries not yet made through. Raises `DigestError` when SMTP is not configured, and
-    `DeliveryError` when the run paused because the server kept failing (the counts are
-    in the message; calling again resumes). A week without posts sends nothing.
-    """
-    tally = _send_weekly(runtime, week=week, edition=edition, progress=None)
-    if tally is not None and tally.paused:
-        raise DeliveryError(
-            f"newsletter {edition} {week}: {tally.paused} ({_tally_line(tally)}); "
-            "the next run resumes it",
-            permanent=False,
-        )
-    return (tally or Tally()).as_dict()
-
-
-def resolve_week(runtime: Runtime, text: str, *, now: datetime | None = None) -> str:
+def resolve_week(runtime: Runtime, text: str) -> str:
     """'last' | 'this' | '2026-W14' → '2026-W14', with "today" taken in DIGEST_TZ."""
-    today = (now or runtime.clock()).astimezone(runtime.settings.tz).date()
-    return iso_week(parse_week(text, today=today))
-
-
-def build_issue(runtime: Runtime, *, week: str, edition: str = "tech") -> Issue:
-    """The rendered issue for (edition, week): the stored rollup, composed first if missing."""
-    rollup = _load_rollup(runtime, week=week, edition=edition)
-    title = None
-    try:
-        title = runtime.catalogue.edition(edition).title
-    except DigestError:  # an edition no longer in sources.toml: the rollup's own title will do
-        pass
-    return render_issue(rollup, settings=runtime.settings, edition_title=title)
-
-
-def _load_rollup(runtime: Runtime, *, week: str, edition: str) -> WeeklyRollup:
-    from app.commands.compose import run_compose_weekly
-
-    try:
-        rollup = run_compose_weekly(runtime, edition=edition, week=week)
-    except NotImplementedError:
-        raise ComposeError(
-            f"no weekly rollup stored for {edition} {week}; compose it first (digest weekly --week {week})"
-        ) from None
-    return rollup
-
-
-def _send_weekly(
-    runtime: Runtime,
-    *,
-    week: str,
-    edition: str,
-    progress: Bar | None,
-    stale_after: timedelta | None = None,
-) -> Tally | None:
-    """The tally, or None when the week had no posts (an empty issue is not mailed)."""
-    settings = runtime.settings
-    SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
-    settings.check_secret_key()
-    rollup = _load_rollup(runtime, week=week, edition=edition)
-    if not rollup.top_stories and rollup.stats.posts == 0:
-        log.info("newsletter empty edition=%s week=%s: nothing sent", edition, week)
-        return None
-    issue = build_issue(runtime, week=week, edition=edition)
-    return send_issue(
-        issue,
-        engine=runtime.engine,
-        settings=settings,
-        connect=lambda: SMTPSender.from_url(settings.smtp_url),
-        on_outcome=progress.advance if progress else None,
-        on_plan=progress.total if progress else None,
-        stale_after=stale_after,
-    )
+    return iso_week(parse_week(text, today=Pipeline(runtime).today()))
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -268,7 +195,10 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
       digest newsletter preview --week 2026-W14 > issue.html
       digest newsletter preview --format eml > issue.eml
     """
-    issue = build_issue(runtime, week=resolve_week(runtime, week), edition=edition)
+    week = resolve_week(runtime, week)
+    issue = Pipeline(runtime).issue(edition, week)
+    if issue is None:
+        raise ComposeError(f"the {edition} rollup for {week} has no posts: there is no issue")
     url = f"{runtime.settings.public_base_url.rstrip('/')}/unsubscribe?token=preview"
     message = issue.message_for(
         subscriber_id=0,
@@ -322,20 +252,27 @@ def send_command(
     week = resolve_week(runtime, week)
     stale_after = parse_duration(retake_after, name="--retake-after") if retake_after else None
     console = Console(stderr=True)
-    if dry_run:
-        issue = build_issue(runtime, week=week, edition=edition)
-        audience, ledger = plan_issue(issue, engine=runtime.engine)
-        done = sum(1 for sid, _ in audience if ledger.get(str(sid)) in ("sent", "failed"))
+    pipeline = Pipeline(runtime)
+    if dry_run:  # the same rollup and checks as a send, composed now
+        plan = pipeline.plan_weekly(edition, week)
+        if plan is None:
+            click.echo(f"The {edition} rollup for {week} has no posts; nothing would be sent.")
+            return
+        issue, audience, done = plan
         click.echo(
-            f"{issue.subject}: {len(audience)} confirmed subscribers, {done} already done, "
-            f"{len(audience) - done} would be sent now "
+            f"{issue.subject}: {audience} confirmed subscribers, {done} already done, "
+            f"{audience - done} would be sent now "
             f"({len(issue.html.encode()) // 1024} KB HTML, {issue.stories_shown} of "
             f"{issue.stories_total} stories). Nothing was sent."
         )
         return
     with progress_bar(f"Sending {edition} {week}", console=console) as bar:
-        tally = _send_weekly(
-            runtime, week=week, edition=edition, progress=bar, stale_after=stale_after
+        tally = pipeline.send_weekly(
+            edition,
+            week,
+            on_outcome=bar.advance if bar else None,
+            on_plan=bar.total if bar else None,
+            stale_after=stale_after,
         )
     if tally is None:
         click.echo(f"The {edition} rollup for {week} has no posts; nothing was sent.")

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.jobs import JOBS, Schedule
+from app.jobs import JOBS, Schedule, steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
 from storage import deliveries, feeds
 from storage import jobs as job_runs
@@ -67,8 +68,8 @@ def serve(runtime: Runtime, host: str, port: int | None, with_worker: bool) -> N
 
     from app.web import create_app
 
-    engine = runtime.engine  # a bad DATABASE_URL stops here, in one line
-    app = create_app(runtime.settings, engine=engine)
+    _ = runtime.engine  # a bad DATABASE_URL stops here, in one line
+    app = create_app(runtime)  # the runtime's sources file, engine and clock
     worker = build_worker(runtime) if with_worker else None
     _log_jobs()
     if worker is not None:
@@ -139,7 +140,6 @@ def status(runtime: Runtime, as_json: bool) -> None:
 
 def build_worker(runtime: Runtime) -> Worker:
     """The real worker: every edition with enabled sources, steps from each area's run_*."""
-    from app.jobs import steps_for
     from app.worker import Worker
 
     catalogue = runtime.catalogue  # a bad sources.toml stops here, in one line
@@ -147,7 +147,7 @@ def build_worker(runtime: Runtime) -> Worker:
     return Worker(
         runtime.settings,
         engine=runtime.engine,
-        steps=steps_for(runtime),
+        steps=steps_for(Pipeline(runtime)),
         editions=editions,
         clock=runtime.clock,
     )

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from bot.app import check_settings
-from bot.post import post_daily, targets, undelivered
+from bot.post import targets, undelivered
 from bot.socket import socket_handler
-from core.dates import day_of, parse_day
-from core.deliver import Outcome
+from core.dates import parse_day
 
-__all__ = ["register", "run_post_daily"]
+__all__ = ["register"]
 
 _STYLE = {"sent": "green", "skipped": "blue", "deferred": "yellow", "failed": "red"}
 
@@ -47,7 +45,8 @@ def slack() -> None:
 def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition: str) -> None:
     """Post the day's Signal of the Day, deep dives in the thread; once per channel.
 
-    Safe to re-run: channels that already have the post are skipped, and failed or
+    The day's digest is composed from its stored posts first, and what is posted is what
+    stays stored for that day. Safe to re-run: channels that already have the post are skipped, and failed or
     rate-limited ones are retried.
 
     \b
@@ -56,8 +55,8 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     """
     check_settings(runtime.settings, mode="post")  # before opening anything
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
-    today = day_of(runtime.clock(), runtime.settings.tz)
-    when = parse_day(day, today=today)
+    pipeline = Pipeline(runtime)
+    when = parse_day(day, today=pipeline.today())
     settings, engine = runtime.settings, runtime.engine
     total = len(targets(settings, engine=engine, edition=edition, channel=channel))
     with Progress(
@@ -68,13 +67,8 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
         disable=total < 2,
     ) as progress:
         task = progress.add_task("post", total=total)
-        outcomes = post_daily(
-            settings,
-            engine=engine,
-            day=when,
-            edition=edition,
-            channel=channel,
-            on_outcome=lambda _outcome: progress.advance(task),
+        outcomes = pipeline.post_daily(
+            edition, when, channel=channel, on_outcome=lambda _outcome: progress.advance(task)
         )
     if not outcomes:
         click.echo(
@@ -97,7 +91,14 @@ def socket_command(runtime: Runtime) -> None:
     Stops with Ctrl-C.
     """
     check_settings(runtime.settings, mode="socket")  # before opening the database
-    handler = socket_handler(runtime.settings, engine=runtime.engine)
+    pipeline = Pipeline(runtime)
+    handler = socket_handler(
+        runtime.settings,
+        engine=runtime.engine,
+        editions=list(runtime.catalogue.editions),
+        digests=pipeline,
+        clock=runtime.clock,
+    )
     click.echo("Connected to Slack over Socket Mode; Ctrl-C to stop.")
     try:
         handler.start()
@@ -110,12 +111,3 @@ def socket_command(runtime: Runtime) -> None:
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
     cli.add_command(slack)
-
-
-def run_post_daily(
-    runtime: Runtime, *, day: date, edition: str = "tech", channel: str | None = None
-) -> list[Outcome]:
-    """Post the day's digest to every subscribed channel (or `channel`), once each."""
-    return post_daily(
-        runtime.settings, engine=runtime.engine, day=day, edition=edition, channel=channel
-    )

@@ -58,6 +58,10 @@ class FakeSteps:
             self._record("send_weekly", edition, week)
             return {"sent": 5, "failed": 0}
 
+        def backfill() -> dict[str, Any]:
+            self._record("backfill")
+            return {"tech": {"days": 7, "weeks": 4}}
+
         return Steps(
             ingest=ingest,
             summarise=summarise,
@@ -65,4 +69,5 @@ class FakeSteps:
             post_daily=post_daily,
             compose_weekly=compose_weekly,
             send_weekly=send_weekly,
+            backfill=backfill,
         )

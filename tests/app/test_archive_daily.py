@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 from sqlalchemy.engine import Engine
 
 from app.web import create_app
+from app.wiring import Runtime
 from core.config import Settings
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
 
@@ -28,7 +29,10 @@ def test_the_reason_for_the_signal_is_labelled_once(sqlite_engine: Engine) -> No
         {"DATABASE_URL": "sqlite://", "PUBLIC_BASE_URL": BASE_URL, "SECRET_KEY": "test-secret"}
     )
 
-    with serve_app(create_app(settings, engine=sqlite_engine)) as url:
+    clock = lambda: datetime(2026, 4, 2, 9, tzinfo=UTC)  # noqa: E731
+    with serve_app(
+        create_app(Runtime(settings=settings, database=sqlite_engine, clock=clock))
+    ) as url:
         composed = httpx.get(f"{url}/daily/2026-04-01").text
         older = httpx.get(f"{url}/daily/2026-03-31").text
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from app.web import create_app
+from app.wiring import Runtime
 from core.config import Settings
 from tests.app.support import daily_digest, serve_app, store, weekly_rollup
 
@@ -71,7 +72,7 @@ def test_archive_and_subscribe_form_render_in_chromium_at_phone_width(
     store(sqlite_engine, weekly_rollup("2026-W14"))
     settings = Settings.from_env({"DATABASE_URL": sqlite_url})
 
-    with serve_app(create_app(settings, engine=sqlite_engine)) as base:
+    with serve_app(create_app(Runtime(settings=settings, database=sqlite_engine))) as base:
         index, index_shot = _load(base + "/", tmp_path, "index")
         daily, daily_shot = _load(base + "/daily/2026-04-01", tmp_path, "daily")
         subscribe, _ = _load(base + "/subscribe", tmp_path, "subscribe")

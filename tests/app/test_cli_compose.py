@@ -16,9 +16,11 @@ from lxml import etree
 from sqlmodel import Session, func, select
 
 from app.cli import cli
+from app.pipeline import Pipeline
 from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
+from storage import deliveries
 from storage.digests import load_digest
 from storage.tables import Article, DeepDiveRow, Digest, FeedSource
 from tests.app.support import serve_app
@@ -27,7 +29,7 @@ from tests.peers.llm import chat, faithful, serve_llm, server_error
 
 ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
 DAY = date(2026, 4, 1)
-NOW = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)  # every runtime's clock: "today" is DAY
+NOW = datetime(2026, 4, 21, 9, 0, tzinfo=UTC)  # every runtime's clock: a Tuesday, weeks later
 
 SOURCES_TOML = """
 [editions.tech]
@@ -174,26 +176,78 @@ def test_daily_json_is_the_stable_interface_and_is_stored(runtime: Runtime) -> N
     assert set(assigned) == {DAY}
 
 
-def test_daily_is_composed_once_and_force_composes_again(runtime: Runtime) -> None:
+def test_a_post_stored_after_a_day_was_read_is_in_that_day_when_read_again(
+    runtime: Runtime,
+) -> None:
     add(runtime, "datadog-replication.txt")
-    invoke(runtime, "daily", "--date", "2026-04-01")
-    add(runtime, "github-oidc.txt")
-    stored = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "md")
-    assert "Securing the open source supply chain" not in stored.output
-    forced = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "md", "--force")
-    assert "Securing the open source supply chain" in forced.output
-    assert "# Engineering @ Scale — 2026-04-01" in forced.output
+    first = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "md")
+    assert "Securing the open source supply chain" not in first.output
+    add(runtime, "github-oidc.txt")  # ingested later, published the same day
+    again = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json")
+    assert {d["company"] for d in json.loads(again.output)["deep_dives"]} == {"Datadog", "GitHub"}
+    with Session(runtime.engine) as session:
+        stored = load_digest(session=session, edition="tech", kind="daily", period="2026-04-01")
+    assert stored == json.loads(again.output)  # the stored digest is what was printed
 
 
-def test_a_late_post_goes_into_the_next_digest_not_nowhere(runtime: Runtime) -> None:
+def test_a_new_deep_dive_recomposes_the_day(runtime: Runtime) -> None:
     add(runtime, "datadog-replication.txt")
     invoke(runtime, "daily", "--date", "2026-04-01")
-    # published on the 1st, but first seen on the 2nd, after the 1st was digested
+    with Session(runtime.engine) as session:
+        dive = session.exec(select(DeepDiveRow)).one()
+        dive.text, dive.created_at = "A re-summarised deep dive.", NOW
+        session.add(dive)
+        session.commit()
+    again = json.loads(invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output)
+    assert again["deep_dives"][0]["text"] == "A re-summarised deep dive."
+
+
+def _deliver(runtime: Runtime, issue: str) -> None:
+    """Record `issue` as delivered in the ledger, as the Slack post or the newsletter does."""
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        row = deliveries.claim(session=session, channel="slack", target="C1", issue=issue)
+        assert row is not None
+        deliveries.finish(session=session, delivery=row, status="sent", external_id="1.2")
+
+
+def test_a_delivered_day_stays_as_delivered_and_a_late_post_goes_to_the_next_day(
+    runtime: Runtime,
+) -> None:
+    add(runtime, "datadog-replication.txt")
+    posted = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output
+    _deliver(runtime, "tech/daily/2026-04-01")
+    # published on the 1st, but first seen on the 2nd, after the 1st was posted
     add(runtime, "github-oidc.txt", first_seen_at=datetime(2026, 4, 2, 6, 0, tzinfo=UTC))
+    day1 = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output
+    assert json.loads(day1) == json.loads(posted)
     day2 = json.loads(invoke(runtime, "daily", "--date", "2026-04-02", "--format", "json").output)
     assert [d["company"] for d in day2["deep_dives"]] == ["GitHub"]
-    day1 = json.loads(invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json").output)
-    assert [d["company"] for d in day1["deep_dives"]] == ["Datadog"]
+    forced = invoke(runtime, "daily", "--date", "2026-04-01", "--format", "json", "--force")
+    assert json.loads(forced.output) == json.loads(posted)  # never rewritten once delivered
+
+
+def test_force_composes_an_up_to_date_day_again(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    invoke(runtime, "daily", "--date", "2026-04-01")
+    with Session(runtime.engine) as session:
+        before = session.exec(select(Digest.composed_at)).one()
+    invoke(runtime, "daily", "--date", "2026-04-01")
+    with Session(runtime.engine) as session:
+        assert session.exec(select(Digest.composed_at)).one() == before  # a read, no compose
+    invoke(runtime, "daily", "--date", "2026-04-01", "--force")
+    with Session(runtime.engine) as session:
+        assert session.exec(select(Digest.composed_at)).one() > before
+
+
+def test_a_future_day_is_refused_in_one_line_and_nothing_is_stored(runtime: Runtime) -> None:
+    result = CliRunner().invoke(cli, ["daily", "--date", "2030-01-01"], obj=runtime)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: 2030-01-01 has not happened yet (today is 2026-04-21")
+    assert "Traceback" not in result.output
+    weekly = CliRunner().invoke(cli, ["weekly", "--week", "2030-W01"], obj=runtime)
+    assert weekly.exit_code == 1 and "week 2030-W01 has not started yet" in weekly.output
+    with Session(runtime.engine) as session:
+        assert session.exec(select(Digest)).all() == []
 
 
 def test_a_past_day_composed_for_the_first_time_shows_the_posts_published_that_day(
@@ -219,6 +273,10 @@ def test_a_day_without_posts_prints_a_short_digest(runtime: Runtime) -> None:
     assert result.exit_code == 0
     assert "3 blogs checked · 0 new posts · ~0 min of reading saved" in result.output
     assert "No new posts today: none of the 3 sources published anything new." in result.output
+    weekly = invoke(runtime, "weekly", "--week", "2026-W10", "--format", "text")
+    assert weekly.exit_code == 0 and "No new posts this week." in weekly.output
+    with Session(runtime.engine) as session:  # a period without posts is never stored
+        assert session.exec(select(Digest)).all() == []
 
 
 def test_a_day_whose_feeds_could_not_be_read_says_so(runtime: Runtime) -> None:
@@ -248,6 +306,15 @@ def test_weekly_rolls_up_the_week(runtime: Runtime) -> None:
     }
     md = invoke(runtime, "weekly", "--week", "2026-W14", "--format", "md").output
     assert "## Week in Review" in md and "## Top Stories" in md
+
+
+def test_a_week_read_before_a_post_arrived_has_it_when_read_again(runtime: Runtime) -> None:
+    add(runtime, "datadog-replication.txt")
+    first = json.loads(invoke(runtime, "weekly", "--week", "2026-W14", "--format", "json").output)
+    assert first["stats"]["posts"] == 1
+    add(runtime, "github-oidc.txt", published_at=datetime(2026, 4, 3, 9, tzinfo=UTC))
+    again = json.loads(invoke(runtime, "weekly", "--week", "2026-W14", "--format", "json").output)
+    assert again["stats"]["posts"] == 2
 
 
 def test_an_unknown_edition_is_one_plain_line(runtime: Runtime) -> None:
@@ -366,7 +433,7 @@ def test_a_feed_full_of_control_characters_still_gives_a_valid_feed_xml(
         runtime = Runtime(settings=settings, sources_path=str(sources), clock=lambda: NOW)
         try:
             result = invoke(runtime, "run", "--format", "json")
-            with serve_app(create_app(settings, engine=runtime.engine)) as base:
+            with serve_app(create_app(runtime)) as base:
                 response = httpx.get(base + "/feed.xml", timeout=10)
         finally:
             runtime.close()
@@ -481,3 +548,21 @@ def server_error_now(request: dict[str, object]) -> Response:
     response = server_error()
     response.headers["Retry-After"] = "0"  # retry at once: the test need not wait
     return response
+
+
+def test_each_summarise_run_of_a_long_lived_pipeline_has_its_own_budget_and_counts(
+    runtime: Runtime,
+) -> None:
+    # the worker keeps one Pipeline for days: LLM_TOKEN_BUDGET and the usage are per run
+    with serve_llm(default=_model) as llm:
+        llm_runtime = _llm_runtime(runtime, llm.url)
+        pipeline = Pipeline(llm_runtime)
+        try:
+            add(runtime, "datadog-replication.txt")
+            first = pipeline.summarise()
+            add(runtime, "github-oidc.txt")
+            second = pipeline.summarise()
+        finally:
+            llm_runtime.close()
+    assert (first["llm"], first["llm_calls"]) == (1, 1)
+    assert (second["llm"], second["llm_calls"]) == (1, 1)

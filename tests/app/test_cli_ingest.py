@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from sqlmodel import Session, select
 
 from app.cli import cli
-from app.commands.ingest import run_ingest
+from app.commands.ingest import ingest_report
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
+from core.dates import iso_week
+from storage.articles import list_articles
+from storage.digests import list_digests
 from storage.tables import Article
 from tests.peers.feeds import FeedServer, feed_server
+
+
+def run_ingest(runtime: Runtime, **options: Any) -> dict[str, int]:
+    """The ingest the worker runs, and the counts it records."""
+    return Pipeline(runtime).ingest(**options).counts()
 
 
 @pytest.fixture
@@ -175,5 +185,18 @@ def test_articles_rejects_a_bad_date_in_plain_words(runtime):
 
 
 def test_run_ingest_with_a_progress_bar_counts_the_same(runtime):
-    counts = run_ingest(runtime, edition="tech", fulltext=False, progress=True)
+    counts = ingest_report(runtime, edition="tech", fulltext=False, progress=True).counts()
     assert (counts["sources"], counts["new"], counts["errors"]) == (2, 2, 1)
+
+
+def test_ingest_brings_the_recent_periods_with_posts_into_the_archive(runtime, now):
+    _invoke(runtime, "ingest", "--no-fulltext")
+    with Session(runtime.engine) as session:
+        daily = {(d.edition, d.period) for d in list_digests(session=session, kind="daily")}
+        weekly = {(d.edition, d.period) for d in list_digests(session=session, kind="weekly")}
+        articles = [a for a, _ in list_articles(session=session)]
+    today = now.astimezone(runtime.settings.tz).date()
+    days = {(a.edition, a.published_at.astimezone(runtime.settings.tz).date().isoformat())
+            for a in articles if a.published_at.astimezone(runtime.settings.tz).date() <= today}  # fmt: skip
+    assert daily == days  # fewer than 7 days with posts: every one of them
+    assert weekly == {(e, iso_week(date.fromisoformat(d))) for e, d in days}

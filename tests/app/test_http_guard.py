@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
@@ -16,12 +16,15 @@ from starlette.routing import Route
 
 from app.http_guard import HttpGuard
 from app.web import create_app
+from app.wiring import Runtime
 from core.config import Settings
 from storage.tables import Subscriber
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
 from tests.peers.asgi import serve_asgi
 from tests.peers.slack_api import slack_api
 from tests.peers.smtp import Sink, smtp_sink
+
+CLOCK = lambda: datetime(2026, 4, 2, 9, tzinfo=UTC)  # noqa: E731 - the app's "now"
 
 
 @pytest.fixture
@@ -46,7 +49,9 @@ def client(sqlite_engine: Engine, sink: Sink) -> Iterator[httpx.Client]:
                 "SLACK_API_URL": api.base_url,
             }
         )
-        with serve_app(create_app(settings, engine=sqlite_engine)) as url:
+        with serve_app(
+            create_app(Runtime(settings=settings, database=sqlite_engine, clock=CLOCK))
+        ) as url:
             with httpx.Client(base_url=url, timeout=30) as http:
                 yield http
 

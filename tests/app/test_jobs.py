@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import threading
 import traceback
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from app.jobs import Schedule, run_claimed, run_daily, run_ingest, steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from storage.db import make_engine
@@ -195,11 +198,12 @@ def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: d
 # --- the work of each job ---------------------------------------------------------------
 
 
-def test_ingest_job_ingests_then_summarises() -> None:
+def test_ingest_job_ingests_summarises_then_backfills() -> None:
     fake = FakeSteps()
     counts = run_ingest(steps=fake.steps())
-    assert [c[0] for c in fake.calls] == ["ingest", "summarise"]
+    assert [c[0] for c in fake.calls] == ["ingest", "summarise", "backfill"]
     assert counts["ingest"]["new"] == 2
+    assert counts["backfill"] == {"tech": {"days": 7, "weeks": 4}}
 
 
 def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) -> None:
@@ -224,7 +228,28 @@ def test_one_failing_edition_spares_the_others(engine: Engine, now: datetime) ->
 def test_real_steps_skip_posting_and_mailing_when_slack_and_smtp_are_not_set(
     settings: Settings,
 ) -> None:
-    steps = steps_for(Runtime(settings=settings))
+    steps = steps_for(Pipeline(Runtime(settings=settings)))
 
     assert steps.post_daily("tech", date(2026, 4, 1)) == {"unconfigured": 1}
     assert steps.send_weekly("tech", "2026-W14") == {"unconfigured": 1}
+
+
+@pytest.mark.parametrize("module", ["app/jobs.py", "app/worker.py", "app/pipeline.py"])
+def test_the_worker_and_the_pipeline_import_no_click_module(module: str) -> None:
+    """The use cases live in the pipeline; the CLI is one of its front doors, not its home."""
+    tree = ast.parse((Path(__file__).resolve().parents[2] / module).read_text(encoding="utf-8"))
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m == "click" or m.startswith(("app.commands", "app.cli"))}
+    inner = [
+        node
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef)
+        for node in ast.walk(fn)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert inner == []  # no import hidden in a function to dodge a cycle

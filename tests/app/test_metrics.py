@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from starlette.applications import Starlette
 
-from app.commands.ingest import run_ingest
 from app.metrics import build_metrics
+from app.pipeline import Pipeline
 from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
@@ -118,7 +118,7 @@ def runtime(
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[httpx.Client]:
-    with serve_app(create_app(runtime.settings, engine=runtime.engine)) as url:
+    with serve_app(create_app(runtime)) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
             yield client
 
@@ -128,7 +128,7 @@ def test_metrics_are_off_unless_asked_for(database_url: str) -> None:
     assert settings.metrics is False
     engine = make_engine(database_url)
     try:
-        with serve_app(create_app(settings, engine=engine)) as url:
+        with serve_app(create_app(Runtime(settings=settings, database=engine))) as url:
             assert httpx.get(url + "/metrics", timeout=10).status_code == 404
             assert httpx.get(url + "/healthz", timeout=10).status_code == 200
     finally:
@@ -143,7 +143,7 @@ def test_a_scrape_reports_feeds_articles_deliveries_and_jobs_as_stored(
     assert tech_feeds(empty) == {"ok": 0, "failing": 0, "backing_off": 0, "disabled": 1, "never": 4}
     assert value(empty, "digest_articles", edition="tech") == 0
 
-    counts = run_ingest(runtime, fulltext=False)
+    counts = Pipeline(runtime).ingest(fulltext=False).counts()
     assert counts["errors"] == 3  # the HTML page, the 500 and the 410
     _fill_ledger(runtime.engine, now)
     _run_jobs(runtime.engine, now)
@@ -203,7 +203,7 @@ def test_a_scrape_reports_feeds_articles_deliveries_and_jobs_as_stored(
 def test_an_unreadable_sources_file_leaves_the_stored_feeds_reported(
     runtime: Runtime, client: httpx.Client
 ) -> None:
-    run_ingest(runtime, fulltext=False)
+    Pipeline(runtime).ingest(fulltext=False).counts()
     Path(runtime.settings.sources_path).write_text("[[sources]\nname = ", encoding="utf-8")
 
     # as stored: the feed switched off in the file was never stored, the 410 one was
@@ -246,7 +246,7 @@ def test_a_feed_backing_off_counts_until_its_backoff_ends(
     feeds.routes["/status/500"] = lambda request: Response(
         status=429, body=b"slow down", headers={"Retry-After": "3600"}
     )
-    run_ingest(runtime, fulltext=False)
+    Pipeline(runtime).ingest(fulltext=False).counts()
     with Session(runtime.engine) as session:
         row = session.exec(select(FeedSource).where(FeedSource.name == "Server Error")).one()
     assert row.backoff_until == now + timedelta(hours=1)
@@ -270,8 +270,8 @@ def guarded(sqlite_url: str) -> Iterator[tuple[str, str]]:
     open_one = Settings.from_env({"DATABASE_URL": sqlite_url, "METRICS": "1"})
     with_token = open_one.replace(metrics_token="s3cret-token")
     engine = make_engine(sqlite_url)
-    with serve_app(create_app(open_one, engine=engine)) as plain:
-        with serve_app(create_app(with_token, engine=engine)) as token:
+    with serve_app(create_app(Runtime(settings=open_one, database=engine))) as plain:
+        with serve_app(create_app(Runtime(settings=with_token, database=engine))) as token:
             yield plain, token
     engine.dispose()
 

@@ -191,8 +191,11 @@ def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
     engine = make_engine(sqlite_url)
     with Session(engine) as session:
         assert session.exec(select(func.count()).select_from(Article)).one() > 0
-        assert session.exec(select(Digest.kind)).all() == ["daily"]
+        stored = session.exec(select(Digest.kind, Digest.posts)).all()
     engine.dispose()
+    # the ingest's backfill stored the days and the week with posts, and nothing empty
+    assert {kind for kind, _ in stored} == {"daily", "weekly"}
+    assert all(posts > 0 for _, posts in stored)
 
 
 def test_serve_with_worker_runs_web_and_scheduler_and_stops_on_sigterm(

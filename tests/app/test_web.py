@@ -6,22 +6,35 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import feedparser
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from app.web import create_app
+from app.wiring import Runtime
 from core.config import Settings
 from core.errors import DigestError
 from core.model import Stats
 from storage.db import make_engine
+from storage.tables import Article, Digest, FeedSource
 from tests.app.support import BASE_URL, daily_digest, serve_app, store
+from tests.bot.conftest import command_body, signed_headers, slack_settings
+from tests.peers.slack_api import SlackAPI
+from tests.peers.slack_api import slack_api as _slack_api
 
 REPO = Path(__file__).resolve().parents[2]
+CLOCK = lambda: datetime(2026, 4, 21, 9, tzinfo=UTC)  # noqa: E731 - the web app's clock
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackAPI]:
+    with _slack_api() as api:
+        yield api
 
 
 @pytest.fixture
@@ -33,7 +46,9 @@ def web_settings(database_url: str) -> Settings:
 
 @pytest.fixture
 def client(web_settings: Settings, stored_digests: Engine) -> Iterator[httpx.Client]:
-    with serve_app(create_app(web_settings, engine=stored_digests)) as url:
+    with serve_app(
+        create_app(Runtime(settings=web_settings, database=stored_digests, clock=CLOCK))
+    ) as url:
         with httpx.Client(base_url=url, timeout=10) as client:
             yield client
 
@@ -66,7 +81,7 @@ def test_daily_page_shows_every_section_with_feed_text_escaped(client: httpx.Cli
     assert 'href="/tags/security"' in html
 
 
-def test_a_quiet_days_page_says_the_feeds_could_not_be_read(
+def test_a_day_without_posts_is_neither_listed_nor_served(
     client: httpx.Client, stored_digests: Engine
 ) -> None:
     quiet = replace(
@@ -74,11 +89,86 @@ def test_a_quiet_days_page_says_the_feeds_could_not_be_read(
         stats=Stats(sources_checked=31, unreachable=31),
         signal=None, deep_dives=(), patterns=(),
     )  # fmt: skip
-    store(stored_digests, quiet)
+    store(stored_digests, quiet)  # as reading used to store an empty day
 
-    html = client.get("/daily/2026-04-02").text
-    assert "0 of 31 blogs read · 0 new posts" in html
-    assert "No new posts today: none of the 31 sources could be read." in html
+    assert client.get("/daily/2026-04-02").status_code == 404
+    assert "/daily/2026-04-02" not in client.get("/").text
+    assert "/daily/2026-04-02" not in client.get("/feed.xml").text
+
+
+def _post(engine: Engine, title: str, published: datetime) -> None:
+    with Session(engine) as session:
+        source = FeedSource(
+            name="Netflix Tech Blog", company="Netflix", url="https://n.example/feed",
+            edition="tech", status="ok",
+        )  # fmt: skip
+        session.add(source)
+        session.commit()
+        session.add(
+            Article(
+                url="https://n.example/" + title.lower().replace(" ", "-"),
+                fingerprint=title[:16], source_id=source.id or 0, edition="tech",
+                company="Netflix", title=title, text=f"{title}: we moved the write path. " * 20,
+                words=120, published_at=published, first_seen_at=published,
+            )
+        )  # fmt: skip
+        session.commit()
+
+
+def test_a_past_day_with_posts_is_served_though_nobody_composed_it(
+    client: httpx.Client, stored_digests: Engine
+) -> None:
+    _post(stored_digests, "Rebuilding the event store", datetime(2026, 4, 6, 9, tzinfo=UTC))
+
+    day = client.get("/daily/2026-04-06")
+    week = client.get("/weekly/2026-W15")
+
+    assert day.status_code == 200 and "Rebuilding the event store" in day.text
+    assert week.status_code == 200 and "Rebuilding the event store" in week.text
+    assert client.get("/daily/2026-05-01").status_code == 404  # after the clock's today
+    assert client.get("/weekly/2026-W20").status_code == 404
+    with Session(stored_digests) as session:
+        periods = {row.period for row in session.exec(select(Digest))}
+    assert {"2026-04-06", "2026-W15"} <= periods and "2026-05-01" not in periods
+
+
+def test_feed_items_are_dated_by_their_period_newest_first(
+    client: httpx.Client, stored_digests: Engine
+) -> None:
+    store(stored_digests, daily_digest(date(2016, 1, 5)))  # composed today, about 2016
+
+    entries = feedparser.parse(client.get("/feed.xml").content).entries
+
+    dated = {e.link.removeprefix(BASE_URL): e.published_parsed[:3] for e in entries}
+    assert dated["/daily/2016-01-05"] == (2016, 1, 5)
+    assert dated["/daily/2026-04-01"] == (2026, 4, 1)
+    assert dated["/weekly/2026-W14"] == (2026, 4, 5)  # the week's Sunday
+    assert [e.link.removeprefix(BASE_URL) for e in entries][-1] == "/daily/2016-01-05"
+
+
+def test_the_runtimes_sources_file_decides_the_editions_served(
+    tmp_path: Path, sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text(
+        '[editions.zines]\ntitle = "Zine Digest"\n\n[[sources]]\nname = "A Zine"\n'
+        'company = "Zine"\nurl = "https://zine.example/feed"\nedition = "zines"\n',
+        encoding="utf-8",
+    )
+    settings = slack_settings(sqlite_url, slack_api)  # DIGEST_SOURCES: the bundled file
+    runtime = Runtime(
+        settings=settings, sources_path=str(other), database=sqlite_engine, clock=CLOCK
+    )
+    body = command_body(slack_api, "zines week")
+
+    with serve_app(create_app(runtime)) as base:
+        html = httpx.get(base + "/", timeout=10).text
+        ack = httpx.post(base + "/slack/events", content=body, headers=signed_headers(body))
+        [reply] = slack_api.wait_for("response")
+
+    assert "Zine Digest" in html and "Engineering @ Scale" not in html
+    assert ack.status_code == 200
+    assert reply["text"] == "No zines posts yet in week 2026-W17."
 
 
 def test_another_editions_digest_lives_under_its_name(client: httpx.Client) -> None:
@@ -168,7 +258,7 @@ def test_healthz_is_503_when_the_database_is_gone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'missing-dir' / 'digest.db'}"
     settings = Settings.from_env({"DATABASE_URL": url})
     engine = make_engine(url)
-    with serve_app(create_app(settings, engine=engine)) as base:
+    with serve_app(create_app(Runtime(settings=settings, database=engine, clock=CLOCK))) as base:
         response = httpx.get(base + "/healthz", timeout=10)
     engine.dispose()
 
@@ -188,7 +278,8 @@ def test_importing_and_building_the_web_app_starts_no_scheduler(sqlite_url: str)
         "import sys, threading\n"
         "from app.web import create_app\n"
         "from core.config import Settings\n"
-        f"create_app(Settings.from_env({{'DATABASE_URL': {sqlite_url!r}}}))\n"
+        "from app.wiring import Runtime\n"
+        f"create_app(Runtime(settings=Settings.from_env({{'DATABASE_URL': {sqlite_url!r}}})))\n"
         "print('apscheduler' in sys.modules, threading.active_count())\n"
     )
     result = subprocess.run(
@@ -210,7 +301,9 @@ def test_slack_events_are_mounted_when_slack_is_configured(
             "SLACK_API_URL": "http://127.0.0.1:9/api/",
         }
     )
-    with serve_app(create_app(settings, engine=sqlite_engine)) as base:
+    with serve_app(
+        create_app(Runtime(settings=settings, database=sqlite_engine, clock=CLOCK))
+    ) as base:
         unsigned = httpx.post(base + "/slack/events", content=b"command=%2Fdigest", timeout=10)
 
     assert unsigned.status_code == 401  # bolt refuses a request without Slack's signature
@@ -222,7 +315,7 @@ def test_half_configured_slack_stops_the_web_app_with_one_line(
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_SIGNING_SECRET": "shh"})
 
     with pytest.raises(DigestError, match="SLACK_BOT_TOKEN"):
-        create_app(settings, engine=sqlite_engine)
+        create_app(Runtime(settings=settings, database=sqlite_engine, clock=CLOCK))
 
 
 def test_feed_answers_a_conditional_get_with_304(client: httpx.Client) -> None:

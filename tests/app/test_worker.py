@@ -97,7 +97,7 @@ def test_a_run_missed_beyond_its_grace_is_not_made_up(
 
     assert fake.named("post_daily") == []
     assert fake.named("send_weekly") == []  # Monday's mailing is three days old
-    assert [call[0] for call in fake.calls] == ["ingest", "summarise"]
+    assert [call[0] for call in fake.calls] == ["ingest", "summarise", "backfill"]
 
 
 def test_the_weekly_job_composes_and_mails_last_week(

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -15,6 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from app.pipeline import Pipeline
+from app.wiring import Runtime
 from bot.app import build_app
 from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
@@ -253,12 +256,24 @@ def bot_settings(sqlite_url: str, slack_api: SlackAPI) -> Settings:
     return slack_settings(sqlite_url, slack_api)
 
 
+def front(settings: Settings, clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """What the app hands the bot: the editions and the digests (`app.pipeline.Pipeline`
+    over a runtime on the same settings and clock)."""
+    runtime = Runtime(
+        settings=settings, clock=clock or (lambda: datetime(2026, 4, 1, 9, tzinfo=UTC))
+    )
+    return {"editions": list(runtime.catalogue.editions), "digests": Pipeline(runtime)}
+
+
 @pytest.fixture
 def bot(
     bot_settings: Settings, sqlite_engine: Engine, clock: Callable[[], datetime]
 ) -> Iterator[App]:
     executor = ThreadPoolExecutor(8)
-    yield build_app(bot_settings, engine=sqlite_engine, clock=clock, executor=executor)
+    yield build_app(
+        bot_settings, engine=sqlite_engine, clock=clock, executor=executor,
+        **front(bot_settings, clock),
+    )  # fmt: skip
     executor.shutdown(wait=True)
 
 

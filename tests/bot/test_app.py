@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from bot.app import build_app, check_settings, installation_store
 from core.config import Settings
 from core.errors import ConfigError
-from tests.bot.conftest import signed_headers, slack_settings
+from tests.bot.conftest import front, signed_headers, slack_settings
 from tests.peers.slack_api import SlackAPI
 
 
@@ -66,7 +66,7 @@ def test_uninstalling_removes_only_that_workspace(
         SLACK_CLIENT_ID="111.222",
         SLACK_CLIENT_SECRET="secret",
     )
-    app = build_app(settings, engine=sqlite_engine)
+    app = build_app(settings, engine=sqlite_engine, **front(settings))
     store = installation_store(settings, engine=sqlite_engine)
     for team in ("T1", "T2"):
         store.save(

@@ -26,6 +26,7 @@ from core.errors import ConfigError
 from tests.bot.conftest import (
     SIGNING_SECRET,
     command_body,
+    front,
     make_weekly,
     signed_headers,
     slack_settings,
@@ -38,7 +39,10 @@ from tests.peers.slack_api import SlackAPI
 @pytest.fixture
 def web(bot_settings: Settings, sqlite_engine: Engine, clock) -> Iterator[str]:  # noqa: ANN001
     executor = ThreadPoolExecutor(8)
-    app = build_app(bot_settings, engine=sqlite_engine, clock=clock, executor=executor)
+    app = build_app(
+        bot_settings, engine=sqlite_engine, clock=clock, executor=executor,
+        **front(bot_settings, clock),
+    )  # fmt: skip
     with serve_asgi(Starlette(routes=slack_routes(app, signing_secret=SIGNING_SECRET))) as url:
         yield url
     executor.shutdown(wait=True)
@@ -52,12 +56,12 @@ def test_signed_command_is_acknowledged_and_answered(
     web: str, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W14"))
-    body = command_body(slack_api, "week")
+        store_weekly(session, make_weekly("2026-W13"))
+    body = command_body(slack_api, "week last")
     response = _post(web, body, signed_headers(body))
     assert response.status_code == 200
     [reply] = slack_api.wait_for("response")
-    assert reply["text"].startswith("Engineering @ Scale — Week 2026-W14")
+    assert reply["text"].startswith("Engineering @ Scale — Week 2026-W13")
 
 
 def test_help_comes_back_in_the_http_response(web: str, slack_api: SlackAPI) -> None:
@@ -113,7 +117,7 @@ def test_absurdly_large_bodies_are_refused_before_parsing(web: str) -> None:
 
 
 def test_no_slack_settings_means_no_routes(settings: Settings, sqlite_engine: Engine) -> None:
-    assert build_routes(settings=settings, engine=sqlite_engine) == []
+    assert build_routes(settings=settings, engine=sqlite_engine, **front(settings)) == []
 
 
 def test_half_configured_slack_names_what_is_missing(
@@ -121,14 +125,14 @@ def test_half_configured_slack_names_what_is_missing(
 ) -> None:
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-1"})
     with pytest.raises(ConfigError, match="^the Slack endpoint needs SLACK_SIGNING_SECRET$"):
-        build_routes(settings=settings, engine=sqlite_engine)
+        build_routes(settings=settings, engine=sqlite_engine, **front(settings))
 
 
 def test_socket_mode_only_serves_nothing_over_http(sqlite_url: str, sqlite_engine: Engine) -> None:
     settings = Settings.from_env(
         {"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
     )
-    assert build_routes(settings=settings, engine=sqlite_engine) == []
+    assert build_routes(settings=settings, engine=sqlite_engine, **front(settings)) == []
 
 
 def test_oauth_install_stores_the_installation_in_our_database(
@@ -143,7 +147,7 @@ def test_oauth_install_stores_the_installation_in_our_database(
         SLACK_CLIENT_SECRET="client-secret",
         PUBLIC_BASE_URL="https://digest.example",
     )
-    routes = build_routes(settings=settings, engine=engine)
+    routes = build_routes(settings=settings, engine=engine, **front(settings))
     assert {getattr(r, "path", "") for r in routes} == {
         "/slack/events",
         "/slack/install",

@@ -21,6 +21,7 @@ from tests.bot.conftest import (
     add_source,
     command_body,
     dispatch,
+    front,
     make_daily,
     make_weekly,
     store_daily,
@@ -148,10 +149,10 @@ def test_reply_works_where_the_bot_is_not_a_member(
 ) -> None:
     slack_api.fail("chat.postMessage", "not_in_channel")
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W14"))
-    dispatch(bot, command_body(slack_api, "week"))
+        store_weekly(session, make_weekly("2026-W13"))
+    dispatch(bot, command_body(slack_api, "week last"))
     [reply] = _answers(slack_api)
-    assert "Story 2 of 2026-W14" in _texts(reply)
+    assert "Story 2 of 2026-W13" in _texts(reply)
     assert slack_api.calls("chat.postMessage") == []
 
 
@@ -170,15 +171,63 @@ def test_week_without_a_rollup_shows_the_days_so_far(
 def test_missing_digest_is_said_plainly(bot: App, slack_api: SlackAPI) -> None:
     dispatch(bot, command_body(slack_api, "day 2026-01-05"))
     [reply] = _answers(slack_api)
-    assert reply["text"] == "No tech digest for 2026-01-05 (yet)."
+    assert reply["text"] == "No tech posts on 2026-01-05."
+    dispatch(bot, command_body(slack_api, "day 2026-04-02"))
+    [_, reply] = _answers(slack_api, 2)
+    assert reply["text"] == "2026-04-02 has not happened yet."
+
+
+def test_a_past_day_with_posts_is_composed_on_demand(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:  # posts ingested, no digest ever composed
+        source = add_source(session)
+        when = datetime(2026, 3, 6, 9, tzinfo=UTC)
+        add_article(session, source, title="Rebuilding the event store", published=when)
+    dispatch(bot, command_body(slack_api, "day 2026-03-06"))
+    [reply] = _answers(slack_api)
+    assert reply["text"].startswith("Engineering @ Scale — 2026-03-06")
+    assert "Rebuilding the event store" in _texts(reply)
+
+
+@pytest.mark.parametrize("text", ["week 2026-W10", "week last"])
+def test_a_finished_week_is_its_rollup_composed_on_demand(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine, text: str
+) -> None:
+    week = "2026-W10" if "W10" in text else "2026-W13"
+    monday = date.fromisocalendar(2026, int(week[-2:]), 1)
+    with Session(sqlite_engine) as session:
+        source = add_source(session)
+        for i, title in enumerate(["Sharding the cache", "A new write path"]):
+            published = datetime(monday.year, monday.month, monday.day + i, 9, tzinfo=UTC)
+            add_article(session, source, title=title, published=published, dive=f"{title}.")
+    dispatch(bot, command_body(slack_api, text))
+    [reply] = _answers(slack_api)
+    assert reply["text"].startswith(f"Engineering @ Scale — Week {week}")
+    assert "so far" not in _texts(reply) and "Sharding the cache" in _texts(reply)
+
+
+def test_the_current_week_so_far_shows_every_day_with_posts(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:  # Monday and Wednesday (today); nothing composed
+        source = add_source(session)
+        for day, title in [(30, "Monday's post"), (1, "Today's post")]:
+            published = datetime(2026, 3 if day == 30 else 4, day, 8, tzinfo=UTC)
+            add_article(session, source, title=title, published=published, dive=f"{title}.")
+    dispatch(bot, command_body(slack_api, "week"))
+    [reply] = _answers(slack_api)
+    assert "Week 2026-W14 so far" in _texts(reply)
+    assert "Mon 2026-03-30" in _texts(reply) and "Wed 2026-04-01" in _texts(reply)
+    assert "Tue 2026-03-31" not in _texts(reply)
 
 
 def test_long_week_is_split_into_at_most_four_replies(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W14", stories=300))
-    dispatch(bot, command_body(slack_api, "week"))
+        store_weekly(session, make_weekly("2026-W13", stories=300))
+    dispatch(bot, command_body(slack_api, "week 2026-W13"))
     replies = _answers(slack_api, 4)
     assert len(slack_api.responses()) == 4
     for reply in replies:
@@ -265,7 +314,10 @@ def test_ack_never_touches_the_database(
     from storage.db import make_engine
 
     broken = make_engine("sqlite:////nonexistent-dir/never.db")  # any use raises
-    app = build_app(bot_settings, engine=broken, clock=clock, executor=ThreadPoolExecutor(2))
+    app = build_app(
+        bot_settings, engine=broken, clock=clock, executor=ThreadPoolExecutor(2),
+        **front(bot_settings.replace(database_url=str(broken.url)), clock),
+    )  # fmt: skip
     response = dispatch(app, command_body(slack_api, "today"))
     assert response.status == 200
     [reply] = _answers(slack_api)

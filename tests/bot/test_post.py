@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -13,19 +13,26 @@ from sqlmodel import Session
 from app.cli import cli
 from app.wiring import Runtime
 from bot.post import Target, post_daily, targets
-from core.errors import ComposeError, ConfigError
+from core.errors import ConfigError
 from storage import deliveries
 from storage import slack as subscriptions
-from tests.bot.conftest import make_daily, slack_settings, store_daily
+from tests.bot.conftest import (
+    add_article,
+    add_source,
+    make_daily,
+    slack_settings,
+    store_daily,
+)
 from tests.peers.slack_api import SlackAPI
 
 DAY = date(2026, 4, 1)
+DIGEST = make_daily(DAY, dives=6)  # what the stored fixture holds, and what is posted
 
 
 @pytest.fixture
 def stored(engine: Engine) -> Engine:
     with Session(engine) as session:
-        store_daily(session, make_daily(DAY, dives=6))
+        store_daily(session, DIGEST)
     return engine
 
 
@@ -37,7 +44,7 @@ def test_signal_in_channel_and_deep_dives_in_the_thread(
     stored: Engine, slack_api: SlackAPI
 ) -> None:
     settings = _settings(stored, slack_api)
-    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [outcome] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert outcome.status == "sent"
     main, reply = slack_api.calls("chat.postMessage")
     assert main["channel"] == "C1" and "thread_ts" not in main
@@ -49,9 +56,8 @@ def test_signal_in_channel_and_deep_dives_in_the_thread(
 
 
 def test_mentions_in_a_title_do_not_notify_the_channel(engine: Engine, slack_api: SlackAPI) -> None:
-    with Session(engine) as session:
-        store_daily(session, make_daily(DAY, dives=2, title="Hi <!channel> <!here> <@U123> & co"))
-    [outcome] = post_daily(_settings(engine, slack_api), engine=engine, day=DAY, channel="C1")
+    digest = make_daily(DAY, dives=2, title="Hi <!channel> <!here> <@U123> & co")
+    [outcome] = post_daily(_settings(engine, slack_api), engine=engine, digest=digest, channel="C1")
 
     assert outcome.status == "sent"
     main, thread = slack_api.calls("chat.postMessage")
@@ -66,8 +72,8 @@ def test_mentions_in_a_title_do_not_notify_the_channel(engine: Engine, slack_api
 
 def test_a_rerun_posts_nothing(stored: Engine, slack_api: SlackAPI) -> None:
     settings = _settings(stored, slack_api)
-    post_daily(settings, engine=stored, day=DAY, channel="C1")
-    [again] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
+    [again] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert again.status == "skipped"
     assert len(slack_api.calls("chat.postMessage")) == 2
 
@@ -79,7 +85,7 @@ def test_two_workers_at_once_post_once(stored: Engine, slack_api: SlackAPI) -> N
     workers = [
         threading.Thread(
             target=lambda: results.extend(
-                post_daily(settings, engine=stored, day=DAY, channel="C1")
+                post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
             )
         )
         for _ in range(2)
@@ -94,7 +100,7 @@ def test_two_workers_at_once_post_once(stored: Engine, slack_api: SlackAPI) -> N
 
 def test_429_is_retried_after_retry_after(stored: Engine, slack_api: SlackAPI) -> None:
     slack_api.rate_limit("chat.postMessage", times=1, retry_after=1)
-    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, day=DAY, channel="C1")
+    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, digest=DIGEST, channel="C1")
     assert outcome.status == "sent"
     first, second, _thread = slack_api.records("chat.postMessage")
     assert second.at - first.at >= 1.0
@@ -107,12 +113,12 @@ def test_endless_429_is_bounded_and_retried_by_the_next_run(
 ) -> None:
     slack_api.rate_limit("chat.postMessage", times=None, retry_after=0)
     settings = _settings(stored, slack_api)
-    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [outcome] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert outcome.status == "deferred"
     assert "rate-limiting" in (outcome.error or "")
     assert len(slack_api.calls("chat.postMessage")) == 3  # one try + two retries
     slack_api.rules.clear()
-    [retried] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [retried] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert retried.status == "sent"
 
 
@@ -124,10 +130,10 @@ def test_a_failed_thread_is_resumed_without_a_second_channel_message(
     slack_api.fail(
         "chat.postMessage", "internal_error", status=500, when=lambda p: "thread_ts" in p
     )
-    [first] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [first] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert first.status == "deferred" and first.error and first.error.startswith("thread reply")
     slack_api.rules.clear()
-    [second] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [second] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert second.status == "skipped" and second.error is None
     posted = slack_api.calls("chat.postMessage")
     assert len([c for c in posted if "thread_ts" not in c]) == 1
@@ -144,7 +150,7 @@ def test_bad_channels_are_reported_in_plain_words_and_others_go_on(
             subscriptions.subscribe(
                 session=session, team_id="T0TEAM", channel_id=channel, edition="tech"
             )
-    outcomes = post_daily(_settings(stored, slack_api), engine=stored, day=DAY)
+    outcomes = post_daily(_settings(stored, slack_api), engine=stored, digest=DIGEST)
     by_target = {o.target: o for o in outcomes}
     assert by_target["C404"].status == "failed"
     assert by_target["C404"].error == (
@@ -157,7 +163,7 @@ def test_bad_channels_are_reported_in_plain_words_and_others_go_on(
 
 def test_a_revoked_token_is_explained(stored: Engine, slack_api: SlackAPI) -> None:
     slack_api.fail("chat.postMessage", "invalid_auth")
-    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, day=DAY, channel="C1")
+    [outcome] = post_daily(_settings(stored, slack_api), engine=stored, digest=DIGEST, channel="C1")
     assert outcome.status == "deferred"
     assert outcome.error == (
         "Slack refused the bot token (invalid_auth): check SLACK_BOT_TOKEN or reinstall the app"
@@ -176,17 +182,12 @@ def test_targets_are_the_default_channel_and_subscriptions_once_each(
     assert targets(settings, engine=sqlite_engine, edition="tech", channel="C9") == [Target("C9")]
 
 
-def test_no_stored_digest_is_a_plain_error(sqlite_engine: Engine, slack_api: SlackAPI) -> None:
-    with pytest.raises(ComposeError, match="no tech digest is stored for 2026-04-01"):
-        post_daily(_settings(sqlite_engine, slack_api), engine=sqlite_engine, day=DAY, channel="C1")
-
-
 def test_missing_token_stops_with_one_line(sqlite_url: str) -> None:
     from core.config import Settings
 
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_CLIENT_ID": "123"})
     with pytest.raises(ConfigError) as info:
-        post_daily(settings, engine=None, day=DAY)  # type: ignore[arg-type]
+        post_daily(settings, engine=None, digest=DIGEST)  # type: ignore[arg-type]
     assert str(info.value) == "posting to Slack needs SLACK_CLIENT_SECRET and SLACK_BOT_TOKEN"
 
 
@@ -217,8 +218,33 @@ def test_cli_posts_and_reports_each_channel(
     assert "failed  C404: channel C404 was not found" in result.output
     assert "sent  C0TWO" in result.output
     result = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-02"])
-    assert result.exit_code == 1
-    assert "Error: no tech digest is stored for 2026-04-02: compose it first" in result.output
+    assert result.exit_code == 0  # composed: a day without posts is not posted
+    assert "skipped  C0TWO: no new posts that day" in result.output
+
+
+def test_post_daily_composes_a_day_nobody_composed_and_keeps_what_it_posted(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    with Session(sqlite_engine, expire_on_commit=False) as session:
+        source = add_source(session, "Netflix Tech Blog")
+        add_article(session, source, title="Rebuilding the event store", dive="We moved to a log.")
+    settings = slack_settings(sqlite_url, slack_api)
+    runtime = Runtime(settings=settings, clock=lambda: datetime(2026, 4, 2, 9, tzinfo=UTC))
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"], obj=runtime
+    )
+    assert result.exit_code == 0, result.output
+    assert "sent  C1" in result.output
+    main = slack_api.calls("chat.postMessage")[0]
+    assert "Rebuilding the event store" in str(main["blocks"])
+    with Session(sqlite_engine) as session:  # a post after delivery leaves the day as posted
+        add_article(session, source, title="A late post", dive="Late.")
+    day = runner.invoke(cli, ["daily", "--date", "2026-04-01", "--format", "md"], obj=runtime)
+    assert "Rebuilding the event store" in day.output and "A late post" not in day.output
+    future = runner.invoke(cli, ["slack", "post-daily", "--date", "2026-04-05"], obj=runtime)
+    assert future.exit_code == 1
+    assert future.output == "Error: 2026-04-05 has not happened yet: nothing to post\n"
 
 
 def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
@@ -296,7 +322,7 @@ def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: 
     with Session(stored) as session:
         for team in ("T1", "T2", "T3"):
             subscriptions.subscribe(session=session, team_id=team, channel_id="C1", edition="tech")
-    outcomes = {o.target: o for o in post_daily(settings, engine=stored, day=DAY)}
+    outcomes = {o.target: o for o in post_daily(settings, engine=stored, digest=DIGEST)}
     assert outcomes["T1/C1"].status == outcomes["T2/C1"].status == "sent"
     assert outcomes["T3/C1"].status == "failed"
     assert outcomes["T3/C1"].error == "the app is not installed in workspace T3"
@@ -313,7 +339,7 @@ def test_an_unreachable_slack_defers_the_post(stored: Engine, slack_api: SlackAP
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings = _settings(stored, slack_api, SLACK_API_URL=f"http://127.0.0.1:{port}/api/")
-    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [outcome] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert outcome.status == "deferred"
     assert (outcome.error or "").startswith("could not reach Slack:")
 
@@ -325,11 +351,11 @@ def test_a_post_slack_never_answered_is_not_sent_again(stored: Engine, slack_api
     impatient = web_client(settings, settings.slack_bot_token, retry_connections=False)
     impatient.timeout = 0.3
     slack_api.slow("chat.postMessage", 1.0)  # Slack got it, but answers too late
-    [outcome] = post_daily(settings, engine=stored, day=DAY, channel="C1", client=impatient)
+    [outcome] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1", client=impatient)
     assert outcome.status == "failed"
     assert "may have been posted, so it is not sent again" in (outcome.error or "")
     slack_api.rules.clear()
-    [again] = post_daily(settings, engine=stored, day=DAY, channel="C1")
+    [again] = post_daily(settings, engine=stored, digest=DIGEST, channel="C1")
     assert again.status == "skipped"
     assert len(slack_api.calls("chat.postMessage")) == 1
 
@@ -337,8 +363,8 @@ def test_a_post_slack_never_answered_is_not_sent_again(stored: Engine, slack_api
 def test_a_skipped_post_says_why(stored: Engine, slack_api: SlackAPI) -> None:
     settings = _settings(stored, slack_api)
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
-    post_daily(settings, engine=stored, day=DAY, channel="C404")
-    [again] = post_daily(settings, engine=stored, day=DAY, channel="C404")
+    post_daily(settings, engine=stored, digest=DIGEST, channel="C404")
+    [again] = post_daily(settings, engine=stored, digest=DIGEST, channel="C404")
     assert again.status == "skipped"
     assert again.error == (
         "failed earlier: channel C404 was not found (deleted, or private and the bot is not in it)"
@@ -347,7 +373,7 @@ def test_a_skipped_post_says_why(stored: Engine, slack_api: SlackAPI) -> None:
         deliveries.claim(
             session=session, channel="slack", target="C9", issue="tech/daily/2026-04-01"
         )
-    [stuck] = post_daily(settings, engine=stored, day=DAY, channel="C9")
+    [stuck] = post_daily(settings, engine=stored, digest=DIGEST, channel="C9")
     assert stuck.status == "skipped"
     assert (stuck.error or "").startswith("another run has been posting it since ")
     assert slack_api.calls("chat.postMessage")[-1]["channel"] == "C404"  # nothing sent to C9

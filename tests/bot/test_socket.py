@@ -17,7 +17,7 @@ from sqlmodel import Session
 from bot.socket import socket_handler
 from core.config import Settings
 from core.errors import ConfigError
-from tests.bot.conftest import command_body, make_weekly, slack_settings, store_weekly
+from tests.bot.conftest import command_body, front, make_weekly, slack_settings, store_weekly
 from tests.peers.slack_api import SlackAPI
 
 
@@ -106,7 +106,7 @@ def test_commands_arrive_and_are_acknowledged_over_the_socket(
     with Session(sqlite_engine) as session:
         store_weekly(session, make_weekly("2026-W14"))
     settings = slack_settings(sqlite_url, slack_api, SLACK_APP_TOKEN="xapp-1-test")
-    handler = socket_handler(settings, engine=sqlite_engine)
+    handler = socket_handler(settings, engine=sqlite_engine, **front(settings))
     handler.connect()
     try:
         socket_slack.send(_command(slack_api, "frobnicate", "env-1"))
@@ -126,4 +126,4 @@ def test_commands_arrive_and_are_acknowledged_over_the_socket(
 def test_socket_mode_needs_an_app_token(sqlite_url: str, sqlite_engine: Engine) -> None:
     settings = Settings.from_env({"DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "xoxb-1"})
     with pytest.raises(ConfigError, match="^Socket Mode needs SLACK_APP_TOKEN$"):
-        socket_handler(settings, engine=sqlite_engine)
+        socket_handler(settings, engine=sqlite_engine, **front(settings))

@@ -117,10 +117,9 @@ def test_a_channel_gets_only_its_topics_and_no_post_on_a_day_without_them(
 def test_a_busy_day_threads_ten_deep_dives_and_links_the_archive_page(
     slack_api: SlackAPI, sqlite_url: str, sqlite_engine: Engine
 ) -> None:
-    with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=47))
     settings = slack_settings(sqlite_url, slack_api, PUBLIC_BASE_URL="https://d.example/")
-    [outcome] = post_daily(settings, engine=sqlite_engine, day=DAY, channel="C1")
+    digest = make_daily(DAY, dives=47)
+    [outcome] = post_daily(settings, engine=sqlite_engine, digest=digest, channel="C1")
     assert outcome.status == "sent"
     main, thread = slack_api.calls("chat.postMessage")
     assert "the top 10 of 47 posts in the thread" in json.dumps(main["blocks"])

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from app.web import create_app
+from app.wiring import Runtime
 from core.config import Settings
 from core.errors import ConfigError
 from newsletter import subscribers as subs
@@ -96,7 +97,7 @@ def test_the_built_in_secret_key_cannot_serve_send_or_sign_for_a_public_site(
     assert line.startswith("Error: SECRET_KEY is the built-in default")
 
     with pytest.raises(ConfigError, match="^SECRET_KEY"):
-        create_app(public, engine=sqlite_engine)
+        create_app(Runtime(settings=public, database=sqlite_engine))
     with pytest.raises(ConfigError, match="^SECRET_KEY"):
         build_routes(settings=public, engine=sqlite_engine)
     with pytest.raises(ConfigError, match="^SECRET_KEY"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,20 +11,48 @@ from click.testing import CliRunner
 from sqlmodel import Session
 
 from app.cli import cli
-from app.commands.newsletter import run_send_weekly
+from app.jobs import steps_for
+from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
 from storage import subscribers as store
 from storage.db import session_scope
-from storage.digests import save_digest
+from storage.digests import load_digest, save_digest
+from storage.tables import Article, FeedSource
 from tests.peers.smtp import Sink
+
+NOW = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)  # the Wednesday after week 2026-W14
 
 
 @pytest.fixture
 def runtime(mail_settings: Settings, sink: Sink) -> Runtime:
-    runtime = Runtime(settings=mail_settings.replace(smtp_url=sink.url))
+    runtime = Runtime(settings=mail_settings.replace(smtp_url=sink.url), clock=lambda: NOW)
     yield runtime
     runtime.close()
+
+
+def run_send_weekly(runtime: Runtime, *, week: str) -> dict[str, int]:
+    """What the worker's weekly job sends (its step, composing the rollup itself)."""
+    return dict(steps_for(Pipeline(runtime)).send_weekly("tech", week))
+
+
+def add_post(runtime: Runtime, title: str, published: datetime) -> None:
+    """A stored post of the tech edition (with no deep dive yet: composing makes one)."""
+    with session_scope(runtime.engine) as session:
+        source = session.get(FeedSource, 1) or FeedSource(
+            id=1, name="Netflix Tech Blog", company="Netflix", url="https://n.example/feed",
+            edition="tech", status="ok",
+        )  # fmt: skip
+        session.add(source)
+        session.flush()
+        session.add(
+            Article(
+                url=f"https://n.example/{title.lower().replace(' ', '-')}",
+                fingerprint=title[:16], source_id=1, edition="tech", company="Netflix",
+                title=title, text=f"{title}. We moved the write path to a log. " * 20,
+                words=200, published_at=published, first_seen_at=published,
+            )
+        )  # fmt: skip
 
 
 def invoke(runtime: Runtime, *args: str):
@@ -172,6 +201,40 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
     assert second.output.strip() == "2 subscribers: 1 sent, 1 already done."
     assert second.exit_code == 0
     assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
+
+
+def test_a_post_ingested_after_a_preview_is_in_the_issue_sent(runtime: Runtime, sink: Sink) -> None:
+    add_post(runtime, "Rebuilding the event store", datetime(2026, 3, 31, 9, tzinfo=UTC))
+    preview = invoke(runtime, "preview", "--week", "2026-W14", "--format", "text").output
+    assert "Rebuilding the event store" in preview
+    add_post(runtime, "Sharding the timeline cache", datetime(2026, 4, 2, 9, tzinfo=UTC))
+    add_confirmed(runtime, "a@example.com")
+    dry = invoke(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert "1 confirmed subscribers, 0 already done, 1 would be sent now" in dry.output
+    assert invoke(runtime, "send", "--week", "2026-W14").output.strip() == "1 subscribers: 1 sent."
+    (mail,) = sink.messages
+    body = mail.message.get_body(("plain",)).get_content()
+    assert "Rebuilding the event store" in body and "Sharding the timeline cache" in body
+    with session_scope(runtime.engine) as session:
+        stored = load_digest(session=session, edition="tech", kind="weekly", period="2026-W14")
+    assert stored is not None and stored["stats"]["posts"] == 2
+
+
+def test_previewing_an_empty_week_stores_nothing_and_a_later_post_is_sent(
+    runtime: Runtime, sink: Sink
+) -> None:
+    add_confirmed(runtime, "a@example.com")
+    result = CliRunner().invoke(cli, ["newsletter", "preview", "--week", "2026-W14"], obj=runtime)
+    assert result.exit_code == 1 and "has no posts: there is no issue" in result.output
+    dry = invoke(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert dry.output.strip() == "The tech rollup for 2026-W14 has no posts; nothing would be sent."
+    with session_scope(runtime.engine) as session:
+        assert (
+            load_digest(session=session, edition="tech", kind="weekly", period="2026-W14") is None
+        )
+    add_post(runtime, "A late post", datetime(2026, 4, 5, 20, tzinfo=UTC))
+    assert run_send_weekly(runtime, week="2026-W14")["sent"] == 1
+    assert sink.recipients() == ["a@example.com"]
 
 
 def test_send_exits_non_zero_while_a_delivery_of_the_issue_has_failed(

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from storage import deep_dives
+from storage import deep_dives, deliveries, digests
 from storage.digests import save_digest
 from storage.tables import Article, FeedSource
 
@@ -122,34 +122,50 @@ def test_the_summary_cache_keeps_the_first_answer(session: Session) -> None:
     assert deep_dives.load_cached_summary(session=session, key="other") is None
 
 
-def test_unassigned_articles_and_assigning_them_to_a_day(session: Session) -> None:
+def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session) -> None:
     source = add_source(session)
-    old = add_article(session, source, 1, published_at=T0 - timedelta(days=1))
-    add_article(
-        session,
-        source,
-        2,
-        published_at=T0 + timedelta(days=2),
-        first_seen_at=T0 + timedelta(days=2),
+    day, start, end = date(2026, 4, 1), T0 - timedelta(hours=9), T0 + timedelta(hours=15)
+    in_day = add_article(session, source, 1)
+    late = add_article(session, source, 2, published_at=T0 - timedelta(days=2))
+    add_article(session, source, 3, published_at=T0 - timedelta(days=2), first_seen_at=end)
+    add_article(session, source, 4, published_at=T0 + timedelta(days=2))
+    keys = digests.post_keys(session=session, edition="tech", days=[day], start=start, end=end)
+    assert [k.id for k in keys] == [in_day.id]
+    with_late = digests.post_keys(
+        session=session, edition="tech", days=[day], start=start, end=end, seen_before=end
     )
-    before = T0 + timedelta(days=1)
-    rows = deep_dives.unassigned_articles(session=session, edition="tech", before=before)
-    assert [r.article.id for r in rows] == [old.id]
-    assert old.id is not None
-    deep_dives.assign_digest_day(session=session, article_ids=[old.id], day=date(2026, 4, 1))
+    assert [k.id for k in with_late] == [late.id, in_day.id]  # 3 was first seen after the day
+    assert late.id is not None
+    deep_dives.assign_digest_day(session=session, article_ids=[late.id], day=day)
     session.commit()
-    assert deep_dives.unassigned_articles(session=session, edition="tech", before=before) == []
-    [row] = deep_dives.articles_of_days(session=session, edition="tech", days=[date(2026, 4, 1)])
-    assert row.article.id == old.id
+    keys = digests.post_keys(session=session, edition="tech", days=[day], start=start, end=end)
+    assert {k.id: k.digest_day for k in keys} == {late.id: day, in_day.id: None}
+    rows = deep_dives.articles_by_id(session=session, ids=[in_day.id or 0, late.id])
+    assert [r.article.id for r in rows] == [late.id, in_day.id]  # oldest first
 
 
-def test_digested_days_are_the_stored_daily_digests_of_an_edition(session: Session) -> None:
-    for edition, kind, period in [
-        ("tech", "daily", "2026-04-01"),
-        ("tech", "weekly", "2026-W14"),
-        ("reads", "daily", "2026-04-02"),
-    ]:
+def test_lists_leave_out_digests_without_posts(session: Session) -> None:
+    for period, posts in [("2026-04-01", 3), ("2026-04-02", 0)]:
         save_digest(
-            session=session, edition=edition, kind=kind, period=period, title="t", payload={}
-        )
-    assert deep_dives.digested_days(session=session, edition="tech") == {date(2026, 4, 1)}
+            session=session, edition="tech", kind="daily", period=period, title="t",
+            payload={"stats": {"posts": posts}},
+        )  # fmt: skip
+    assert [d.period for d in digests.list_digests(session=session)] == ["2026-04-01"]
+
+
+def test_delivered_periods_come_from_the_ledger(session: Session) -> None:
+    for issue, status in [
+        ("tech/daily/2026-04-01", "sent"),
+        ("tech/daily/2026-04-01/thread/1", "sent"),
+        ("tech/daily/2026-04-02", "failed"),
+        ("tech/weekly/2026-W14", "claimed"),
+        ("reads/daily/2026-04-03", "sent"),
+    ]:
+        row = deliveries.claim(session=session, channel="slack", target="C1", issue=issue)
+        assert row is not None
+        if status != "claimed":
+            deliveries.finish(session=session, delivery=row, status=status)
+    assert digests.delivered_periods(session=session, edition="tech", kind="daily") == {
+        "2026-04-01"
+    }
+    assert digests.delivered_periods(session=session, edition="tech", kind="weekly") == {"2026-W14"}

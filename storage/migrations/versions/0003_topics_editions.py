@@ -1,7 +1,7 @@
 """topics per Slack channel, editions per newsletter reader
 
-Revision ID: 0002_topics_editions
-Revises: 0001
+Revision ID: 0003_topics_editions
+Revises: 0002_digest_basis
 
 `slack_subscription.topics`: the tags a channel follows (`/digest subscribe security`),
 comma-separated; empty, as for every channel subscribed before this revision, means every
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0002_topics_editions"
-down_revision = "0001"
+revision = "0003_topics_editions"
+down_revision = "0002_digest_basis"
 branch_labels = None
 depends_on = None
 

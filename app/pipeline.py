@@ -1,0 +1,310 @@
+"""The use cases over one `Runtime`: ingest, summarise, compose, post the day, send the week.
+
+Every front door calls these and holds no orchestration of its own: the click commands
+(`app/commands/`), the worker's jobs (`app.jobs`), the Slack `/digest` command (through the
+`core.digests.Digests` interface it is handed) and the web archive. Composing is
+`core.digests`: a read of any past period gives the digest its stored posts make, and a
+delivery composes the digest it sends.
+
+Example:
+
+```python
+pipeline = Pipeline(Runtime(settings=Settings.from_env(os.environ)))
+pipeline.ingest()
+pipeline.summarise()
+pipeline.backfill()
+digest = pipeline.daily("tech", date(2026, 4, 1))
+```
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import certifi
+from sqlmodel import Session
+
+from app.wiring import Runtime
+from bot.post import post_daily
+from core import digests
+from core.dates import day_bounds, day_of
+from core.deliver import Outcome
+from core.errors import ComposeError, DigestError
+from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
+from core.model import DailyDigest, WeeklyRollup
+from core.netguard import guarded_session
+from core.summarise import Summariser, summarise_pending
+from core.summarise.extractive import ExtractiveSummariser
+from core.summarise.llm import LLMSummariser
+from core.workpool import RenewingPool
+from newsletter.render import Issue, render_issue
+from newsletter.send import Tally, plan_issue, send_issue
+from newsletter.smtp import SMTPSender
+from storage.db import session_scope
+
+__all__ = ["Pipeline", "worker_pool"]
+
+
+class Pipeline:
+    """The use cases of the product over one runtime; implements `core.digests.Digests`."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    # --- time --------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.runtime.clock()
+
+    def today(self) -> date:
+        """Today in DIGEST_TZ."""
+        return day_of(self.now(), self.runtime.settings.tz)
+
+    # --- ingest and summarise ----------------------------------------------------------
+
+    def ingest(
+        self,
+        *,
+        edition: str | None = None,
+        source: str | None = None,
+        fulltext: bool | None = None,
+        workers: int | None = None,
+        on_done: Callable[[SourceOutcome], None] | None = None,
+    ) -> IngestReport:
+        """Fetch the enabled sources (or one edition's, or one) and store new posts."""
+        settings = self.runtime.settings
+        sources = self.runtime.catalogue.select(edition=edition, name=source)
+        options = IngestOptions(
+            concurrency=settings.fetch_concurrency,
+            per_host=settings.fetch_per_host,
+            timeout=settings.fetch_timeout,
+            max_bytes=settings.fetch_max_bytes,
+            fulltext=settings.fulltext if fulltext is None else fulltext,
+        )
+        with (
+            worker_pool(workers) as pool,
+            Session(self.runtime.engine, expire_on_commit=False) as session,
+        ):
+            return ingest_sources(
+                sources, session=session, open_http=self._http_opener(), workers=pool,
+                options=options, now=self.runtime.clock, on_done=on_done,
+            )  # fmt: skip
+
+    def _http_opener(self) -> Callable[[], aiohttp.ClientSession]:
+        """What opens a run's aiohttp session (inside its event loop): our User-Agent, at
+        most FETCH_CONCURRENCY connections, every address checked (feeds are untrusted)."""
+        return functools.partial(
+            guarded_session,
+            concurrency=self.runtime.settings.fetch_concurrency,
+            user_agent=self.runtime.settings.user_agent,
+            ssl_context=_ssl_context(),
+        )
+
+    def summariser(self) -> Summariser:
+        """A summariser as DIGEST_SUMMARISER names it, new for each run: LLM_TOKEN_BUDGET
+        and the usage counts are per run (the worker's pipeline lives for days). The LLM
+        one uses the runtime's client."""
+        settings = self.runtime.settings
+        if settings.summariser != "llm":
+            return ExtractiveSummariser()
+        return LLMSummariser(
+            client=self.runtime.llm_client,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key,
+            token_budget=settings.llm_token_budget,
+            concurrency=settings.llm_concurrency,
+        )
+
+    def summarise(
+        self,
+        *,
+        since: date | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Summarise every article without a deep dive; returns counts.
+
+        Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
+        "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
+        "fallbacks".
+        """
+        summariser = self.summariser()
+        start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
+        with session_scope(self.runtime.engine) as session:
+            counts = summarise_pending(
+                session=session, summariser=summariser, since=start, on_progress=on_progress
+            )
+        if isinstance(summariser, LLMSummariser):
+            usage = summariser.usage
+            counts.update(
+                llm_calls=usage.calls,
+                llm_tokens=usage.tokens,
+                cache_hits=usage.cache_hits,
+                fallbacks=usage.fallbacks,
+            )
+        return counts
+
+    # --- compose (reads) ---------------------------------------------------------------
+
+    def daily(self, edition: str, day: date, *, force: bool = False) -> DailyDigest | None:
+        """The daily digest of (edition, day), composed on demand; None for a future day."""
+        with session_scope(self.runtime.engine) as session:
+            return digests.daily_digest(
+                session=session, day=day, force=force, **self._compose(edition)
+            )
+
+    def weekly(self, edition: str, week: str, *, force: bool = False) -> WeeklyRollup | None:
+        """The weekly rollup of (edition, ISO week), composed on demand; None for a week
+        that has not started."""
+        with session_scope(self.runtime.engine) as session:
+            return digests.weekly_rollup(
+                session=session, week=week, force=force, **self._compose(edition)
+            )
+
+    def backfill(self, *, edition: str | None = None) -> dict[str, Any]:
+        """Compose (store) the 7 most recent days and 4 most recent weeks with posts, per
+        edition: what the archive, its feeds and `/digest` list after an ingest."""
+        keys = [edition] if edition else list(self.runtime.catalogue.editions)
+        counts = {}
+        with session_scope(self.runtime.engine) as session:
+            for key in keys:
+                counts[key] = digests.backfill(session=session, **self._compose(key))
+        return counts
+
+    def _compose(self, edition: str) -> dict[str, Any]:
+        """What composing an edition's period needs besides the session."""
+        catalogue = self.runtime.catalogue
+        summariser = self.summariser()
+        return {
+            "edition": catalogue.edition(edition),
+            "sources": [s.name for s in catalogue.select(edition=edition)],
+            "tz": self.runtime.settings.tz,
+            "now": self.now(),
+            # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
+            # paragraphs too, and deep dives made while composing are left to summarise.
+            "writer": summariser if isinstance(summariser, LLMSummariser) else None,
+            "keep_summaries": not isinstance(summariser, LLMSummariser),
+        }
+
+    # --- deliveries --------------------------------------------------------------------
+
+    def post_daily(
+        self,
+        edition: str,
+        day: date,
+        *,
+        channel: str | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Compose the day's digest and post it to every subscribed channel (or `channel`),
+        once each. What is posted is what stays stored for that day."""
+        digest = self.daily(edition, day)
+        if digest is None:
+            raise ComposeError(f"{day.isoformat()} has not happened yet: nothing to post")
+        return post_daily(
+            self.runtime.settings,
+            engine=self.runtime.engine,
+            digest=digest,
+            channel=channel,
+            on_outcome=on_outcome,
+        )
+
+    def issue(self, edition: str, week: str) -> Issue | None:
+        """The newsletter issue of (edition, week) as it would be mailed now, from the
+        rollup composed now; None when the week has no posts (nothing is mailed)."""
+        rollup = self.weekly(edition, week)
+        if rollup is None:
+            raise ComposeError(f"week {week} has not started yet: there is no issue")
+        if not rollup.top_stories and rollup.stats.posts == 0:
+            return None
+        title = None
+        try:
+            title = self.runtime.catalogue.edition(edition).title
+        except DigestError:  # an edition no longer in sources.toml: the rollup's title will do
+            pass
+        return render_issue(rollup, settings=self.runtime.settings, edition_title=title)
+
+    def plan_weekly(self, edition: str, week: str) -> tuple[Issue, int, int] | None:
+        """What `send_weekly` would do now: (issue, audience, already done); None when the
+        week has no posts."""
+        issue = self.issue(edition, week)
+        if issue is None:
+            return None
+        audience, ledger = plan_issue(issue, engine=self.runtime.engine)
+        done = sum(1 for sid, _ in audience if ledger.get(str(sid)) in ("sent", "failed"))
+        return issue, len(audience), done
+
+    def send_weekly(
+        self,
+        edition: str,
+        week: str,
+        *,
+        on_outcome: Callable[..., None] | None = None,
+        on_plan: Callable[[int], None] | None = None,
+        stale_after: timedelta | None = None,
+    ) -> Tally | None:
+        """Compose the week's rollup and mail its issue to every confirmed subscriber not
+        yet served; None when the week has no posts (an empty issue is not mailed)."""
+        settings = self.runtime.settings
+        SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
+        settings.check_secret_key()
+        issue = self.issue(edition, week)
+        if issue is None:
+            return None
+        return send_issue(
+            issue,
+            engine=self.runtime.engine,
+            settings=settings,
+            connect=lambda: SMTPSender.from_url(settings.smtp_url),
+            on_outcome=on_outcome,
+            on_plan=on_plan,
+            stale_after=stale_after,
+        )
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """A verifying context with certifi's CAs (as httpx uses), built once per process:
+    loading the CA file costs ~25 ms of CPU, and the worker opens a session every hour."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+@contextmanager
+def worker_pool(workers: int | None) -> Iterator[RenewingPool]:
+    """Processes for parsing and extraction, one per core, started before the event loop.
+
+    fork when this process has no other thread (the `digest` CLI): the workers inherit
+    feedparser and lxml already imported, so they cost nothing to start, and all of them
+    are forked here, before any other thread exists, so no lock can be copied held.
+    Otherwise (a scheduler's thread, a test server) spawn, which is always safe but
+    re-imports the application in every worker (~1.5 s of CPU each, measured), and starts
+    them only when a body needs parsing. If a worker dies (the OOM killer, a crash in a C
+    extension), the pool is replaced by a spawned one and the run goes on.
+    """
+    size = workers or os.cpu_count() or 2
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+
+    def forking() -> bool:  # decided afresh for a replacement pool
+        return can_fork and threading.active_count() == 1
+
+    def start() -> ProcessPoolExecutor:
+        method = "fork" if forking() else "spawn"
+        return ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context(method))
+
+    forked = forking()  # what the first pool, started just below, uses
+    pool = RenewingPool(start, max_workers=size)
+    if forked:  # with fork, the first submit starts every worker at once
+        pool.submit(int).result()
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
