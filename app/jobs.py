@@ -25,6 +25,7 @@ import logging
 import time as monotonic_clock
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -70,6 +71,8 @@ class Steps:
     compose_weekly: Callable[[str, str], Any]  # (edition, ISO week)
     send_weekly: Callable[[str, str], Any]  # (edition, ISO week)
     backfill: Callable[[], Any] = dict  # the recent periods' digests, after an ingest
+    # one run of the pipeline per tick: one LLM budget (tokens, seconds) for all its steps
+    run: Callable[[], AbstractContextManager[object]] = nullcontext
 
 
 @dataclass(frozen=True)
@@ -231,27 +234,30 @@ class JobFailedError(DigestError):
 
 def run_ingest(*, steps: Steps) -> dict[str, Any]:
     """Ingest every source, summarise what is new, then bring the recent digests up to date."""
-    return {
-        "ingest": _tally(steps.ingest()),
-        "summarise": _tally(steps.summarise()),
-        "backfill": _tally(steps.backfill()),
-    }
+    with steps.run():
+        return {
+            "ingest": _tally(steps.ingest()),
+            "summarise": _tally(steps.summarise()),
+            "backfill": _tally(steps.backfill()),
+        }
 
 
 def run_daily(*, steps: Steps, editions: Sequence[str], day: date) -> dict[str, Any]:
     """Compose and post `day`'s digest of each edition; one failing edition spares the rest."""
-    return _per_edition(
-        editions,
-        lambda edition: (steps.compose_daily(edition, day), steps.post_daily(edition, day)),
-    )
+    with steps.run():
+        return _per_edition(
+            editions,
+            lambda edition: (steps.compose_daily(edition, day), steps.post_daily(edition, day)),
+        )
 
 
 def run_weekly(*, steps: Steps, editions: Sequence[str], week: str) -> dict[str, Any]:
     """Compose each edition's rollup of `week` and send its newsletter."""
-    return _per_edition(
-        editions,
-        lambda edition: (steps.compose_weekly(edition, week), steps.send_weekly(edition, week)),
-    )
+    with steps.run():
+        return _per_edition(
+            editions,
+            lambda edition: (steps.compose_weekly(edition, week), steps.send_weekly(edition, week)),
+        )
 
 
 def _per_edition(editions: Sequence[str], work: Callable[[str], tuple[Any, Any]]) -> dict[str, Any]:
@@ -327,4 +333,5 @@ def steps_for(pipeline: Pipeline) -> Steps:
         compose_weekly=pipeline.weekly,
         send_weekly=send_weekly,
         backfill=pipeline.backfill,
+        run=pipeline.run,
     )

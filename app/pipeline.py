@@ -43,9 +43,9 @@ from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
-from core.summarise import Summariser, summarise_pending
+from core.summarise import Summariser, article_text, pending_articles, summarise_pending
 from core.summarise.extractive import ExtractiveSummariser
-from core.summarise.llm import LLMSummariser
+from core.summarise.llm import LLMSummariser, RunBudget
 from core.workpool import RenewingPool
 from newsletter.render import Issue, render_issue
 from newsletter.send import Tally, plan_issue, send_issue
@@ -60,6 +60,7 @@ class Pipeline:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._run: Summariser | None = None  # the open run's summariser (`run()`)
 
     # --- time --------------------------------------------------------------------------
 
@@ -111,9 +112,11 @@ class Pipeline:
         )
 
     def summariser(self) -> Summariser:
-        """A summariser as DIGEST_SUMMARISER names it, new for each run: LLM_TOKEN_BUDGET
-        and the usage counts are per run (the worker's pipeline lives for days). The LLM
-        one uses the runtime's client."""
+        """The summariser DIGEST_SUMMARISER names: the open run's (`run()`), else a new one
+        for this step. LLM_TOKEN_BUDGET, LLM_TIME_BUDGET and the usage counts are per run
+        (the worker's pipeline lives for days). The LLM one uses the runtime's client."""
+        if self._run is not None:
+            return self._run
         settings = self.runtime.settings
         if settings.summariser != "llm":
             return ExtractiveSummariser()
@@ -121,9 +124,24 @@ class Pipeline:
             client=self.runtime.llm_client,
             model=settings.llm_model,
             api_key=settings.llm_api_key,
-            token_budget=settings.llm_token_budget,
+            budget=RunBudget(tokens=settings.llm_token_budget, seconds=settings.llm_time_budget),
+            max_input_chars=settings.llm_max_input_chars,
             concurrency=settings.llm_concurrency,
         )
+
+    @contextmanager
+    def run(self) -> Iterator[Summariser]:
+        """One run (a `digest run`, a worker tick): every step inside shares one summariser,
+        so one budget and one tally cover summarising and composing. Nested runs join the
+        open one."""
+        if self._run is not None:
+            yield self._run
+            return
+        self._run = self.summariser()
+        try:
+            yield self._run
+        finally:
+            self._run = None
 
     def summarise(
         self,
@@ -135,7 +153,7 @@ class Pipeline:
 
         Counts: "pending", "summarised", one per summariser used ("extractive", "llm",
         "title-only"), and for the LLM summariser "llm_calls", "llm_tokens", "cache_hits",
-        "fallbacks".
+        "fallbacks", "rejected" (`LLMSummariser.line()` of the run's summariser says it all).
         """
         summariser = self.summariser()
         start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
@@ -150,8 +168,30 @@ class Pipeline:
                 llm_tokens=usage.tokens,
                 cache_hits=usage.cache_hits,
                 fallbacks=usage.fallbacks,
+                rejected=sum(usage.rejected.values()),
             )
         return counts
+
+    def estimate(self, *, since: date | None = None) -> str:
+        """What `summarise` would send to the model and about what it costs, sending nothing."""
+        summariser = self.summariser()
+        start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
+        with session_scope(self.runtime.engine) as session:
+            pending = [article_text(a) for a, _ in pending_articles(session=session, since=start)]
+            if not isinstance(summariser, LLMSummariser):
+                return (
+                    f"{len(pending)} article{'s' if len(pending) != 1 else ''} to summarise, "
+                    "all extractive (DIGEST_SUMMARISER is not llm): no model, no tokens."
+                )
+            estimate = summariser.estimate(pending, session=session)
+        settings = self.runtime.settings
+        fits = "within" if estimate.tokens <= settings.llm_token_budget else "over"
+        return (
+            f"{estimate.posts} post{'s' if estimate.posts != 1 else ''} would go to the model "
+            f"({settings.llm_model}), about {estimate.tokens:,} tokens, {fits} "
+            f"LLM_TOKEN_BUDGET ({settings.llm_token_budget:,}); {estimate.cached} already "
+            f"cached, {estimate.title_only} title-only. Nothing was sent."
+        )
 
     # --- compose (reads) ---------------------------------------------------------------
 

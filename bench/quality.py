@@ -11,7 +11,9 @@ Runs our summariser through the project's `Summariser` interface (`llm`: built f
 LLM_BASE_URL / LLM_MODEL / LLM_API_KEY environment variables as the app builds it, with a
 throwaway SQLite cache) and prints, per article and on average, the figures `core.quality`
 defines: key-fact recall beside the two baselines (first 110 words, best 110-word window),
-faithful, third person, words, and sentences that open by leaning on one not chosen.
+faithful, third person, words, and sentences that open by leaning on one not chosen. With
+`llm`, a last line counts what the model wrote, what `core.claims` rejected (by reason) and
+what fell back to extractive.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def summariser_named(name: str) -> Iterator[tuple[Summariser, Session | None]]:
         return
     from app.wiring import Runtime
     from core.config import Settings
-    from core.summarise.llm import LLMSummariser
+    from core.summarise.llm import LLMSummariser, RunBudget
     from storage.db import make_engine, upgrade
 
     settings = Settings.from_env({**os.environ, "DIGEST_SUMMARISER": "llm"})
@@ -96,7 +98,10 @@ def summariser_named(name: str) -> Iterator[tuple[Summariser, Session | None]]:
                         client=runtime.llm_client,
                         model=settings.llm_model,
                         api_key=settings.llm_api_key,
-                        token_budget=settings.llm_token_budget,
+                        budget=RunBudget(
+                            tokens=settings.llm_token_budget, seconds=settings.llm_time_budget
+                        ),
+                        max_input_chars=settings.llm_max_input_chars,
                         concurrency=settings.llm_concurrency,
                     ),
                     session,
@@ -107,8 +112,13 @@ def summariser_named(name: str) -> Iterator[tuple[Summariser, Session | None]]:
 
 
 def measure(
-    articles: dict[str, tuple[str, str, str]], references: dict[str, str], summariser_name: str
+    articles: dict[str, tuple[str, str, str]],
+    references: dict[str, str],
+    summariser_name: str,
+    notes: list[str] | None = None,
 ) -> list[Row]:
+    """One row per article with a reference; with `llm`, the model's summary line (written,
+    rejected by reason, fell back) is appended to `notes`."""
     keys = [k for k in articles if k in references]
     inputs = []
     for key in keys:
@@ -117,6 +127,9 @@ def measure(
         inputs.append(ArticleText(url=url, title=title, company=company, text=body))
     with summariser_named(summariser_name) as (summariser, session):
         dives = summariser.summarise(inputs, session=session)  # type: ignore[arg-type]
+        line = getattr(summariser, "line", None)
+        if notes is not None and line is not None:
+            notes.append(f"LLM: {line()}.")
     rows = []
     for key, article, dive in zip(keys, inputs, dives, strict=True):
         reference = references[key]
@@ -191,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     if not any(k in references for k in articles):
         parser.error("no article has a reference (files are matched by their NN- prefix)")
     try:
-        rows = measure(articles, references, args.summariser)
+        notes: list[str] = []
+        rows = measure(articles, references, args.summariser, notes)
     except Exception as exc:  # a config or network error: one line, not a traceback
         from core.errors import DigestError
 
@@ -200,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         raise
     print(report(rows, show_text=args.show))
+    for note in notes:  # with llm: what the model wrote, what was rejected and why
+        print(note)
     return 0
 
 

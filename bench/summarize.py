@@ -8,7 +8,8 @@ noisy, ratios less so):
 1. extractive `summarise_pending` over N articles (articles/s);
 2. the second run over the same, unchanged articles vs the first (target ≥ 50×);
 3. the LLM summariser against a local OpenAI-compatible server: first run vs the cached
-   second run (which must make 0 requests), and input tokens vs sending whole articles;
+   second run (which must make 0 requests, target ≥ 50× faster), and how many posts go whole;
+   then 100 posts against a server that answers in 1 s with LLM_CONCURRENCY=4 (target ≤ 40 s);
 4. composing a weekly rollup over N articles, pure and from the database (seconds);
 5. one 300-sentence article with the `MAX_SENTENCES` input cap vs without (performance.md P9).
 
@@ -38,7 +39,6 @@ from core.model import Edition  # noqa: E402
 from core.summarise import ArticleText, summarise_pending  # noqa: E402
 from core.summarise.extractive import (  # noqa: E402
     ExtractiveSummariser,
-    condense,
     summarise_extractive,
 )
 from core.summarise.llm import MAX_INPUT_CHARS, LLMSummariser  # noqa: E402
@@ -162,23 +162,49 @@ def bench_llm(url: str, n: int) -> None:
             ArticleText(url=a.url, title=a.title, company=a.company, text=a.text) for a in rows
         ]
         with httpx.Client(base_url=llm.url + "/v1/", timeout=30) as client:
-            first, _ = timed(
-                "first run",
-                lambda: LLMSummariser(client=client, model="m", concurrency=8).summarise(
-                    inputs, session=session
-                ),
-            )
+            summariser = LLMSummariser(client=client, model="m", concurrency=8)
+            first, dives = timed("first run", lambda: summariser.summarise(inputs, session=session))
             calls = len(llm.calls)
             cached = LLMSummariser(client=client, model="m", concurrency=8)
             second, _ = timed(
                 "second run (cached)", lambda: cached.summarise(inputs, session=session)
             )
         assert len(llm.calls) == calls and cached.usage.cache_hits == n
-        naive = sum(len(a.text) for a in inputs)
-        sent = sum(len(condense(a.text, MAX_INPUT_CHARS)) for a in inputs)
+        whole = sum(len(a.text) <= MAX_INPUT_CHARS for a in inputs)
+        by_model = sum(d.summariser == "llm" for d in dives)
     print(
-        f"  → cached run {first / second:,.0f}× faster, {len(llm.calls) - calls} requests; "
-        f"article text sent {sent / naive:.2f}× of whole articles (cap {MAX_INPUT_CHARS} chars)"
+        f"  → cached run {first / second:,.0f}× faster (target ≥ 50×), "
+        f"{len(llm.calls) - calls} requests; {whole} of {n} posts sent whole "
+        f"(≤ {MAX_INPUT_CHARS:,} chars); {by_model} of {n} deep dives by the model"
+    )
+    engine.dispose()
+
+
+def bench_llm_latency(url: str, n: int, latency: float, concurrency: int) -> None:
+    """N posts against a server that takes `latency` seconds per answer (target: 100 in ≤ 40 s
+    at 1 s and LLM_CONCURRENCY=4), against the ideal N × latency / concurrency."""
+    from tests.peers.llm import serve_llm, slow
+
+    print(f"3b. {n} posts, a server answering in {latency:g} s, LLM_CONCURRENCY={concurrency}")
+    engine = make_engine(url)
+    with Session(engine) as session, serve_llm(default=slow(latency)) as llm:
+        rows = session.exec(
+            select(Article).order_by(Article.id.desc()).limit(n)  # type: ignore[union-attr]
+        ).all()
+        inputs = [
+            ArticleText(url=a.url, title=a.title, company=a.company, text=a.text) for a in rows
+        ]
+        with httpx.Client(base_url=llm.url + "/v1/", timeout=30) as client:
+            summariser = LLMSummariser(client=client, model="slow", concurrency=concurrency)
+            seconds, dives = timed(
+                "summarise", lambda: summariser.summarise(inputs, session=session)
+            )
+    ideal = n * latency / concurrency
+    by_model = sum(d.summariser == "llm" for d in dives)
+    print(
+        f"  → {seconds:.1f} s for {n} posts (target ≤ {0.4 * n:.0f} s for 100 at 1 s), "
+        f"{seconds / ideal:.2f}× the ideal {ideal:.0f} s; {by_model} by the model, "
+        f"{llm.max_in_flight} requests in flight at most"
     )
     engine.dispose()
 
@@ -243,6 +269,9 @@ def bench_long_article() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=1000)
+    parser.add_argument("--llm-posts", type=int, default=100, help="posts for the 1 s server")
+    parser.add_argument("--llm-latency", type=float, default=1.0, help="seconds per answer")
+    parser.add_argument("--llm-concurrency", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -256,6 +285,7 @@ def main() -> None:
         engine.dispose()
         bench_extractive(url, args.articles)
         bench_llm(url, args.articles)
+        bench_llm_latency(url, args.llm_posts, args.llm_latency, args.llm_concurrency)
         bench_compose(url, args.articles)
         bench_long_article()
         engine = make_engine(url)

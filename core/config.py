@@ -75,7 +75,19 @@ class Settings:
     )
     llm_api_key: str = _env("LLM_API_KEY", "", "API key for LLM_BASE_URL", secret=True)
     llm_model: str = _env("LLM_MODEL", "", "Model name sent to LLM_BASE_URL")
-    llm_token_budget: int = _env("LLM_TOKEN_BUDGET", 200_000, "Most LLM tokens one run may spend")
+    llm_token_budget: int = _env(
+        "LLM_TOKEN_BUDGET", 200_000, "Most LLM tokens one run or worker tick may spend"
+    )
+    llm_time_budget: int = _env(
+        "LLM_TIME_BUDGET",
+        300,
+        "Most seconds one run or worker tick may wait for the LLM; then the rest is extractive",
+    )
+    llm_max_input_chars: int = _env(
+        "LLM_MAX_INPUT_CHARS",
+        24_000,
+        "Longest post sent to the LLM whole; longer ones are condensed",
+    )
     llm_concurrency: int = _env("LLM_CONCURRENCY", 4, "LLM requests in flight at once")
     slack_bot_token: str = _env(
         "SLACK_BOT_TOKEN", "", "Bot token (xoxb-…) for one workspace", secret=True

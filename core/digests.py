@@ -34,16 +34,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from core.compose import (
-    Post,
-    belongs_to_day,
-    compose_daily,
-    compose_weekly,
-    with_written_patterns,
-    with_written_signal,
-)
+from core.compose import Post, belongs_to_day, compose_daily, compose_weekly
 from core.dates import day_bounds, day_of, iso_week, week_bounds, week_days
-from core.model import ArticleRef, DailyDigest, Edition, Pattern, Signal, WeeklyRollup
+from core.editorial import Editor, write_daily, write_weekly
+from core.model import ArticleRef, DailyDigest, Edition, WeeklyRollup
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import summarise_extractive
 from core.tags import merge_tags, tag_text
@@ -66,15 +60,10 @@ BACKFILL_WEEKS = 4
 
 
 class Writer(Protocol):
-    """Writes the signal's and the patterns' paragraphs (the LLM summariser does)."""
+    """Gives the `core.editorial.Editor` that writes a digest's sections over a session (the
+    LLM summariser does: the signal, patterns, top stories and the week in review)."""
 
-    def write_signal(
-        self, signal: Signal, article: ArticleRef, *, session: Session
-    ) -> str | None: ...
-
-    def write_pattern(
-        self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
-    ) -> str | None: ...
+    def editor(self, *, session: Session) -> Editor: ...
 
 
 class Digests(Protocol):
@@ -102,6 +91,7 @@ def daily_digest(
 
     - `sources`: names of the edition's configured sources (for the stats line).
     - `writer`: writes the signal's and patterns' paragraphs (None: the composed text).
+      In a weekly rollup, the top stories and the week in review too.
     - `keep_summaries`: store the extractive deep dive made here for a post not yet
       summarised (False when an LLM summariser will write it: the next summarise run does).
     - `force`: compose again even if the stored digest is up to date (not once delivered).
@@ -128,14 +118,7 @@ def daily_digest(
         unreachable=_unreachable(session, sources),
     )
     if writer is not None:
-        digest = with_written_signal(
-            digest, write=lambda s, ref: writer.write_signal(s, ref, session=session)
-        )
-        digest = with_written_patterns(
-            digest,
-            articles=digest.deep_dives,
-            write=lambda p, refs: writer.write_pattern(p, refs, session=session),
-        )
+        digest = write_daily(digest, editor=writer.editor(session=session))
     deep_dives.assign_digest_day(
         session=session, article_ids=[k.id for k in keys if k.digest_day is None], day=day
     )
@@ -185,15 +168,11 @@ def weekly_rollup(
     rows = deep_dives.articles_by_id(session=session, ids=[k.id for k in keys])
     posts = posts_of(session, rows, keep_summaries=keep_summaries)
     rollup = compose_weekly(edition=edition, week=week, posts=posts, sources=sources)
-    if writer is not None and rollup.patterns:
+    if writer is not None:
         refs = [
             ArticleRef(title=p.title, company=p.company, url=p.url, text=p.deep_dive) for p in posts
         ]
-        rollup = with_written_patterns(
-            rollup,
-            articles=refs,
-            write=lambda p, found: writer.write_pattern(p, found, session=session),
-        )
+        rollup = write_weekly(rollup, articles=refs, editor=writer.editor(session=session))
     session.commit()
     if keys:
         basis = _basis(_week_keys(session, key, week, tz))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.peers.llm import serve_llm
+from tests.peers.llm import inventing_a_name, serve_llm, writing_we
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "data" / "quality"
@@ -24,7 +24,9 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 def _rows(stdout: str) -> dict[str, list[str]]:
     lines = stdout.splitlines()
-    return {line.split()[0]: line.split() for line in lines[1:] if not line.startswith("mean")}
+    return {
+        line.split()[0]: line.split() for line in lines[1:] if not line.startswith(("mean", "LLM:"))
+    }
 
 
 def test_the_table_has_one_row_per_article_with_a_reference_and_the_mean() -> None:
@@ -52,6 +54,23 @@ def test_the_llm_summariser_is_built_from_the_llm_environment() -> None:
     assert result.returncode == 0, result.stderr
     assert len(llm.calls) == 3 and {c["model"] for c in llm.calls} == {"test-model"}
     assert sorted(_rows(result.stdout)) == ["01", "02", "03"]
+    assert result.stdout.splitlines()[-1].startswith("LLM: 3 by the model, 0 extractive; 3 calls")
+
+
+def test_with_the_llm_summariser_the_rejections_are_printed() -> None:
+    env = {"PATH": "/usr/bin:/bin", "LLM_MODEL": "test-model", "LLM_CONCURRENCY": "1"}
+    with serve_llm(inventing_a_name(), inventing_a_name(), writing_we()) as llm:
+        env["LLM_BASE_URL"] = llm.url + "/v1"
+        result = _run(
+            str(SAMPLE / "articles"), str(SAMPLE / "references.json"), "--summariser", "llm",
+            env=env,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(_rows(result.stdout)) == ["01", "02", "03"]
+    assert result.stdout.splitlines()[-1].startswith(
+        "LLM: 2 by the model, 3 rejected (a name not in the post: 2, first person: 1), "
+        "1 extractive; 5 calls"
+    )
 
 
 def test_without_llm_settings_the_llm_run_is_a_one_line_error() -> None:

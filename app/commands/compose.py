@@ -8,7 +8,7 @@ for today, the README's main command: ingest → summarise → compose → print
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import click
 
@@ -19,6 +19,7 @@ from app.wiring import Runtime
 from core.dates import iso_week, parse_day, parse_week
 from core.errors import ComposeError
 from core.render import render_daily, render_weekly
+from core.summarise.llm import LLMSummariser
 
 __all__ = ["register"]
 
@@ -34,28 +35,27 @@ def register(cli: click.Group) -> None:
     cli.add_command(run_command)
 
 
-def _today(runtime: Runtime) -> date:
-    return Pipeline(runtime).today()
-
-
 # --- commands --------------------------------------------------------------------------------
 
 
-def _summarise(runtime: Runtime, since: str | None) -> None:
-    day = parse_day(since, today=_today(runtime)) if since else None
-    with progress_bar("Summarising") as bar:
-        counts = Pipeline(runtime).summarise(since=day, on_progress=bar.update if bar else None)
+def _summarise(
+    pipeline: Pipeline, since: str | None, *, estimate: bool = False, line: bool = True
+) -> None:
+    """Summarise and print the summary line; `line=False` leaves the LLM line to a run that
+    has more steps (it prints one line for all of them)."""
+    day = parse_day(since, today=pipeline.today()) if since else None
+    if estimate:
+        click.echo(pipeline.estimate(since=day), err=True)
+        return
+    with progress_bar("Summarising") as bar, pipeline.run() as summariser:
+        counts = pipeline.summarise(since=day, on_progress=bar.update if bar else None)
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
-    line = f"Summarised {counts['summarised']} article{'s' if counts['summarised'] != 1 else ''}"
-    click.echo(line + (f" ({used})." if used else "."), err=True)
-    if "llm_calls" in counts:
-        click.echo(
-            f"LLM: {counts['llm_calls']} calls, {counts['llm_tokens']:,} tokens, "
-            f"{counts['cache_hits']} cached, {counts['fallbacks']} fell back to extractive.",
-            err=True,
-        )
+    text = f"Summarised {counts['summarised']} article{'s' if counts['summarised'] != 1 else ''}"
+    click.echo(text + (f" ({used})." if used else "."), err=True)
+    if line and isinstance(summariser, LLMSummariser):
+        click.echo(f"LLM: {summariser.line()}.", err=True)
 
 
 _SINCE = click.option(
@@ -66,24 +66,34 @@ _SINCE = click.option(
 )
 
 
+_ESTIMATE = click.option(
+    "--estimate",
+    is_flag=True,
+    help="Only print how many posts would go to the model and about how many tokens that "
+    "costs; send nothing.",
+)
+
+
 @click.command("summarise")
 @_SINCE
+@_ESTIMATE
 @click.pass_obj
-def summarise_command(runtime: Runtime, since: str | None) -> None:
+def summarise_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
     """Write deep dives for articles that have none (alias: summarize).
 
     Uses DIGEST_SUMMARISER: extractive (default, offline) or llm (LLM_BASE_URL, LLM_MODEL).
     Articles already summarised are skipped, so running it twice does nothing the second time.
     """
-    _summarise(runtime, since)
+    _summarise(Pipeline(runtime), since, estimate=estimate)
 
 
 @click.command("summarize", hidden=True)
 @_SINCE
+@_ESTIMATE
 @click.pass_obj
-def summarize_command(runtime: Runtime, since: str | None) -> None:
+def summarize_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
     """Alias of `summarise`."""
-    _summarise(runtime, since)
+    _summarise(Pipeline(runtime), since, estimate=estimate)
 
 
 _EDITION = click.option(
@@ -200,8 +210,11 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
     # history (a first run ingests whole feeds) is summarised on demand when composed.
     pipeline = Pipeline(runtime)
     today = pipeline.today()
-    _summarise(runtime, (today - timedelta(days=7)).isoformat())
-    pipeline.backfill(edition=edition)
-    digest = pipeline.daily(edition, today)
+    with pipeline.run() as summariser:  # one LLM budget and one LLM line for all the steps
+        _summarise(pipeline, (today - timedelta(days=7)).isoformat(), line=False)
+        pipeline.backfill(edition=edition)
+        digest = pipeline.daily(edition, today)
     assert digest is not None  # today is never in the future
+    if isinstance(summariser, LLMSummariser):
+        click.echo(f"LLM: {summariser.line()}.", err=True)
     click.echo(render_daily(digest, fmt), nl=False)

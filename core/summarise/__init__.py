@@ -21,8 +21,16 @@ from sqlmodel import Session
 from core.model import DeepDive
 from core.tags import tag_text
 from storage import deep_dives
+from storage.tables import Article
 
-__all__ = ["ArticleText", "Summariser", "summarise_pending", "text_hash"]
+__all__ = [
+    "ArticleText",
+    "Summariser",
+    "article_text",
+    "pending_articles",
+    "summarise_pending",
+    "text_hash",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,26 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def pending_articles(
+    *, session: Session, since: datetime | None = None, edition: str | None = None
+) -> list[tuple[Article, str]]:
+    """(article, text hash) of every article without an up-to-date deep dive, newest first."""
+    pending = deep_dives.articles_needing_summary(session=session, since=since, edition=edition)
+    hashed = [(article, row, text_hash(article.text)) for article, row in pending]
+    return [(a, digest) for a, row, digest in hashed if row is None or row.text_hash != digest]
+
+
+def article_text(article: Article) -> ArticleText:
+    """What a summariser is given of one stored article."""
+    return ArticleText(
+        url=article.url,
+        title=article.title,
+        company=article.company,
+        text=article.text,
+        text_kind=article.text_kind,
+    )
+
+
 def summarise_pending(
     *,
     session: Session,
@@ -75,20 +103,13 @@ def summarise_pending(
     Each summarised article also gets its topic tags (`core.tags`) stored on its row.
     Running it twice summarises nothing the second time.
     """
-    pending = deep_dives.articles_needing_summary(session=session, since=since, edition=edition)
-    hashed = [(article, row, text_hash(article.text)) for article, row in pending]
-    todo = [(a, digest) for a, row, digest in hashed if row is None or row.text_hash != digest]
+    todo = pending_articles(session=session, since=since, edition=edition)
     counts: dict[str, int] = {"pending": len(todo), "summarised": 0}
     if on_progress:
         on_progress(0, len(todo))
     for start in range(0, len(todo), BATCH):
         batch = todo[start : start + BATCH]
-        inputs = [
-            ArticleText(
-                url=a.url, title=a.title, company=a.company, text=a.text, text_kind=a.text_kind
-            )
-            for a, _ in batch
-        ]
+        inputs = [article_text(a) for a, _ in batch]
         results = summariser.summarise(inputs, session=session)
         rows = []
         for (article, digest), dive in zip(batch, results, strict=True):

@@ -1,180 +1,148 @@
 """Deep dives written by any OpenAI-compatible chat-completions API, checked before they are used.
 
 Why so defensive: the model is the one part of the pipeline that can make things up, and small
-local models do, figures especially. So an answer is used only if it is valid JSON of the
-expected shape, 40–180 words long, and every number in it occurs in the article. An answer that
-fails is asked for once more; after that, or when the endpoint is down, slow, out of budget or
-refusing, the article gets the extractive deep dive instead. The digest never says anything false
-and never fails because of the model.
+local models do. So the model is asked for four JSON fields (`problem`, `approach`, `tradeoff`,
+`lesson`), which are joined into the deep dive in that order, and the paragraph is used only if
+it passes every check of `core.claims` (70–130 words, every figure and capitalised name from the
+post, third person, English, the company named). An answer that fails is asked for once more
+with the reason; after that, or when the endpoint is down, slow, refusing or out of budget, the
+article gets the extractive deep dive instead. The digest never says anything false and never
+fails because of the model.
 
-Costs are bounded three ways: a per-run token budget, an input cap (`MAX_INPUT_CHARS`: the
-post's opening plus its key later sentences, chosen by the extractive scorer), and a
-cache keyed by article text hash + model + prompt version (table `summary_cache`), so an
-article is never summarised twice. Requests run `concurrency` at a time over the injected
-`httpx.Client` (which is thread-safe); 429 and 5xx answers and timeouts are retried with
-exponential backoff that honours Retry-After.
+The model sees the whole post up to `max_input_chars` (LLM_MAX_INPUT_CHARS, 24,000 characters,
+about 6,000 tokens); only a longer one is condensed (`extractive.condense`: its opening plus its
+key later sentences). Costs are bounded by one `RunBudget` per run (tokens and seconds, shared
+by every step of a `digest run` or worker tick that uses the same summariser) and by a cache
+keyed by article text hash + model + prompt version (table `summary_cache`), so an article is
+never summarised twice. Requests run `concurrency` at a time over the injected `httpx.Client`
+(which is thread-safe); 429 and 5xx answers and timeouts are retried with exponential backoff
+that honours Retry-After, never past the run's deadline.
+
+`core.editorial` writes the digests' other sections through the same `ask`, budget and usage.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlmodel import Session
 
-from core.model import ArticleRef, DeepDive, Pattern, Signal
+from core.claims import Rejected, check_text, read_fields
+from core.model import DeepDive
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
+from core.summarise.usage import Estimate, RunBudget, Usage
 from storage import deep_dives
 
-__all__ = ["LLMSummariser", "PROMPT_VERSION", "cache_key", "check_answer", "check_pattern"]
+if TYPE_CHECKING:
+    from core.editorial import LLMEditor
+
+__all__ = [
+    "DEEP_DIVE_FIELDS",
+    "Estimate",
+    "LLMSummariser",
+    "MAX_INPUT_CHARS",
+    "PROMPT_VERSION",
+    "RunBudget",
+    "Usage",
+    "cache_key",
+    "check_deep_dive",
+]
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "dd-v1"
-MAX_INPUT_CHARS = 2400  # ≈ 600 tokens: the opening plus the key later sentences (`condense`)
-MAX_OUTPUT_TOKENS = 400
+PROMPT_VERSION = "dd-v2"  # v2: four JSON fields, whole posts, names and voice checked
+MAX_INPUT_CHARS = 24_000  # ≈ 6,000 tokens: a typical post whole; `condense` only beyond
+MAX_OUTPUT_TOKENS = 600
+EXPECTED_OUTPUT_TOKENS = 250  # what a 70–130-word JSON answer costs, for `--estimate`
 MAX_ATTEMPTS = 3  # per request, for 429 / 5xx / timeouts
 MAX_RETRY_AFTER = 60.0  # seconds; a longer Retry-After means "not this run"
+DEEP_DIVE_FIELDS = ("problem", "approach", "tradeoff", "lesson")
+DEEP_DIVE_WORDS = (70, 130)
+FIELD_WORDS = (4, 60)
 
 SYSTEM_PROMPT = """\
 You write the "Deep Dives" of Engineering @ Scale, a daily digest that senior engineers read in \
-three minutes. Summarise the engineering blog post you are given as ONE paragraph of 70 to 130 \
-words, in this order: the problem the company had, what it built or changed, the trade-off it \
-accepted, and the general lesson for other engineering teams. Write in the third person with \
-the company as the subject, in a plain, factual tone.
-Rules: use only facts stated in the post. Keep concrete numbers, copied exactly as the post \
-writes them; never add a number that is not in the post. If the post has too little content \
-to summarise, answer with an empty deep_dive.
-Answer with a JSON object and nothing else: {"deep_dive": "<the paragraph>"}"""
-
-PATTERN_PROMPT = """\
-You write the "Patterns Across Companies" section of Engineering @ Scale, a daily digest for \
-senior engineers. You are given deep dives of posts by several companies that share a theme. \
-Write ONE paragraph of 40 to 120 words naming the shared theme, naming every company and what \
-each did, and ending with what the pattern means for other engineering teams.
-Rules: use only facts in the deep dives; never add a number that is not in them; name every \
-company listed. Answer with a JSON object and nothing else: {"paragraph": "<the paragraph>"}"""
-
-SIGNAL_PROMPT = """\
-You write the "Signal of the Day" of Engineering @ Scale, a daily digest for senior engineers: \
-the one post of the day that matters most. You are given its deep dive. Write ONE paragraph of \
-40 to 100 words that says why it matters beyond this company: the shift it shows and what other \
-engineering teams should take from it. Name the company.
-Rules: use only facts in the deep dive; never add a number that is not in it. Answer with a \
-JSON object and nothing else: {"paragraph": "<the paragraph>"}"""
-
-_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+three minutes. Summarise the engineering blog post you are given in four parts, one or two \
+sentences each, 70 to 130 words in all:
+- problem: the problem the company had;
+- approach: what it built or changed;
+- tradeoff: the trade-off it accepted;
+- lesson: the general lesson for other engineering teams.
+Write in the third person with the company as the subject ("Datadog built …"), never "we", \
+"our" or "I", in plain, factual English.
+Rules: use only facts stated in the post. Copy numbers exactly as the post writes them and \
+never add one. Name only technologies, products, companies and people that the post names. If \
+the post has too little content to summarise, answer with empty fields.
+Answer with a JSON object and nothing else:
+{"problem": "…", "approach": "…", "tradeoff": "…", "lesson": "…"}"""
 
 
-def cache_key(text_digest: str, model: str) -> str:
-    """The cache key of one article's summary: text hash + model + prompt version."""
-    return hashlib.sha256(f"{text_digest}|{model}|{PROMPT_VERSION}".encode()).hexdigest()
+def cache_key(text_digest: str, model: str, kind: str = "") -> str:
+    """The cache key of one model answer: content hash + model + prompt version (+ section)."""
+    prefix = f"{kind}|" if kind else ""
+    return hashlib.sha256(f"{prefix}{text_digest}|{model}|{PROMPT_VERSION}".encode()).hexdigest()
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+def _material(article: ArticleText) -> str:
+    return f"{article.company}\n{article.title}\n{article.text}"
 
 
-def _field(content: str, name: str) -> str:
-    """The string `name` of a JSON object answer (a ```json fence allowed), whitespace-collapsed."""
-    body = content.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", body, re.DOTALL)
-    if fenced:
-        body = fenced.group(1)
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError:
-        raise ValueError("answer is not valid JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get(name), str):
-        raise ValueError(f'answer is not an object with a "{name}" string')
-    text = " ".join(data[name].split())
-    if not text:
-        raise ValueError("model declined to answer")
-    return text
+def _sentence(text: str) -> str:
+    return text if text[-1:] in ".!?" else text + "."
 
 
-def _check_numbers(text: str, source: str, where: str) -> None:
-    invented = sorted(_numbers(text) - _numbers(source))
-    if invented:
-        raise ValueError(f"numbers not in the {where}: {', '.join(invented[:5])}")
+def check_deep_dive(content: str, article: ArticleText) -> str:
+    """The deep dive in a model's answer, or raise `core.claims.Rejected` saying what is wrong.
 
-
-def check_answer(content: str, article_text: str) -> str:
-    """The deep dive in a model's answer, or raise ValueError saying what is wrong with it.
-
-    Accepts `{"deep_dive": "..."}`, optionally inside a ```json fence. Rejects other shapes,
-    empty or refused answers, lengths outside 40–180 words, and any number that does not occur
-    in the article (7.5, 3,000 and 40% must appear as 7.5, 3,000 or 3000, and 40).
+    Accepts `{"problem", "approach", "tradeoff", "lesson"}` (optionally inside a ```json fence),
+    each 4–60 words, joined in that order into a 70–130-word paragraph that passes
+    `core.claims.check_text` against the post and names the company.
     """
-    text = _field(content, "deep_dive")
-    words = len(text.split())
-    if not 40 <= words <= 180:
-        raise ValueError(f"deep dive has {words} words, not 40–180")
-    _check_numbers(text, article_text, "article")
-    return text
-
-
-def check_pattern(content: str, *, companies: Sequence[str], material: str) -> str:
-    """The paragraph in a model's pattern answer, or raise ValueError saying what is wrong.
-
-    Accepts `{"paragraph": "..."}` of 30–150 words that names every company of the pattern and
-    uses no number absent from the deep dives it was given.
-    """
-    text = _field(content, "paragraph")
-    words = len(text.split())
-    if not 30 <= words <= 150:
-        raise ValueError(f"paragraph has {words} words, not 30–150")
-    missing = [c for c in companies if c.lower() not in text.lower()]
-    if missing:
-        raise ValueError(f"paragraph does not name {', '.join(missing)}")
-    _check_numbers(text, material, "deep dives")
-    return text
+    fields = read_fields(content, DEEP_DIVE_FIELDS)
+    for name, value in fields.items():
+        count = len(value.split())
+        if count < FIELD_WORDS[0]:
+            raise Rejected("too short", f'"{name}" has {count} words, at least {FIELD_WORDS[0]}')
+        if count > FIELD_WORDS[1]:
+            raise Rejected("too long", f'"{name}" has {count} words, at most {FIELD_WORDS[1]}')
+    paragraph = " ".join(_sentence(fields[name]) for name in DEEP_DIVE_FIELDS)
+    company = [article.company] if article.company else []
+    return check_text(
+        paragraph,
+        material=_material(article),
+        names=company,
+        words=DEEP_DIVE_WORDS,
+        must_name=company,
+    )
 
 
 class _Unavailable(Exception):
     """The endpoint could not answer this request (after retries)."""
 
 
-@dataclass
-class _Usage:
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cache_hits: int = 0
-    fallbacks: int = 0
-    retries: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-
 class LLMSummariser:
     """`Summariser` over an OpenAI-compatible `POST {base_url}/chat/completions`.
 
     Example:
-        client = httpx.Client(base_url="http://localhost:11434/v1", timeout=60)
+        client = httpx.Client(base_url="http://localhost:11434/v1/", timeout=60)
         summariser = LLMSummariser(client=client, model="llama3.1:8b")
         dives = summariser.summarise(articles, session=session)
 
-    - `client`: an httpx client whose `base_url` is the API root (…/v1); built in `app/`.
-    - `token_budget`: most tokens (prompt + completion) this instance may spend; articles
-      beyond it get extractive deep dives.
+    - `client`: an httpx client whose `base_url` is the API root (…/v1/); built in `app/`.
+    - `budget`: the run's `RunBudget`; by default `token_budget` tokens and no time limit.
+      Articles beyond it get extractive deep dives. Make one summariser (or budget) per run.
+    - `max_input_chars`: longest post sent whole; longer ones are condensed to it.
     - `concurrency`: requests in flight at once.
     - `sleep`: how to wait between retries (tests pass a recorder).
-    `usage` holds calls, tokens, cache hits, retries and fallbacks for the run.
+    `usage` holds calls, tokens, cache hits, rejections and fallbacks for the run.
     """
 
     name = "llm"
@@ -186,18 +154,34 @@ class LLMSummariser:
         model: str,
         api_key: str = "",
         token_budget: int = 200_000,
+        budget: RunBudget | None = None,
+        max_input_chars: int = MAX_INPUT_CHARS,
         concurrency: int = 4,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = client
         self.model = model
         self.api_key = api_key
-        self.token_budget = token_budget
+        self.budget = budget or RunBudget(tokens=token_budget)
+        self.max_input_chars = max_input_chars
         self.concurrency = max(1, concurrency)
         self.sleep = sleep
-        self.usage = _Usage()
+        self.usage = Usage()
         self._broken: str | None = None  # a non-retryable error (401, 404): stop calling
         self._json_mode = True  # send response_format json_object until a server rejects it
+
+    def line(self) -> str:
+        """The run's summary of the model's work (`Usage.line`)."""
+        return self.usage.line(token_budget=self.budget.tokens, time_budget=self.budget.seconds)
+
+    # --- sections -------------------------------------------------------------------------
+
+    def editor(self, *, session: Session) -> LLMEditor:
+        """The `core.editorial.Editor` that writes a digest's sections with this run's model,
+        budget and tally, caching its answers in `session`."""
+        from core.editorial import LLMEditor  # editorial builds on this module
+
+        return LLMEditor(self, session=session)
 
     # --- Summariser ----------------------------------------------------------------------
 
@@ -213,6 +197,7 @@ class LLMSummariser:
             cached = cache.get(keys[i])
             if cached is not None:
                 self.usage.cache_hits += 1
+                self.usage.written += 1
                 results[i] = DeepDive(
                     article_url=article.url, text=cached.text, summariser="llm", model=self.model
                 )
@@ -222,9 +207,11 @@ class LLMSummariser:
             answers = list(pool.map(lambda i: self._summarise_one(articles[i]), todo))
         for i, answer in zip(todo, answers, strict=True):
             if answer is None:
+                self.usage.fallbacks += 1
                 results[i] = summarise_extractive(articles[i])
                 continue
             text, prompt_tokens, completion_tokens = answer
+            self.usage.written += 1
             deep_dives.save_cached_summary(
                 session=session,
                 key=keys[i],
@@ -243,49 +230,95 @@ class LLMSummariser:
             )
         return [r for r in results if r is not None]
 
+    def estimate(self, articles: Sequence[ArticleText], *, session: Session) -> Estimate:
+        """How many of `articles` would go to the model, and about how many tokens that costs."""
+        keys = [cache_key(text_hash(a.text), self.model) for a in articles]
+        cache = deep_dives.load_cached_summaries(session=session, keys=keys)
+        posts = cached = title_only = tokens = 0
+        for article, key in zip(articles, keys, strict=True):
+            if len(article.text.split()) < USABLE_WORDS:
+                title_only += 1
+            elif key in cache:
+                cached += 1
+            else:
+                posts += 1
+                chars = sum(len(m["content"]) for m in self._messages(article))
+                tokens += chars // 4 + EXPECTED_OUTPUT_TOKENS
+        return Estimate(posts=posts, cached=cached, title_only=title_only, tokens=tokens)
+
     # --- one article ---------------------------------------------------------------------
 
-    def _summarise_one(self, article: ArticleText) -> tuple[str, int, int] | None:
-        """(deep dive, prompt tokens, completion tokens), or None to fall back to extractive."""
-        messages: list[dict[str, str]] = [
+    def _messages(self, article: ArticleText) -> list[dict[str, str]]:
+        return [
             {"role": "system", "content": SYSTEM_PROMPT},
             {
                 "role": "user",
                 "content": (
                     f"Company: {article.company}\nTitle: {article.title}\n\n"
-                    f"Post:\n{condense(article.text, MAX_INPUT_CHARS)}"
+                    f"Post:\n{condense(article.text, self.max_input_chars)}"
                 ),
             },
         ]
-        return self._ask(
-            messages, lambda content: check_answer(content, article.text), "deep_dive", article.url
+
+    def _summarise_one(self, article: ArticleText) -> tuple[str, int, int] | None:
+        """(deep dive, prompt tokens, completion tokens), or None to fall back to extractive."""
+        return self.ask(
+            self._messages(article),
+            lambda content: check_deep_dive(content, article),
+            '{"problem": "…", "approach": "…", "tradeoff": "…", "lesson": "…"}',
+            article.url,
         )
+
+    def ask(
+        self,
+        messages: list[dict[str, str]],
+        check: Callable[[str], str],
+        shape: str,
+        label: str,
+    ) -> tuple[str, int, int] | None:
+        """Ask, check, and ask once more with the reason if the answer fails; None when the
+        answer cannot be had (rejected twice, endpoint unavailable, budget spent).
+
+        `check` returns the usable text or raises `core.claims.Rejected`; `shape` is the JSON
+        shape the retry asks for. Every rejection is counted in `usage.rejected`.
+        """
+        try:
+            return self._ask(messages, check, shape, label)
+        except Exception:  # a bug here must cost one text its fluency, never the run
+            log.exception("llm ask failed for=%s", label)
+            return None
 
     def _ask(
         self,
         messages: list[dict[str, str]],
         check: Callable[[str], str],
-        field_name: str,
+        shape: str,
         label: str,
     ) -> tuple[str, int, int] | None:
-        """Ask, check, and ask once more if the answer fails; None when it cannot be had."""
         prompt_tokens = completion_tokens = 0
         for attempt in range(2):  # one answer, and one more if it fails the checks
             if self._broken:
                 break
             estimate = sum(len(m["content"]) for m in messages) // 4
-            with self.usage.lock:
-                if self.usage.tokens + estimate + MAX_OUTPUT_TOKENS > self.token_budget:
-                    log.info("llm token budget exhausted for=%s", label)
-                    break
+            refused = self.budget.reserve(estimate + MAX_OUTPUT_TOKENS)
+            if refused:
+                log.info("llm %s budget spent for=%s", refused, label)
+                with self.usage.lock:
+                    if refused == "time":
+                        self.usage.out_of_time += 1
+                    else:
+                        self.usage.out_of_tokens += 1
+                break
             try:
                 content, usage = self._complete(messages)
             except _Unavailable as exc:
+                self.budget.settle(estimate + MAX_OUTPUT_TOKENS, 0)
                 log.warning("llm unavailable for=%s reason=%s", label, exc)
                 break
             # servers that report no usage are charged an estimate, so the budget still holds
-            used_prompt = int(usage.get("prompt_tokens") or estimate)
-            used_completion = int(usage.get("completion_tokens") or len(content) // 4)
+            used_prompt = _count(usage.get("prompt_tokens"), estimate)
+            used_completion = _count(usage.get("completion_tokens"), len(content) // 4)
+            self.budget.settle(estimate + MAX_OUTPUT_TOKENS, used_prompt + used_completion)
             prompt_tokens += used_prompt
             completion_tokens += used_completion
             with self.usage.lock:
@@ -293,7 +326,9 @@ class LLMSummariser:
                 self.usage.completion_tokens += used_completion
             try:
                 return check(content), prompt_tokens, completion_tokens
-            except ValueError as exc:
+            except Rejected as exc:
+                with self.usage.lock:
+                    self.usage.rejected[exc.reason] += 1
                 log.info("llm answer rejected for=%s attempt=%d reason=%s", label, attempt + 1, exc)
                 messages = [
                     *messages[:2],
@@ -301,75 +336,10 @@ class LLMSummariser:
                     {
                         "role": "user",
                         "content": f"That answer was rejected ({exc}). Answer again, following "
-                        f'the rules exactly, as {{"{field_name}": "..."}}.',
+                        f"the rules exactly, as {shape}.",
                     },
                 ]
-        with self.usage.lock:
-            self.usage.fallbacks += 1
         return None
-
-    # --- patterns and the signal ------------------------------------------------------------
-
-    def write_pattern(
-        self, pattern: Pattern, articles: Sequence[ArticleRef], *, session: Session
-    ) -> str | None:
-        """A written paragraph for a pattern across companies, or None to keep the composed one.
-
-        The model sees only the pattern's deep dives; its paragraph must name every company
-        and use no number absent from them. Answers are cached like deep dives.
-        """
-        material = "\n\n".join(
-            f"{a.company} — {a.title}\n{a.text}" for a in articles if a.url in pattern.urls
-        )
-        return self._write("pattern", PATTERN_PROMPT, pattern.companies, material, session=session)
-
-    def write_signal(self, signal: Signal, article: ArticleRef, *, session: Session) -> str | None:
-        """A "why it matters" paragraph for the Signal of the Day, or None to keep the composed one.
-
-        Written from the post's deep dive only, naming the company, adding no number.
-        """
-        material = f"{article.company} — {article.title}\n{article.text}"
-        return self._write("signal", SIGNAL_PROMPT, (signal.company,), material, session=session)
-
-    def _write(
-        self,
-        kind: str,
-        prompt: str,
-        companies: Sequence[str],
-        material: str,
-        *,
-        session: Session,
-    ) -> str | None:
-        key = hashlib.sha256(
-            f"{kind}|{text_hash(material)}|{self.model}|{PROMPT_VERSION}".encode()
-        ).hexdigest()
-        cached = deep_dives.load_cached_summary(session=session, key=key)
-        if cached is not None:
-            self.usage.cache_hits += 1
-            return cached.text
-        messages = [
-            {"role": "system", "content": prompt},
-            {"role": "user", "content": f"Companies: {', '.join(companies)}\n\n{material}"},
-        ]
-        answer = self._ask(
-            messages,
-            lambda content: check_pattern(content, companies=companies, material=material),
-            "paragraph",
-            f"{kind} of {', '.join(companies)}",
-        )
-        if answer is None:
-            return None
-        text, prompt_tokens, completion_tokens = answer
-        deep_dives.save_cached_summary(
-            session=session,
-            key=key,
-            model=self.model,
-            prompt_version=PROMPT_VERSION,
-            text=text,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
-        return text
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, Any]]:
         """One chat completion, with retries on 429 / 5xx / timeouts. Returns (content, usage)."""
@@ -384,30 +354,35 @@ class LLMSummariser:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         reason = ""
         for attempt in range(MAX_ATTEMPTS):
+            left = self.budget.seconds_left()
+            if left is not None and left <= 0:
+                raise _Unavailable(f"{reason or 'no answer'} before the run's time budget ran out")
             if attempt:
                 with self.usage.lock:
                     self.usage.retries += 1
             with self.usage.lock:
                 self.usage.calls += 1
             try:
-                response = self.client.post("chat/completions", json=body, headers=headers)
+                response = self.client.post(
+                    "chat/completions",
+                    json=body,
+                    headers=headers,
+                    timeout=_timeout(self.client, left),
+                )
             except httpx.TimeoutException:
                 reason = "timed out"
-                if attempt + 1 < MAX_ATTEMPTS:
-                    self.sleep(_backoff(attempt, None))
+                self._wait(attempt, None)
                 continue
             except httpx.TransportError as exc:
                 reason = f"connection failed: {exc}"
-                if attempt + 1 < MAX_ATTEMPTS:
-                    self.sleep(_backoff(attempt, None))
+                self._wait(attempt, None)
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 reason = f"answered {response.status_code}"
                 wait = _backoff(attempt, response.headers.get("retry-after"))
                 if wait > MAX_RETRY_AFTER:
                     raise _Unavailable(f"{reason}, retry after {wait:.0f}s")
-                if attempt + 1 < MAX_ATTEMPTS:
-                    self.sleep(wait)
+                self._wait(attempt, wait)
                 continue
             if (
                 response.status_code == 400
@@ -425,12 +400,45 @@ class LLMSummariser:
             try:
                 data = response.json()
                 message = data["choices"][0]["message"]
-            except (ValueError, KeyError, IndexError, TypeError):
+                usage = data.get("usage") or {}
+                if not isinstance(message, dict) or not isinstance(usage, dict):
+                    raise TypeError
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 return "", {}  # an unreadable envelope is a bad answer, checked by the caller
             if message.get("refusal"):
-                return "", data.get("usage") or {}
-            return str(message.get("content") or ""), data.get("usage") or {}
+                return "", usage
+            return str(message.get("content") or ""), usage
         raise _Unavailable(reason)
+
+    def _wait(self, attempt: int, seconds: float | None) -> None:
+        """Sleep before the next attempt, unless it is the last one or the run's time is up."""
+        if attempt + 1 >= MAX_ATTEMPTS:
+            return
+        wait = _backoff(attempt, None) if seconds is None else seconds
+        left = self.budget.seconds_left()
+        if left is not None and wait >= left:
+            raise _Unavailable("the run's time budget ran out while waiting to retry")
+        self.sleep(wait)
+
+
+def _count(value: object, default: int) -> int:
+    """A token count the server reported, or `default` when it reported none or nonsense."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return default
+
+
+def _timeout(client: httpx.Client, left: float | None) -> httpx.Timeout:
+    """The client's timeout, cut to the time the run has left."""
+    timeout = client.timeout
+    if left is None:
+        return timeout
+    return httpx.Timeout(
+        min(timeout.read or left, left),
+        connect=min(timeout.connect or left, left),
+        write=min(timeout.write or left, left),
+        pool=min(timeout.pool or left, left),
+    )
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

@@ -16,7 +16,6 @@ from lxml import etree
 from sqlmodel import Session, func, select
 
 from app.cli import cli
-from app.pipeline import Pipeline
 from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
@@ -25,7 +24,6 @@ from storage.digests import load_digest
 from storage.tables import Article, DeepDiveRow, Digest, FeedSource
 from tests.app.support import serve_app
 from tests.peers.http import Request, Response, serve
-from tests.peers.llm import chat, faithful, serve_llm, server_error
 
 ARTICLES = Path(__file__).resolve().parent.parent / "data" / "golden" / "articles"
 DAY = date(2026, 4, 1)
@@ -477,92 +475,3 @@ def test_run_counts_feeds_left_alone_while_backing_off(runtime: Runtime) -> None
         "3 sources: 0 new articles, 0 unchanged, 1 with errors, 2 skipped (backing off after "
         "repeated errors)" in result.output
     )
-
-
-def _llm_runtime(runtime: Runtime, url: str) -> Runtime:
-    settings = runtime.settings.replace(
-        summariser="llm", llm_base_url=url + "/v1", llm_model="test-model", llm_api_key="sk-x"
-    )
-    return Runtime(settings=settings, sources_path=runtime.sources_path, clock=runtime.clock)
-
-
-def _model(request: dict[str, object]) -> Response:
-    """Deep dives: the post's first 70 words. Signal and patterns: paragraphs naming companies."""
-    messages = request["messages"]
-    assert isinstance(messages, list)
-    user = str(messages[1]["content"])
-    if "Signal of the Day" in str(messages[0]["content"]):
-        company = user.split("\n", 1)[0].removeprefix("Companies: ")
-        text = (
-            f"A written signal: {company} shows why data layers at scale are decoupled on "
-            "purpose, trading strict consistency for throughput, and why other teams running "
-            "search on their primary databases should do the same."
-        )
-        return chat(json.dumps({"paragraph": text}))
-    if "Patterns Across Companies" in str(messages[0]["content"]):
-        companies = user.split("\n", 1)[0].removeprefix("Companies: ")
-        text = (
-            f"A written pattern: {companies} all moved away from long-lived credentials toward "
-            "short-lived, federated identity for their automation, and every engineering team "
-            "running pipelines should treat automation as a temporary guest."
-        )
-        return chat(json.dumps({"paragraph": text}))
-    return faithful(request)
-
-
-def test_with_the_llm_summariser_deep_dives_and_patterns_are_written(runtime: Runtime) -> None:
-    for name in ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt"):
-        add(runtime, name)
-    with serve_llm(default=_model) as llm:
-        llm_runtime = _llm_runtime(runtime, llm.url)
-        try:
-            summarised = invoke(llm_runtime, "summarise")
-            data = json.loads(
-                invoke(llm_runtime, "daily", "--date", "2026-04-01", "--format", "json").output
-            )
-        finally:
-            llm_runtime.close()
-    assert "Summarised 3 articles (3 llm)." in summarised.output
-    assert "LLM: 3 calls" in summarised.output
-    assert {d["summariser"] for d in data["deep_dives"]} == {"llm"}
-    assert data["patterns"] and data["patterns"][0]["text"].startswith("A written pattern:")
-    assert data["signal"]["text"].startswith(f"A written signal: {data['signal']['company']} ")
-
-
-def test_a_broken_llm_endpoint_never_breaks_the_digest(runtime: Runtime) -> None:
-    add(runtime, "datadog-replication.txt")
-    add(runtime, "github-oidc.txt")
-    with serve_llm(default=server_error_now) as llm:
-        llm_runtime = _llm_runtime(runtime, llm.url)
-        try:
-            summarised = invoke(llm_runtime, "summarise")
-            daily = invoke(llm_runtime, "daily", "--date", "2026-04-01", "--format", "json")
-        finally:
-            llm_runtime.close()
-    assert summarised.exit_code == 0 and daily.exit_code == 0
-    assert "2 fell back to extractive" in summarised.output
-    assert {d["summariser"] for d in json.loads(daily.output)["deep_dives"]} == {"extractive"}
-
-
-def server_error_now(request: dict[str, object]) -> Response:
-    response = server_error()
-    response.headers["Retry-After"] = "0"  # retry at once: the test need not wait
-    return response
-
-
-def test_each_summarise_run_of_a_long_lived_pipeline_has_its_own_budget_and_counts(
-    runtime: Runtime,
-) -> None:
-    # the worker keeps one Pipeline for days: LLM_TOKEN_BUDGET and the usage are per run
-    with serve_llm(default=_model) as llm:
-        llm_runtime = _llm_runtime(runtime, llm.url)
-        pipeline = Pipeline(llm_runtime)
-        try:
-            add(runtime, "datadog-replication.txt")
-            first = pipeline.summarise()
-            add(runtime, "github-oidc.txt")
-            second = pipeline.summarise()
-        finally:
-            llm_runtime.close()
-    assert (first["llm"], first["llm_calls"]) == (1, 1)
-    assert (second["llm"], second["llm_calls"]) == (1, 1)

@@ -6,6 +6,9 @@ import ast
 import json
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +17,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from app.jobs import Schedule, run_claimed, run_daily, run_ingest, steps_for
+from app.jobs import Schedule, run_claimed, run_daily, run_ingest, run_weekly, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime
 from core.config import Settings
@@ -253,3 +256,25 @@ def test_the_worker_and_the_pipeline_import_no_click_module(module: str) -> None
         if isinstance(node, ast.Import | ast.ImportFrom)
     ]
     assert inner == []  # no import hidden in a function to dodge a cycle
+
+
+@pytest.mark.parametrize("job", ["ingest", "daily", "weekly"])
+def test_each_job_runs_its_steps_inside_one_pipeline_run(job: str) -> None:
+    fake = FakeSteps()
+
+    @contextmanager
+    def run() -> Iterator[None]:
+        fake.calls.append(("run-begins",))
+        yield
+        fake.calls.append(("run-ends",))
+
+    steps = replace(fake.steps(), run=run)
+    if job == "ingest":
+        run_ingest(steps=steps)
+    elif job == "daily":
+        run_daily(steps=steps, editions=["tech", "reads"], day=date(2026, 4, 1))
+    else:
+        run_weekly(steps=steps, editions=["tech", "reads"], week="2026-W14")
+    names = [call[0] for call in fake.calls]
+    assert names[0] == "run-begins" and names[-1] == "run-ends"
+    assert names.count("run-begins") == 1 and len(names) > 3  # every step in between

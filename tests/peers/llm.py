@@ -6,7 +6,10 @@
     assert len(llm.calls) == 2
 
 Scripted answers are used in order, one per request; after them, `default` answers (by default
-`faithful`: a valid deep dive made of the article's own opening words, so it passes the checks).
+`faithful`: a valid answer made of the request's own plain words, so it passes every check of
+`core.claims`). `inventing_a_figure`, `inventing_a_name`, `writing_we`, `overrunning`,
+`broken_json` and `timing_out` are faithful answers with one fault each, for deep dives and
+sections alike.
 Answers follow the documented response shape: `choices[0].message.content`, `usage`, and
 `{"error": {...}}` bodies with 429 (plus Retry-After) and 5xx.
 """
@@ -14,6 +17,7 @@ Answers follow the documented response shape: `choices[0].message.content`, `usa
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,9 +55,15 @@ def chat(
     return Response(200, json.dumps(body), {"Content-Type": "application/json"}, delay=delay)
 
 
-def deep_dive(text: str, **kwargs: Any) -> Response:
-    """A chat completion carrying `{"deep_dive": text}` as its content."""
-    return chat(json.dumps({"deep_dive": text}), **kwargs)
+def deep_dive(problem: str, approach: str, tradeoff: str, lesson: str, **kwargs: Any) -> Response:
+    """A chat completion carrying the four deep-dive fields as its JSON content."""
+    fields = {"problem": problem, "approach": approach, "tradeoff": tradeoff, "lesson": lesson}
+    return chat(json.dumps(fields), **kwargs)
+
+
+def paragraph(text: str, **kwargs: Any) -> Response:
+    """A chat completion carrying `{"paragraph": text}`: a section's answer."""
+    return chat(json.dumps({"paragraph": text}), **kwargs)
 
 
 def invalid_json() -> Response:
@@ -87,16 +97,100 @@ def unauthorised() -> Response:
     return _error(401, "Incorrect API key provided.", "invalid_request_error")
 
 
-def slow(seconds: float) -> Response:
+def slow(seconds: float) -> Answer:
     """A good answer that arrives after `seconds` (longer than the client's timeout, in tests)."""
-    return deep_dive(" ".join(["word"] * 60), delay=seconds)
+
+    def answer(request: dict[str, Any]) -> Response:
+        response = faithful(request)
+        response.delay = seconds
+        return response
+
+    return answer
+
+
+# --- answers made from the request: faithful, and faithful but for one fault ---------------
+
+_FIRST_PERSON = {"we", "our", "ours", "ourselves", "us", "i", "me", "my", "myself"}
+
+
+def _plain_words(text: str) -> list[str]:
+    """The post's lower-case words, in order: no figures, names or first person to trip on."""
+    words = [w for w in re.findall(r"\b[a-z]+\b", text) if w not in _FIRST_PERSON]
+    return words or ["the", "post", "is", "short"]
+
+
+def _faithful_fields(request: dict[str, Any]) -> dict[str, str]:
+    system = request["messages"][0]["content"]
+    user = request["messages"][1]["content"]
+    if '"problem"' in system:  # a deep dive: four fields, each the company plus 18 words
+        company = user.split("\n", 1)[0].removeprefix("Company: ")
+        words = _plain_words(user.split("Post:\n", 1)[-1])
+        words = (words * (72 // len(words) + 1))[:72]
+        return {
+            name: f"{company} " + " ".join(words[k * 18 : (k + 1) * 18]) + "."
+            for k, name in enumerate(("problem", "approach", "tradeoff", "lesson"))
+        }
+    first, _, material = user.partition("\n\n")
+    if first.startswith("Companies: "):
+        subject = first.removeprefix("Companies: ")
+    else:  # the week in review: no companies line
+        subject, material = "The week", user
+    words = _plain_words(material)
+    words = (words * (60 // len(words) + 1))[:60]
+    return {"paragraph": f"{subject} " + " ".join(words) + "."}
 
 
 def faithful(request: dict[str, Any]) -> Response:
-    """A valid deep dive: the first 70 words of the post the request carries."""
-    user = request["messages"][1]["content"]
-    post = user.split("Post:\n", 1)[-1]
-    return deep_dive(" ".join(post.split()[:70]))
+    """A valid answer made of the request's own plain words, so it passes every check: a deep
+    dive's four fields each open with the company; a section's paragraph opens with the companies
+    it must name."""
+    return chat(json.dumps(_faithful_fields(request)))
+
+
+def _spoilt(spoil: Callable[[str], str]) -> Answer:
+    """Faithful, but for `spoil` applied to the answer's last field."""
+
+    def answer(request: dict[str, Any]) -> Response:
+        fields = _faithful_fields(request)
+        last = list(fields)[-1]
+        fields[last] = spoil(fields[last])
+        return chat(json.dumps(fields))
+
+    return answer
+
+
+def inventing_a_figure(figure: str = "987,654") -> Answer:
+    """Faithful, plus a figure the post never states."""
+    return _spoilt(lambda text: text.rstrip(".") + f", and the bill fell by {figure} dollars.")
+
+
+def inventing_a_name(name: str = "Kubernetes") -> Answer:
+    """Faithful, plus a technology the post never names."""
+    return _spoilt(lambda text: text.rstrip(".") + f", all of it running on {name}.")
+
+
+def writing_we() -> Answer:
+    """Faithful, but in the post's own first person."""
+    return _spoilt(lambda text: text.rstrip(".") + ", as we found out the hard way.")
+
+
+def overrunning() -> Answer:
+    """Faithful, but four times too long."""
+    return _spoilt(lambda text: " ".join([text] * 8))
+
+
+def broken_json() -> Answer:
+    """A JSON answer cut off halfway, as a model that hits its token limit sends."""
+
+    def answer(request: dict[str, Any]) -> Response:
+        return chat(json.dumps(_faithful_fields(request))[:60])
+
+    return answer
+
+
+def timing_out(seconds: float = 1.0) -> Answer:
+    """A faithful answer that arrives after `seconds`: longer than the client waits, in tests."""
+    return slow(seconds)
 
 
 @dataclass
