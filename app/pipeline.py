@@ -43,6 +43,7 @@ from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
+from core.sources import mirror_catalogue
 from core.summarise import Summariser, article_text, pending_articles, summarise_pending
 from core.summarise.extractive import ExtractiveSummariser
 from core.summarise.llm import LLMSummariser, RunBudget
@@ -96,12 +97,15 @@ class Pipeline:
             worker_pool(workers) as pool,
             Session(self.runtime.engine, expire_on_commit=False) as session,
         ):
+            # the whole file, whatever this run selects: sources it no longer lists leave
+            # the listings and health counts
+            mirror_catalogue(self.runtime.catalogue, session=session, now=self.now())
             return ingest_sources(
-                sources, session=session, open_http=self._http_opener(), workers=pool,
+                sources, session=session, open_http=self.http_opener(), workers=pool,
                 options=options, now=self.runtime.clock, on_done=on_done,
             )  # fmt: skip
 
-    def _http_opener(self) -> Callable[[], aiohttp.ClientSession]:
+    def http_opener(self) -> Callable[[], aiohttp.ClientSession]:
         """What opens a run's aiohttp session (inside its event loop): our User-Agent, at
         most FETCH_CONCURRENCY connections, every address checked (feeds are untrusted)."""
         return functools.partial(
