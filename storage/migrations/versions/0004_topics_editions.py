@@ -1,7 +1,7 @@
 """topics per Slack channel, editions per newsletter reader
 
-Revision ID: 0003_topics_editions
-Revises: 0002_digest_basis
+Revision ID: 0004_topics_editions
+Revises: 0002_digest_basis, 0003
 
 `slack_subscription.topics`: the tags a channel follows (`/digest subscribe security`),
 comma-separated; empty, as for every channel subscribed before this revision, means every
@@ -14,8 +14,9 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0003_topics_editions"
-down_revision = "0002_digest_basis"
+revision = "0004_topics_editions"
+# Also joins the two lines of history (digest basis; feed warnings + search) into one head.
+down_revision = ("0002_digest_basis", "0003")
 branch_labels = None
 depends_on = None
 
