@@ -138,7 +138,7 @@ def test_the_migration_indexes_articles_stored_before_it(engine) -> None:
 
     from storage.db import _alembic_config, upgrade
 
-    command.downgrade(_alembic_config(engine), "0002")
+    command.downgrade(_alembic_config(engine), "0003_source_warning")
     try:
         with Session(engine, expire_on_commit=False) as session:
             source = add_source(session)

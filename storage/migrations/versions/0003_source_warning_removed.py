@@ -1,15 +1,15 @@
 """feed sources remember their last warning and when they left the sources file
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_source_warning
+Revises: 0002_digest_basis
 """
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003_source_warning"
+down_revision = "0002_digest_basis"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """full-text search over articles: SQLite FTS5 / PostgreSQL tsvector, kept in sync by triggers
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004_article_search
+Revises: 0003_source_warning
 
 One row per article in `article_search`, built from the article's title, company, tags,
 edition and text and its deep dive's text, rebuilt by triggers whenever one of those is
@@ -15,8 +15,8 @@ PostgreSQL as a small `head` tsvector (stored inline, cheap to rank) beside the 
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004_article_search"
+down_revision = "0003_source_warning"
 branch_labels = None
 depends_on = None
 
