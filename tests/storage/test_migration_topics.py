@@ -1,4 +1,4 @@
-"""Migration 0004_topics_editions keeps every existing channel and reader, both ways."""
+"""Migration 0005_topics_editions keeps every existing channel and reader, both ways."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from storage.db import _alembic_config, make_engine, upgrade
 from tests.conftest import PG_ADMIN_URL
 
-REVISION = "0004_topics_editions"
+REVISION = "0005_topics_editions"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

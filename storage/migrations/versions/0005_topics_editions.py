@@ -1,7 +1,7 @@
 """topics per Slack channel, editions per newsletter reader
 
-Revision ID: 0004_topics_editions
-Revises: 0002_digest_basis, 0003
+Revision ID: 0005_topics_editions
+Revises: 0004_article_search
 
 `slack_subscription.topics`: the tags a channel follows (`/digest subscribe security`),
 comma-separated; empty, as for every channel subscribed before this revision, means every
@@ -14,9 +14,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0004_topics_editions"
-# Also joins the two lines of history (digest basis; feed warnings + search) into one head.
-down_revision = ("0002_digest_basis", "0003")
+revision = "0005_topics_editions"
+down_revision = "0004_article_search"
 branch_labels = None
 depends_on = None
 
