@@ -85,7 +85,7 @@ def create_app(runtime: Runtime) -> Starlette:
     settings, engine = runtime.settings, runtime.engine
     pipeline = Pipeline(runtime)
     editions = _editions(runtime)
-    archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline)
+    archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline.reads)
     metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
@@ -101,7 +101,7 @@ def create_app(runtime: Runtime) -> Starlette:
             settings=settings,
             engine=engine,
             editions=list(editions),
-            digests=pipeline,
+            digests=pipeline.reads,
             clock=runtime.clock,
             observe_ack=metrics.observe_ack,
         ),
