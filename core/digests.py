@@ -307,10 +307,14 @@ def posts_of(
 def _day_keys(
     session: Session, edition: str, day: date, tz: ZoneInfo, delivered: set[date]
 ) -> list[stored.PostKey]:
-    """The posts of a day: assigned to it, or not yet assigned and belonging to it."""
+    """The posts of a day: assigned to it, or not yet assigned and belonging to it.
+
+    Late posts were published on a delivered day, so only posts published since the first
+    delivered day are candidates (a fresh install's unassigned history never is)."""
     start, end = day_bounds(day, tz)
+    late = (day_bounds(min(delivered), tz)[0], end) if delivered else None
     candidates = stored.post_keys(
-        session=session, edition=edition, days=[day], start=start, end=end, seen_before=end
+        session=session, edition=edition, days=[day], start=start, end=end, late=late
     )
     return [
         k
