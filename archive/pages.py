@@ -216,12 +216,12 @@ class Archive:
         """
         period = str(params.get("day") or params.get("week") or "")
         return render.archive_url(
-            name,
+            self.base_url if absolute else "",
+            kind=name,
             edition=params.get("edition"),
             period=period,
             tag=str(params.get("tag", "")),
-            base_url=self.base_url if absolute else "",
-            default=self.default,
+            default_edition=self.default,
         )
 
     def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

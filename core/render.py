@@ -72,13 +72,13 @@ _ARCHIVE_PATHS = {
 
 
 def archive_url(
-    kind: str,
+    base_url: str = "",
     *,
+    kind: str,
     edition: str | None = None,
     period: str = "",
     tag: str = "",
-    base_url: str = "",
-    default: str = DEFAULT_EDITION,
+    default_edition: str = DEFAULT_EDITION,
 ) -> str:
     """The web archive's address of a page: the one place that spells the URL scheme, for
     the archive's own links, the email's "read on the web" and Slack's "more in the archive".
@@ -87,10 +87,14 @@ def archive_url(
     the root, the others under `/<edition>/` (their index at `/?edition=<edition>`). With
     `base_url` (PUBLIC_BASE_URL) the address is absolute, as mail, Slack and feeds need.
 
-    Example: `archive_url("weekly", edition="reads", period="2026-W14",
-    base_url="https://digest.example.org")` → "https://digest.example.org/reads/weekly/2026-W14".
+    ```
+    >>> archive_url("https://digest.example/", edition="reads", kind="daily", period="2026-04-01")
+    'https://digest.example/reads/daily/2026-04-01'
+    >>> archive_url(kind="tag", tag="security")
+    '/tags/security'
+    ```
     """
-    other = edition is not None and edition != default
+    other = edition is not None and edition != default_edition
     path = _ARCHIVE_PATHS[kind].format(
         prefix=f"/{edition}" if other else "", period=period, tag=tag
     )

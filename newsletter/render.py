@@ -35,9 +35,9 @@ from urllib.parse import urlsplit
 
 from premailer import Premailer
 
-from core import render
 from core.config import Settings
 from core.model import WeeklyRollup
+from core.render import archive_url as archive_page
 from core.render import make_environment, shorten
 from storage.tables import utcnow
 
@@ -153,9 +153,7 @@ def render_issue(
     now = now or utcnow()
     title = edition_title or rollup.title.split(" — ")[0]
     base_url = settings.public_base_url.rstrip("/")
-    archive_url = render.archive_url(
-        "weekly", edition=rollup.edition, period=rollup.week, base_url=base_url
-    )
+    archive_url = archive_page(base_url, edition=rollup.edition, kind="weekly", period=rollup.week)
     domain = settings.mail_domain
     total = len(rollup.top_stories)
     shown = total

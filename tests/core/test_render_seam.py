@@ -97,7 +97,7 @@ def test_a_javascript_link_in_a_weekly_rollup_is_dead_in_the_web_body() -> None:
         ),
         (
             "daily",
-            {"edition": "tech", "period": "2026-04-01", "default": "reads"},
+            {"edition": "tech", "period": "2026-04-01", "default_edition": "reads"},
             "/tech/daily/2026-04-01",
         ),  # fmt: skip
     ],
@@ -105,4 +105,4 @@ def test_a_javascript_link_in_a_weekly_rollup_is_dead_in_the_web_body() -> None:
 def test_archive_url_spells_the_archive_scheme(
     kind: str, params: dict[str, str], expected: str
 ) -> None:
-    assert archive_url(kind, **params) == expected  # type: ignore[arg-type]
+    assert archive_url(kind=kind, **params) == expected
