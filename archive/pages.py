@@ -9,6 +9,7 @@ with posts. Addresses come from `core.render.archive_url`, the one place that sp
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import re
 import threading
@@ -90,14 +91,14 @@ class Archive:
 
     def index(self, request: Request) -> Response:
         edition = request.query_params.get("edition") or self.default
-        if not _EDITION.match(edition):
+        if not _EDITION.match(edition) or (self.editions and edition not in self.editions):
             raise HTTPException(404)
-        with Session(self.engine) as session:
-            heads = {"edition": edition, "with_payload": False}
-            weekly = list_digests(session=session, kind="weekly", limit=8, **heads)
-            daily = list_digests(session=session, kind="daily", limit=60, **heads)
+        with Session(self.engine) as session:  # payloads read: each entry shows its headline
+            weekly = list_digests(session=session, edition=edition, kind="weekly", limit=8)
+            daily = list_digests(session=session, edition=edition, kind="daily", limit=60)
         return self._page(
-            "index.html",
+            request=request,
+            template="index.html",
             edition=edition,
             edition_title=self._title(edition),
             description=self.editions.get(edition, Edition(edition, edition)).description,
@@ -105,6 +106,7 @@ class Archive:
             weekly=[self._entry(r) for r in weekly],
             daily=[self._entry(r) for r in daily],
             tags=_tag_counts(weekly + daily),
+            page_description=self._description(edition),
         )
 
     def daily(self, request: Request) -> Response:
@@ -117,11 +119,14 @@ class Archive:
         if digest is None or not digest.deep_dives:  # a future day, or one without posts
             raise HTTPException(404)
         return self._page(
-            "daily.html",
+            request=request,
+            template="daily.html",
             digest=digest,
             stats_line=render.stats_line(digest),
             edition=edition,
             edition_title=self._title(edition),
+            page_description=_headline(digest.to_dict(), "daily")[1] or self._description(edition),
+            neighbours=self._neighbours(edition, "daily", day.isoformat()),
         )
 
     def weekly(self, request: Request) -> Response:
@@ -135,18 +140,24 @@ class Archive:
         if rollup is None or rollup.stats.posts == 0:  # not started, or without posts
             raise HTTPException(404)
         return self._page(
-            "weekly.html",
+            request=request,
+            template="weekly.html",
             rollup=rollup,
             stats_line=render.stats_line(rollup),
             edition=edition,
             edition_title=self._title(edition),
+            page_description=_headline(rollup.to_dict(), "weekly")[1] or self._description(edition),
+            neighbours=self._neighbours(edition, "weekly", week),
         )
 
     def tag(self, request: Request) -> Response:
         tag = self._tag_param(request)
         rows = self._tagged(tag, limit=60)
+        if not rows:  # a tag no digest carries is not a page (the feed stays, empty)
+            raise HTTPException(404)
         return self._page(
-            "tag.html",
+            request=request,
+            template="tag.html",
             tag=tag,
             entries=[self._entry(r) for r in rows],
             feed_url=self.url("tag_feed", tag=tag),
@@ -205,7 +216,9 @@ class Archive:
 
     def not_found(self, request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status_code", 404)
-        return self._page("not_found.html", status_code=status, path=request.url.path)
+        return self._page(
+            template="not_found.html", request=request, status_code=status, path=request.url.path
+        )
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -224,7 +237,13 @@ class Archive:
             default_edition=self.default,
         )
 
-    def _page(self, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    def _page(
+        self, template: str, *, request: Request, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        context.setdefault("page_description", self._description(self.default))
+        context["page_url"] = self.base_url + request.url.path  # OpenGraph wants it whole
+        if request.url.query:
+            context["page_url"] += "?" + request.url.query
         html = self.env.get_template(f"web/{template}").render(**context)
         return HTMLResponse(html, status_code=status_code)
 
@@ -247,6 +266,28 @@ class Archive:
             raise HTTPException(404)
         return tag
 
+    def _description(self, edition: str) -> str:
+        found = self.editions.get(edition)
+        return (found.description if found else "") or (
+            f"Daily digests and weekly rollups from {self._title(edition)}"
+        )
+
+    def _neighbours(self, edition: str, kind: str, period: str) -> dict[str, dict[str, str]]:
+        """The previous and next stored issues of the same edition and kind, as links."""
+        with Session(self.engine) as session:
+            rows = list_digests(
+                session=session, edition=edition, kind=kind, limit=1000, with_payload=False
+            )
+        periods = [r.period for r in rows]  # newest first
+        if period not in periods:
+            return {}
+        at = periods.index(period)
+        found: dict[str, dict[str, str]] = {}
+        for name, index in (("next", at - 1), ("previous", at + 1)):
+            if 0 <= index < len(rows):
+                found[name] = self._entry(rows[index])
+        return found
+
     def _title(self, edition: str) -> str:
         found = self.editions.get(edition)
         return found.title if found else "Engineering @ Scale"
@@ -262,8 +303,11 @@ class Archive:
             link = self.url("daily", edition=row.edition, day=row.period, absolute=absolute)
         else:
             link = self.url("weekly", edition=row.edition, week=row.period, absolute=absolute)
+        headline, teaser = _headline(_payload(row), row.kind)
         return {
             "title": row.title,
+            "headline": headline,
+            "teaser": teaser,
             "kind": row.kind,
             "period": row.period,
             "edition": row.edition,
@@ -316,6 +360,36 @@ def _period_label(kind: str, period: str) -> str:
         return f"Week {monday.isocalendar()[1]}: {monday.day} {monday:%b} – {sunday.day} {sunday:%b %Y}"
     except (ValueError, DigestError):
         return period
+
+
+def _payload(row: Digest) -> dict[str, Any]:
+    """The row's stored digest as a dict; {} when the list left it unread or it is damaged."""
+    if "payload" not in row.__dict__:  # deferred by `with_payload=False`
+        return {}
+    try:
+        value = json.loads(row.payload)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _headline(payload: dict[str, Any], kind: str) -> tuple[str, str]:
+    """(headline, one-line teaser) of a stored digest: the Signal and its first sentence for
+    a day, the lead story and the review's first sentence for a week."""
+    if kind == "daily":
+        signal = payload.get("signal") or {}
+        headline, text = str(signal.get("title") or ""), str(signal.get("text") or "")
+    else:
+        stories = payload.get("top_stories") or [{}]
+        headline = str(stories[0].get("theme") or "")
+        text = str(payload.get("week_in_review") or "")
+    return render.shorten(headline), _first_sentence(text)
+
+
+def _first_sentence(text: str, limit: int = 180) -> str:
+    text = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return render.shorten(match.group(1) if match else text, limit)
 
 
 def _tag_counts(rows: list[Digest]) -> list[tuple[str, int]]:

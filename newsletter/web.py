@@ -90,6 +90,7 @@ class _Pages:
         if self.mailer.mailbox_throttle is None:
             self.mailer.mailbox_throttle = self.mailboxes
         self.editions = _editions(settings)
+        self.source_counts = _source_counts(settings)
 
     # --- /subscribe -------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class _Pages:
             error=error,
             editions=list(self.editions.values()),
             chosen=chosen or tuple(self.editions)[:1],
+            source_counts=self.source_counts,
         )
 
     # --- /confirm ---------------------------------------------------------------------
@@ -247,6 +249,18 @@ def _editions(settings: Settings) -> dict[str, Edition]:
         log.warning("subscribe form editions=unknown error=%r", str(exc))
         editions = {}
     return editions or {DEFAULT_EDITION: Edition(DEFAULT_EDITION, "Engineering @ Scale")}
+
+
+def _source_counts(settings: Settings) -> dict[str, int]:
+    """How many enabled feeds each edition reads, for the form's own description of it."""
+    try:
+        catalogue = load_sources(settings.sources_path)
+    except DigestError:
+        return {}
+    counts: dict[str, int] = {}
+    for source in catalogue.select():
+        counts[source.edition] = counts.get(source.edition, 0) + 1
+    return counts
 
 
 def _chosen(form: dict[str, str], editions: dict[str, Edition]) -> tuple[str, ...]:
