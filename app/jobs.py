@@ -37,7 +37,7 @@ from sqlmodel import Session
 from app.pipeline import Pipeline
 from bot.app import oauth_enabled
 from core.config import Settings, parse_clock, parse_duration, parse_weekly_at
-from core.dates import iso_week
+from core.dates import iso_week, monday_of
 from core.errors import DeliveryError, DigestError
 from newsletter.send import Tally
 from storage import jobs as job_runs
@@ -51,6 +51,7 @@ __all__ = [
     "run_daily",
     "run_ingest",
     "run_weekly",
+    "flat_counts",
     "steps_for",
 ]
 
@@ -132,7 +133,7 @@ class Schedule:
                 else _at(local.date() - timedelta(days=1), self.daily_at, self.tz)
             )
         if job == "weekly":
-            monday = local.date() - timedelta(days=local.weekday())
+            monday = monday_of(local.date())
             slot = _at(monday + timedelta(days=self.weekly_day), self.weekly_at, self.tz)
             return (
                 slot
@@ -219,7 +220,7 @@ def run_claimed(
             job,
             period,
             duration_ms,
-            _kv(counts),
+            flat_counts(counts),
         )
         return RunResult(job, period, "ok", counts, None, duration_ms)
 
@@ -287,12 +288,15 @@ def _tally(value: Any) -> Any:
     return {}
 
 
-def _kv(counts: dict[str, Any], prefix: str = "") -> str:
-    """{'tech': {'sent': 1}} → 'tech.sent=1': flat key=value pairs for the log line."""
+def flat_counts(counts: object, prefix: str = "") -> str:
+    """{'tech': {'sent': 1}} → 'tech.sent=1': flat key=value pairs for the log line and
+    `digest status` (anything but a dict as its text)."""
+    if not isinstance(counts, dict):
+        return str(counts)
     parts = []
     for key, value in counts.items():
         if isinstance(value, dict):
-            parts.append(_kv(value, f"{prefix}{key}."))
+            parts.append(flat_counts(value, f"{prefix}{key}."))
         else:
             parts.append(f"{prefix}{key}={value}")
     return " ".join(p for p in parts if p)

@@ -37,7 +37,7 @@ from sqlmodel import Session
 from app.wiring import Runtime
 from bot.post import post_daily
 from core import digests
-from core.dates import day_bounds, day_of
+from core.dates import day_bounds, today
 from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
@@ -69,7 +69,7 @@ class Pipeline:
 
     def today(self) -> date:
         """Today in DIGEST_TZ."""
-        return day_of(self.now(), self.runtime.settings.tz)
+        return today(self.runtime.settings.tz, self.now())
 
     # --- ingest and summarise ----------------------------------------------------------
 

@@ -45,13 +45,13 @@ from sqlalchemy.exc import DBAPIError
 from app.jobs import JOBS, RunResult, Schedule, Steps, run_claimed, run_daily, run_ingest
 from app.jobs import run_weekly as run_weekly_steps
 from core.config import Settings
+from core.dates import WEEKDAYS
 
 __all__ = ["JOB_TABLE", "Worker", "stored_next_runs"]
 
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _stored_job(job: str) -> None:  # pragma: no cover - replaced when a Worker loads the job
@@ -207,7 +207,7 @@ class Worker:
             ),
             "weekly": (
                 CronTrigger(
-                    day_of_week=_DAYS[s.weekly_day],
+                    day_of_week=WEEKDAYS[s.weekly_day],
                     hour=s.weekly_at.hour,
                     minute=s.weekly_at.minute,
                     timezone=s.tz,

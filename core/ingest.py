@@ -37,6 +37,7 @@ import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from core.dates import show_utc
 from core.errors import ParseError
 from core.fetch import fetch_feed, fetch_page, is_local_path
 from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
@@ -360,7 +361,7 @@ class _Run:
             outcome.error = row.last_error or "disabled"
             return False
         if not is_due(row, now=now):
-            until = row.backoff_until.strftime("%Y-%m-%d %H:%M UTC") if row.backoff_until else "?"
+            until = show_utc(row.backoff_until) if row.backoff_until else "?"
             outcome.status = "skipped"
             outcome.error = f"backing off until {until} after: {row.last_error or 'errors'}"
             return False

@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.jobs import JOBS, Schedule, steps_for
+from app.jobs import JOBS, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
+from core.dates import show_utc
 from storage import deliveries, feeds
 from storage import jobs as job_runs
 from storage.db import current_revision
@@ -222,13 +223,11 @@ def _detail(text: str | None) -> dict[str, Any]:
 def _when(moment: datetime | None, tz: Any = None) -> str:
     if moment is None:
         return "—"
+    if tz is None:
+        return show_utc(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (
-        moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-        if tz
-        else moment.strftime("%Y-%m-%d %H:%M UTC")
-    )
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _print_report(report: dict[str, Any], console: Console) -> None:
@@ -246,7 +245,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
     for job in report["jobs"]:
         detail = job["last_detail"]
         took = f"{detail['duration_ms'] / 1000:.1f} s" if "duration_ms" in detail else "—"
-        summary = detail.get("error") or _flat(detail.get("counts", {}))
+        summary = detail.get("error") or flat_counts(detail.get("counts", {}))
         jobs.add_row(
             job["job"],
             job["last_period"] or "—",
@@ -296,17 +295,6 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
             (d["error"] or "")[:60],
         )
     console.print(table)
-
-
-def _flat(counts: Any, prefix: str = "") -> str:
-    if not isinstance(counts, dict):
-        return str(counts)
-    parts = []
-    for key, value in counts.items():
-        parts.append(
-            _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else f"{prefix}{key}={value}"
-        )
-    return " ".join(parts)
 
 
 def _log_jobs() -> None:
