@@ -27,6 +27,7 @@ from bot import blocks
 from bot.app import check_settings, installation_store, oauth_enabled, web_client
 from bot.blocks import Message
 from core.config import Settings
+from core.dates import show_utc
 from core.deliver import Outcome, deliver_once
 from core.errors import DeliveryError
 from core.model import DailyDigest
@@ -36,8 +37,8 @@ from storage.db import session_scope
 from storage.tables import Delivery
 
 __all__ = [
-    "Post",
     "SlackChannel",
+    "SlackMessage",
     "Target",
     "post_daily",
     "post_digest",
@@ -85,7 +86,7 @@ _ERRORS: dict[str, tuple[str, bool]] = {
 
 
 @dataclass(frozen=True)
-class Post:
+class SlackMessage:
     """One message to post, optionally as a reply in a thread."""
 
     message: Message
@@ -100,7 +101,7 @@ class SlackChannel:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def send(self, target: str, payload: Post) -> str | None:
+    def send(self, target: str, payload: SlackMessage) -> str | None:
         """Post to channel `target`; Slack errors become `DeliveryError` in plain words."""
         try:
             response = self.client.chat_postMessage(
@@ -191,7 +192,7 @@ def post_digest(
         channel=channel.name,
         target=target.key,
         issue=issue,
-        send=lambda: channel.send(target.channel, Post(first)),
+        send=lambda: channel.send(target.channel, SlackMessage(first)),
     )
     if main.status not in ("sent", "skipped"):
         return main
@@ -206,7 +207,7 @@ def post_digest(
             channel=channel.name,
             target=target.key,
             issue=f"{issue}/thread/{number}",
-            send=lambda message=message: channel.send(target.channel, Post(message, ts)),
+            send=lambda message=message: channel.send(target.channel, SlackMessage(message, ts)),
         )
         if part.status in ("deferred", "failed"):
             return Outcome(part.status, target.key, f"thread reply: {part.error}", ts)
@@ -232,7 +233,7 @@ def _why_skipped(outcome: Outcome, row: Delivery | None) -> Outcome:
     if row.status == "failed":
         return Outcome("skipped", outcome.target, f"failed earlier: {row.error}")
     if row.status == "claimed":
-        since = row.claimed_at.strftime("%Y-%m-%d %H:%M UTC")
+        since = show_utc(row.claimed_at)
         return Outcome(
             "skipped",
             outcome.target,
