@@ -35,10 +35,12 @@ from sqlmodel import Session, col, select
 
 from bot import blocks
 from bot.blocks import FeedHealth, Message
-from core.dates import day_of, iso_week, parse_day, parse_week
+from core import dates
+from core.dates import iso_week, parse_day, parse_week
 from core.digests import Digests
 from core.errors import ConfigError
 from core.model import ArticleRef
+from core.sources import DEFAULT_EDITION, default_edition
 from storage import search
 from storage import slack as subscriptions
 from storage.db import session_scope
@@ -69,7 +71,7 @@ class Query:
 
 
 def parse_command(
-    text: str, *, editions: Sequence[str], today: date, default_edition: str = "tech"
+    text: str, *, editions: Sequence[str], today: date, default_edition: str = DEFAULT_EDITION
 ) -> Query:
     """Turn `/digest` text into a `Query`; never raises.
 
@@ -137,7 +139,7 @@ def answer(
     """
     if query.kind == "help":
         return [blocks.help_answer(problem=query.problem)]
-    today = day_of(now, tz)
+    today = dates.today(tz, now)
     if query.kind == "day":
         return _day(digests, query, today=today)
     if query.kind == "week":
@@ -167,7 +169,7 @@ def _week(digests: Digests, query: Query, *, today: date) -> list[Message]:
     if monday > today:
         return [blocks.notice(f"Week {query.arg} has not started yet.")]
     if today <= monday + timedelta(days=6):
-        days = [monday + timedelta(days=i) for i in range((today - monday).days + 1)]
+        days = [day for day in dates.days_of_week(query.arg) if day <= today]
         dailies = [d for d in (digests.daily(query.edition, day) for day in days) if d]
         with_posts = [d for d in dailies if d.deep_dives]
         if not with_posts:
@@ -272,11 +274,11 @@ def register(
     tz: Any,
 ) -> None:
     """Add the `/digest` command and its share button to a bolt App."""
-    default = "tech" if "tech" in editions else (editions[0] if editions else "tech")
+    default = default_edition(editions)
     deps = _Deps(engine, digests, tuple(editions), default, clock, tz)
 
     def parse(text: str) -> Query:
-        today = day_of(deps.clock(), deps.tz)
+        today = dates.today(deps.tz, deps.clock())
         return parse_command(
             text, editions=deps.editions, today=today, default_edition=deps.default_edition
         )

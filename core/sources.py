@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,16 @@ from typing import Any
 from core.errors import ConfigError
 from core.model import Edition, Source
 
-__all__ = ["Catalogue", "load_sources"]
+__all__ = ["DEFAULT_EDITION", "Catalogue", "default_edition", "load_sources"]
+
+DEFAULT_EDITION = "tech"
+"""The edition a command, a `/digest` or a page means when it names none (if declared)."""
+
+
+def default_edition(keys: Iterable[str]) -> str:
+    """`DEFAULT_EDITION` if among `keys`, else the first key (`DEFAULT_EDITION` if none)."""
+    keys = list(keys)
+    return DEFAULT_EDITION if DEFAULT_EDITION in keys or not keys else keys[0]
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,11 @@ class Catalogue:
             if not chosen:
                 raise ConfigError(f"no source named {name!r} in the sources file")
         return chosen
+
+    @property
+    def default(self) -> str:
+        """The edition meant when none is named: tech, or else the first one declared."""
+        return default_edition(self.editions)
 
     def edition(self, key: str) -> Edition:
         if key not in self.editions:
