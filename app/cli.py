@@ -66,9 +66,9 @@ def cli(ctx: click.Context, sources_path: str | None, debug: bool) -> None:
 
 
 def _register_all() -> None:
-    from app.commands import compose, ingest, newsletter, ops, slack
+    from app.commands import compose, demo, ingest, newsletter, ops, search, slack, sources
 
-    for module in (ingest, compose, slack, newsletter, ops):
+    for module in (ingest, sources, search, compose, slack, newsletter, ops, demo):
         module.register(cli)
 
 

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -43,6 +44,7 @@ from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
 from core.model import DailyDigest, WeeklyRollup
 from core.netguard import guarded_session
+from core.sources import mirror_catalogue
 from core.summarise import Summariser, article_text, pending_articles, summarise_pending
 from core.summarise.extractive import ExtractiveSummariser
 from core.summarise.llm import LLMSummariser, RunBudget
@@ -96,12 +98,15 @@ class Pipeline:
             worker_pool(workers) as pool,
             Session(self.runtime.engine, expire_on_commit=False) as session,
         ):
+            # the whole file, whatever this run selects: sources it no longer lists leave
+            # the listings and health counts
+            mirror_catalogue(self.runtime.catalogue, session=session, now=self.now())
             return ingest_sources(
-                sources, session=session, open_http=self._http_opener(), workers=pool,
+                sources, session=session, open_http=self.http_opener(), workers=pool,
                 options=options, now=self.runtime.clock, on_done=on_done,
             )  # fmt: skip
 
-    def _http_opener(self) -> Callable[[], aiohttp.ClientSession]:
+    def http_opener(self) -> Callable[[], aiohttp.ClientSession]:
         """What opens a run's aiohttp session (inside its event loop): our User-Agent, at
         most FETCH_CONCURRENCY connections, every address checked (feeds are untrusted)."""
         return functools.partial(
@@ -195,20 +200,32 @@ class Pipeline:
 
     # --- compose (reads) ---------------------------------------------------------------
 
-    def daily(self, edition: str, day: date, *, force: bool = False) -> DailyDigest | None:
-        """The daily digest of (edition, day), composed on demand; None for a future day."""
+    def daily(
+        self, edition: str, day: date, *, force: bool = False, write: bool = True
+    ) -> DailyDigest | None:
+        """The daily digest of (edition, day), composed on demand; None for a future day.
+        `write=False`: never ask the model (see `reads`)."""
         with session_scope(self.runtime.engine) as session:
             return digests.daily_digest(
-                session=session, day=day, force=force, **self._compose(edition)
+                session=session, day=day, force=force, **self._compose(edition, write=write)
             )
 
-    def weekly(self, edition: str, week: str, *, force: bool = False) -> WeeklyRollup | None:
+    def weekly(
+        self, edition: str, week: str, *, force: bool = False, write: bool = True
+    ) -> WeeklyRollup | None:
         """The weekly rollup of (edition, ISO week), composed on demand; None for a week
-        that has not started."""
+        that has not started. `write=False`: never ask the model (see `reads`)."""
         with session_scope(self.runtime.engine) as session:
             return digests.weekly_rollup(
-                session=session, week=week, force=force, **self._compose(edition)
+                session=session, week=week, force=force, **self._compose(edition, write=write)
             )
+
+    @property
+    def reads(self) -> digests.Digests:
+        """What the web archive and `/digest` read: a period composed on demand there never
+        waits for the model (a stored digest the model wrote is still what they show; the
+        worker's deliveries write the sections)."""
+        return _Reads(self)
 
     def backfill(self, *, edition: str | None = None) -> dict[str, Any]:
         """Compose (store) the 7 most recent days and 4 most recent weeks with posts, per
@@ -220,10 +237,11 @@ class Pipeline:
                 counts[key] = digests.backfill(session=session, **self._compose(key))
         return counts
 
-    def _compose(self, edition: str) -> dict[str, Any]:
+    def _compose(self, edition: str, *, write: bool = True) -> dict[str, Any]:
         """What composing an edition's period needs besides the session."""
         catalogue = self.runtime.catalogue
         summariser = self.summariser()
+        model = isinstance(summariser, LLMSummariser)
         return {
             "edition": catalogue.edition(edition),
             "sources": [s.name for s in catalogue.select(edition=edition)],
@@ -231,8 +249,8 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if isinstance(summariser, LLMSummariser) else None,
-            "keep_summaries": not isinstance(summariser, LLMSummariser),
+            "writer": summariser if model and write else None,
+            "keep_summaries": not model,
         }
 
     # --- deliveries --------------------------------------------------------------------
@@ -312,6 +330,19 @@ class Pipeline:
 
 
 @functools.cache
+@dataclass(frozen=True)
+class _Reads:
+    """`Pipeline.daily`/`weekly` without the model, for the front-ends that must answer fast."""
+
+    pipeline: Pipeline
+
+    def daily(self, edition: str, day: date) -> DailyDigest | None:
+        return self.pipeline.daily(edition, day, write=False)
+
+    def weekly(self, edition: str, week: str) -> WeeklyRollup | None:
+        return self.pipeline.weekly(edition, week, write=False)
+
+
 def _ssl_context() -> ssl.SSLContext:
     """A verifying context with certifi's CAs (as httpx uses), built once per process:
     loading the CA file costs ~25 ms of CPU, and the worker opens a session every hour."""

@@ -11,6 +11,7 @@ their own front-ends (`build_routes`) and mounted here; this module owns only th
 /daily/2026-04-01          a daily digest of the default edition (/reads/daily/… for others)
 /weekly/2026-W14           a weekly rollup (/reads/weekly/… for others)
 /tags/<tag>                digests carrying a tag
+/search?q=…                full-text search of the articles (app/search_page.py)
 /feed.xml                  RSS 2.0 of our own digests; /tags/<tag>/feed.xml per tag
 /healthz                   200 when the database answers, 503 when it does not
 ```
@@ -43,6 +44,7 @@ from starlette.routing import BaseRoute, Route
 from app.http_guard import HttpGuard
 from app.metrics import build_metrics
 from app.pipeline import Pipeline
+from app.search_page import search_route
 from app.wiring import Runtime
 from bot.web import MAX_BODY as SLACK_MAX_BODY
 from bot.web import build_routes as slack_routes
@@ -83,7 +85,7 @@ def create_app(runtime: Runtime) -> Starlette:
     settings, engine = runtime.settings, runtime.engine
     pipeline = Pipeline(runtime)
     editions = _editions(runtime)
-    archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline)
+    archive = _Archive(settings=settings, engine=engine, editions=editions, digests=pipeline.reads)
     metrics = build_metrics(settings, engine=engine)  # /metrics when METRICS=1
     routes: list[BaseRoute] = [
         Route("/", archive.index, name="index"),
@@ -93,12 +95,13 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/tags/{tag}/feed.xml", archive.feed, name="tag_feed"),
         Route("/daily/{day}", archive.daily, name="daily"),
         Route("/weekly/{week}", archive.weekly, name="weekly"),
+        search_route(engine=engine, env=archive.env, editions=archive.editions),
         *metrics.routes,
         *slack_routes(
             settings=settings,
             engine=engine,
             editions=list(editions),
-            digests=pipeline,
+            digests=pipeline.reads,
             clock=runtime.clock,
             observe_ack=metrics.observe_ack,
         ),

@@ -424,6 +424,7 @@ class FeedHealth:
     last_success: datetime | None
     error: str = ""
     error_count: int = 0
+    warning: str = ""  # the last successful fetch's remark (XML repaired, entries skipped)
 
 
 _STATE_ICON = {"ok": "✅", "failing": "❌", "stale": "⚠️", "never": "⏳", "disabled": "⏸️"}
@@ -443,6 +444,8 @@ def sources_answer(feeds: Sequence[FeedHealth], *, now: datetime) -> list[Messag
         line = f"{_STATE_ICON.get(feed.state, '•')} *{escape(feed.name)}* · {seen}"
         if feed.state == "failing" and feed.error:
             line += f" · {feed.error_count}× `{escape(_shorten(feed.error, 160))}`"
+        elif feed.warning:
+            line += f" · warning: {escape(_shorten(feed.warning, 160))}"
         lines.append(line)
     blocks += _sections("\n".join(lines))
     return paginate(blocks, text=f"Sources: {summary}", max_messages=4)

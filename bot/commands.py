@@ -218,7 +218,9 @@ def _known_tags(session: Session, edition: str) -> list[str]:
 
 def _sources(session: Session, query: Query, *, now: datetime) -> list[Message]:
     rows = session.exec(
-        select(FeedSource).where(FeedSource.edition == query.edition).order_by(col(FeedSource.name))
+        select(FeedSource)
+        .where(FeedSource.edition == query.edition, col(FeedSource.removed_at).is_(None))
+        .order_by(col(FeedSource.name))
     ).all()
     return blocks.sources_answer([feed_health(row, now=now) for row in rows], now=now)
 
@@ -242,6 +244,7 @@ def feed_health(row: FeedSource, *, now: datetime) -> FeedHealth:
         last_success=row.last_success_at,
         error=row.last_error or "",
         error_count=row.error_count,
+        warning=row.last_warning or "",
     )
 
 

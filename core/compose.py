@@ -2,14 +2,15 @@
 
 Why pure: the Slack bot, the newsletter and the web archive all read what this produces, so it
 must be easy to pin down in tests. Everything it writes is either a deep dive (itself faithful
-to its article) or a sentence assembled from facts it counted: which companies wrote on which
-theme, how many posts, which words they share. Nothing here invents a claim.
+to its article), a deep dive's sentence (`core.themes`), or a frame stating what it counted:
+which companies, which phrase their posts share. Nothing here invents a claim.
 
-Themes come from TF-IDF similarity: each post becomes a vector of its title (counted twice),
+Groups come from TF-IDF similarity: each post becomes a vector of its title (counted twice),
 its deep dive and its tags; posts are taken most significant first and each joins the group
-whose leading post it is most similar to (cosine ≥ `SIMILARITY`), or leads a new group. A
-group with posts from two or more companies is a pattern. Leader grouping over an inverted
-index keeps a week of 1,000 posts to a few hundred thousand sparse multiplications.
+whose leading post it is most similar to (cosine ≥ `SIMILARITY`), or leads a new group. Leader
+grouping over an inverted index keeps a week of 1,000 posts to a few hundred thousand sparse
+multiplications. A group is then named by the phrase most of its posts use (`core.keyphrases`)
+and keeps only the posts that use it; one with posts from two or more companies is a pattern.
 """
 
 from __future__ import annotations
@@ -190,6 +191,12 @@ def _phrases(posts: Sequence[Post]) -> PhraseIndex:
 
 def _company_words(posts: Iterable[Post]) -> list[str]:
     return sorted({w for p in posts for w in p.company.replace("/", " ").split()})
+
+
+def _phrase_of(theme: str) -> str:
+    """A pattern's theme back as a phrase for prose: "Short-lived credentials" → "short-…"."""
+    first = theme.split(" ", 1)[0]
+    return theme[0].lower() + theme[1:] if first[1:] == first[1:].lower() else theme
 
 
 def _pattern(posts: Sequence[Post], theme: str) -> Pattern:
@@ -390,22 +397,25 @@ def compose_weekly(
     ranked, phrases = _scored(posts)
     ordered = [post for post, _, _ in ranked]
     scores = {post.url: score for post, score, _ in ranked}
-    groups = group_posts(ordered, threshold=STORY_SIMILARITY, word_share=STORY_WORD_SHARE)
-    groups.sort(
-        key=lambda g: (
-            -len(_companies(ordered[i] for i in g)),
-            -sum(scores[ordered[i].url] for i in g),
-            g[0],
+    named: list[tuple[list[int], str | None]] = []  # a story's posts and the phrase they share
+    for g in group_posts(ordered, threshold=STORY_SIMILARITY, word_share=STORY_WORD_SHARE):
+        theme = phrases.shared(g) if len(g) > 1 else None
+        holders = phrases.holders(g, theme) if theme else []
+        if len(holders) > 1:
+            named.append((holders, theme))
+        # posts that share no phrase with the rest are stories of their own
+        named += [([i], None) for i in g if i not in holders]
+    named.sort(
+        key=lambda item: (
+            -len(_companies(ordered[i] for i in item[0])),
+            -sum(scores[ordered[i].url] for i in item[0]),
+            item[0][0],
         )
     )
     stories = []
     review: list[tuple[str, tuple[str, ...]]] = []  # (theme, companies) for Week in Review
-    for g in groups[:MAX_STORIES]:
+    for g, theme in named[:MAX_STORIES]:
         companies = _companies(ordered[i] for i in g)
-        theme = phrases.shared(g) if len(g) > 1 else None
-        if theme:  # the story's posts are those that use its phrase, the rest stand alone
-            g = phrases.holders(g, theme)
-            companies = _companies(ordered[i] for i in g)
         stories.append(
             _story(
                 [(ordered[i], scores[ordered[i].url]) for i in g[:STORY_ARTICLES]],
@@ -415,6 +425,10 @@ def compose_weekly(
         )
         # a story of one post still has a phrase of its own for the review
         review.append((theme or phrases.shared(g[:1], at_least=1) or "", companies))
+    patterns = _patterns(ordered, phrases)
+    # themes several companies share lead the review, whether a story or a pattern holds them
+    shared = [(_phrase_of(p.theme), p.companies) for p in patterns]
+    review = sorted(shared + review, key=lambda item: -len(item[1]) if len(item[1]) > 1 else 0)
     return WeeklyRollup(
         edition=edition.key,
         week=week,
@@ -424,7 +438,7 @@ def compose_weekly(
         stats=_stats(posts, sources),
         week_in_review=week_in_review(review, ordered[0] if ordered else None),
         top_stories=tuple(stories),
-        patterns=tuple(_patterns(ordered, phrases)),
+        patterns=tuple(patterns),
         tags=_digest_tags(posts),
     )
 

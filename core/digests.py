@@ -107,8 +107,7 @@ def daily_digest(
         return DailyDigest.from_dict(json.loads(row.payload))
     done = {d for d in map(_day, delivered) if d is not None}
     keys = _day_keys(session, key, day, tz, done)
-    basis = _basis(keys)
-    if row is not None and not force and (row.basis == basis or not keys):
+    if row is not None and not force and (_current(row.basis, keys, writer) or not keys):
         return DailyDigest.from_dict(json.loads(row.payload))
     rows = deep_dives.articles_by_id(session=session, ids=[k.id for k in keys])
     digest = compose_daily(
@@ -125,7 +124,7 @@ def daily_digest(
     )
     session.commit()
     if keys:
-        basis = _basis(_day_keys(session, key, day, tz, done))  # with deep dives made here
+        basis = _basis(_day_keys(session, key, day, tz, done), written=writer is not None)
         stored.save_digest(
             session=session,
             edition=key,
@@ -163,8 +162,7 @@ def weekly_rollup(
     if row is not None and week in delivered:
         return WeeklyRollup.from_dict(json.loads(row.payload))
     keys = _week_keys(session, key, week, tz)
-    basis = _basis(keys)
-    if row is not None and not force and (row.basis == basis or not keys):
+    if row is not None and not force and (_current(row.basis, keys, writer) or not keys):
         return WeeklyRollup.from_dict(json.loads(row.payload))
     rows = deep_dives.articles_by_id(session=session, ids=[k.id for k in keys])
     posts = posts_of(session, rows, keep_summaries=keep_summaries)
@@ -176,7 +174,7 @@ def weekly_rollup(
         rollup = write_weekly(rollup, articles=refs, editor=writer.editor(session=session))
     session.commit()
     if keys:
-        basis = _basis(_week_keys(session, key, week, tz))
+        basis = _basis(_week_keys(session, key, week, tz), written=writer is not None)
         stored.save_digest(
             session=session,
             edition=key,
@@ -310,10 +308,14 @@ def posts_of(
 def _day_keys(
     session: Session, edition: str, day: date, tz: ZoneInfo, delivered: set[date]
 ) -> list[stored.PostKey]:
-    """The posts of a day: assigned to it, or not yet assigned and belonging to it."""
+    """The posts of a day: assigned to it, or not yet assigned and belonging to it.
+
+    Late posts were published on a delivered day, so only posts published since the first
+    delivered day are candidates (a fresh install's unassigned history never is)."""
     start, end = day_bounds(day, tz)
+    late = (day_bounds(min(delivered), tz)[0], end) if delivered else None
     candidates = stored.post_keys(
-        session=session, edition=edition, days=[day], start=start, end=end, seen_before=end
+        session=session, edition=edition, days=[day], start=start, end=end, late=late
     )
     return [
         k
@@ -338,10 +340,20 @@ def _week_keys(session: Session, edition: str, week: str, tz: ZoneInfo) -> list[
     return stored.post_keys(session=session, edition=edition, days=days, start=start, end=end)
 
 
-def _basis(keys: Sequence[stored.PostKey]) -> str:
-    """The hash of the posts a digest is made from: their ids and versions."""
-    versions = "\n".join(sorted(k.version for k in keys))
+def _basis(keys: Sequence[stored.PostKey], *, written: bool = False) -> str:
+    """The hash of the posts a digest is made from (their ids and versions), and of whether
+    a writer (the model) wrote its sections."""
+    versions = "\n".join(sorted(k.version for k in keys)) + ("\nwritten" if written else "")
     return hashlib.sha256(versions.encode()).hexdigest()
+
+
+def _current(basis: str | None, keys: Sequence[stored.PostKey], writer: Writer | None) -> bool:
+    """Whether a stored digest of that basis still answers for these posts. One the model
+    wrote answers a read without a writer too (a page or `/digest` never waits for the model
+    to redo it); a composed one does not answer a delivery that has a writer, which writes it."""
+    if basis == _basis(keys, written=True):
+        return True
+    return writer is None and basis == _basis(keys)
 
 
 def _day(period: str) -> date | None:

@@ -389,7 +389,8 @@ class _Run:
             assert result is not None
             self.successes.append(
                 Success(job.row, etag=result.etag, last_modified=result.last_modified,
-                        content_hash=job.body_hash, redirect_to=result.permanent_redirect)
+                        content_hash=job.body_hash, redirect_to=result.permanent_redirect,
+                        warning="; ".join(job.outcome.notes))
             )  # fmt: skip
             job.outcome.status = "ok"
             self.settled.append(job.outcome)

@@ -28,6 +28,7 @@ from core.voice import PAST_FORMS
 __all__ = ["PhraseIndex", "Phrase", "candidates"]
 
 MAX_WORDS = 4
+COMMON_SHARE = 0.1  # a phrase used by more of the period's other posts than this is no theme
 
 _STOP = frozenset(
     """a about above after again against all also am an and any are as at be because been before
@@ -56,6 +57,7 @@ _STOP = frozenset(
 )
 _SUBJECTS = frozenset("we i you he she it they who which that".split())
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#.’'-]*[A-Za-z0-9+#]|[A-Za-z]")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+|\n+")
 _BREAK = re.compile(r"[.,;:!?()\[\]{}\"“”‘’—–/|]|\s-\s")
 
 
@@ -87,22 +89,29 @@ def candidates(text: str, *, exclude: Iterable[str] = ()) -> list[Phrase]:
     """
     excluded = {w.lower() for w in exclude}
     found: list[Phrase] = []
-    for chunk in _BREAK.split(text):
-        run: list[str] = []
-        after_subject = False  # the run follows "we", "it", an adverb or the company: a verb
-        for word in _WORD.findall(chunk) + [""]:
-            if word and _inside(word, excluded):
-                run.append(word)
-                continue
-            if run:
-                _phrases_of_run(run, found, verb_first=after_subject)
-            run = []
-            lower = word.lower()
-            after_subject = lower in _SUBJECTS or lower in excluded or lower.endswith("ly")
+    for chunk in _SENTENCE_END.split(text):
+        opening = True  # the chunk's first word opens a sentence: a capital there is no name
+        for part in _BREAK.split(chunk):
+            run: list[str] = []
+            after_subject = False  # the run follows "we", "it", an adverb or the company: a verb
+            for word in _WORD.findall(part) + [""]:
+                if word and _inside(word, excluded):
+                    run.append(word)
+                    continue
+                if run:
+                    _phrases_of_run(run, found, verb_first=after_subject, opens=opening)
+                    opening = False
+                run = []
+                if word:
+                    opening = False
+                lower = word.lower()
+                after_subject = lower in _SUBJECTS or lower in excluded or lower.endswith("ly")
     return found
 
 
-def _phrases_of_run(run: list[str], found: list[Phrase], *, verb_first: bool = False) -> None:
+def _phrases_of_run(
+    run: list[str], found: list[Phrase], *, verb_first: bool = False, opens: bool = False
+) -> None:
     """Every n-gram of `run` that `_noun_phrase` accepts (its tests inlined: this is hot)."""
     folded = [_fold(w) for w in run]
     lower = [w.lower() for w in run]
@@ -112,7 +121,8 @@ def _phrases_of_run(run: list[str], found: list[Phrase], *, verb_first: bool = F
         for w, e, r in zip(lower, ends_ed, run, strict=True)
     ]
     for i in range(1 if verb_first else 0, len(run)):
-        if _noun_phrase([run[i]], lower[i], lower[i]):
+        single = run[i].lower() if opens and i == 0 and run[i][1:].islower() else run[i]
+        if _noun_phrase([single], lower[i], lower[i]):
             found.append(Phrase((folded[i],), run[i]))
         if opens_badly[i]:
             continue
@@ -138,12 +148,10 @@ def _noun_phrase(words: list[str], first: str, last: str) -> bool:
     """A run that can name something: it ends on a noun-like word and does not open on a verb.
 
     Without a tagger: a phrase may not end in "-ed" (a past verb) nor open on "-ing"; a lone
-    word needs a capital ("Kafka") or five letters and no verb ending.
+    word must be a name ("Kafka", not "model" nor a sentence's opening "Building").
     """
-    if len(words) == 1:
-        if words[0][:1].isupper() or any(c.isdigit() for c in first):
-            return len(first) >= 2
-        return len(first) >= 5 and not first.endswith(("ed", "ing"))
+    if len(words) == 1:  # a lone word names a theme only if it is a name: "Kafka", "MCP", "V8"
+        return len(first) >= 2 and (words[0][:1].isupper() or any(c.isdigit() for c in first))
     if last.endswith("ed") or first.endswith("ing"):
         return False
     return not (first.endswith("ed") and words[0][:1].isupper())
@@ -212,10 +220,13 @@ class PhraseIndex:
                 held = Counter(in_title)
         total = len(self._posts)
         best: tuple[float, int, str, tuple[str, ...]] | None = None
+        others = total - len(group)
         for key, n in held.items():
             if n < needed:
                 continue
             outside = self._documents[key] - n
+            if outside > max(1, others * COMMON_SHARE):
+                continue  # "model", "developers": said all over the period, names nothing
             idf = math.log(1 + total / (1 + outside))
             score = (n / len(group)) * idf * (1 + 0.4 * (len(key) - 1))
             surface = self._display(key)

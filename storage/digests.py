@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
@@ -148,37 +148,51 @@ def post_keys(
     days: list[date],
     start: datetime,
     end: datetime,
-    seen_before: datetime | None = None,
+    late: tuple[datetime, datetime] | None = None,
 ) -> list[PostKey]:
     """Keys of the posts that may belong to a period: assigned to one of `days`, or not
-    assigned and published in [start, end); with `seen_before`, also those not assigned,
-    published before `start` and first seen before `seen_before` (late posts). No texts."""
+    assigned and published in [start, end); with `late` = (since, seen_before), also those
+    not assigned, published in [since, start) and first seen before `seen_before` (the
+    candidates of the late-post rule). No texts are read."""
     unassigned = col(Article.digest_day).is_(None)
-    window = and_(unassigned, col(Article.published_at) >= start, col(Article.published_at) < end)
-    clauses = [col(Article.digest_day).in_(days), window]
-    if seen_before is not None:
-        clauses.append(
+    published = col(Article.published_at)
+    # One branch per index (digest_day, published_at), in one UNION ALL, rather than one OR,
+    # which SQLite answers by reading every article of the edition.
+    wheres = [
+        col(Article.digest_day).in_(days),
+        and_(unassigned, published >= start, published < end),
+    ]
+    if late is not None:
+        since, seen_before = late
+        wheres.append(
             and_(
                 unassigned,
-                col(Article.published_at) < start,
+                published >= since,
+                published < start,
                 col(Article.first_seen_at) < seen_before,
             )
         )
-    query = (
-        sa_select(
-            col(Article.id),
-            col(Article.published_at),
-            col(Article.first_seen_at),
-            col(Article.digest_day),
-            col(Article.updated_at),
-            col(DeepDiveRow.created_at),
-        )
-        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
-        .where(col(Article.edition) == edition)
-        .where(or_(*clauses))
-        .order_by(col(Article.published_at), col(Article.id))
+    columns = (
+        col(Article.id),
+        published,
+        col(Article.first_seen_at),
+        col(Article.digest_day),
+        col(Article.updated_at),
+        col(DeepDiveRow.created_at),
+        col(Article.edition),
     )
-    return [PostKey(*row) for row in session.execute(query)]
+    branches = [
+        sa_select(*columns)
+        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+        .where(where)
+        for where in wheres
+    ]
+    found: dict[int, PostKey] = {}
+    # the edition is checked here: in SQL, SQLite would pick its index over the dates'
+    for *key, row_edition in session.execute(union_all(*branches)):
+        if row_edition == edition:
+            found.setdefault(key[0], PostKey(*key))
+    return sorted(found.values(), key=lambda k: (k.published_at, k.id))
 
 
 def recent_post_days(

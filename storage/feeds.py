@@ -31,6 +31,7 @@ __all__ = [
     "record_success",
     "record_successes",
     "record_unchanged",
+    "retire_sources",
     "sync_sources",
 ]
 
@@ -62,7 +63,8 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
     """Create or update a row per configured source; returns rows by name. Commits.
 
     A source whose configured URL changed starts afresh: its remembered redirect, validators
-    and "disabled after 410" state belonged to the old URL.
+    and "disabled after 410" state belonged to the old URL. A source that had left the
+    sources file and is back counts as configured again.
     """
     sources = list(sources)
     names = [s.name for s in sources]
@@ -90,6 +92,9 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
             row.last_error = None
             row.backoff_until = None
             row.status = "never"
+            row.last_warning = None
+        if row.removed_at is not None:
+            row.removed_at = None
         configured = {
             "url": source.url, "company": source.company, "edition": source.edition,
             "tags": ",".join(source.tags), "weight": source.weight, "enabled": source.enabled,
@@ -109,8 +114,27 @@ def _new_row(source: SourceSpec) -> dict[str, object]:
     }  # fmt: skip
 
 
-def list_feeds(*, session: Session) -> list[FeedSource]:
-    return list(session.exec(select(FeedSource).order_by(FeedSource.edition, FeedSource.name)))
+def retire_sources(configured: Iterable[str], *, session: Session, now: datetime) -> list[str]:
+    """Mark every source not named in `configured` (the whole sources file) as removed; returns
+    the names newly removed. Commits. Rows and their articles stay: a post already in a
+    digest keeps its source, and a source put back resumes with its fetch history.
+    """
+    names = set(configured)
+    query = select(FeedSource).where(col(FeedSource.removed_at).is_(None))
+    gone = [row for row in session.exec(query) if row.name not in names]
+    for row in gone:
+        row.removed_at = now
+    session.commit()
+    return [row.name for row in gone]
+
+
+def list_feeds(*, session: Session, removed: bool = False) -> list[FeedSource]:
+    """Feed rows by edition and name: the configured ones, and with `removed` also those that
+    left the sources file."""
+    query = select(FeedSource).order_by(FeedSource.edition, FeedSource.name)
+    if not removed:
+        query = query.where(col(FeedSource.removed_at).is_(None))
+    return list(session.exec(query))
 
 
 def article_counts(*, session: Session) -> dict[int, int]:
@@ -142,13 +166,18 @@ def record_success(
     last_modified: str | None,
     content_hash: str | None,
     redirect_to: str | None = None,
+    warning: str | None = None,
     commit: bool = True,
 ) -> None:
     """A fetch (and parse and store) went through: keep validators, clear errors.
 
+    `warning`: what the parse remarked ("" for a clean parse, which clears the last one;
+    None keeps it, as for a 304 or the same body: the feed still says what it said).
     Commits unless `commit=False` (an ingest run commits a batch of sources at once).
     """
     row.etag = etag
+    if warning is not None:
+        row.last_warning = warning or None
     row.last_modified = last_modified
     if content_hash is not None:
         row.content_hash = content_hash
@@ -173,6 +202,7 @@ class Success(NamedTuple):
     last_modified: str | None
     content_hash: str | None = None  # None keeps the stored one (304, same body)
     redirect_to: str | None = None
+    warning: str | None = None  # the parse's remarks, "" for none; None keeps the stored one
 
 
 def record_successes(successes: Sequence[Success], *, session: Session, now: datetime) -> None:
@@ -209,6 +239,9 @@ def record_successes(successes: Sequence[Success], *, session: Session, now: dat
             if success.content_hash is not None
             else row.content_hash,
             "fetch_url": success.redirect_to or row.fetch_url,
+            "last_warning": row.last_warning
+            if success.warning is None
+            else (success.warning or None),
             "status": "ok",
             "last_error": None,
             "error_count": 0,
@@ -222,7 +255,7 @@ def record_successes(successes: Sequence[Success], *, session: Session, now: dat
     connection.exec_driver_sql(statement, params)
 
 
-_VARYING = ("etag", "last_modified", "content_hash", "fetch_url")
+_VARYING = ("etag", "last_modified", "content_hash", "fetch_url", "last_warning")
 
 
 def record_unchanged(

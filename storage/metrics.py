@@ -60,7 +60,9 @@ def feed_states(*, session: Session, now: datetime) -> dict[str, FeedState]:
         (col(FeedSource.status) == "ok", "ok"),
         else_="never",
     )
-    query = select(FeedSource.name, FeedSource.edition, FeedSource.url, state)
+    query = select(FeedSource.name, FeedSource.edition, FeedSource.url, state).where(
+        col(FeedSource.removed_at).is_(None)  # left the sources file: kept, not counted
+    )
     return {name: FeedState(edition, url, st) for name, edition, url, st in session.exec(query)}
 
 

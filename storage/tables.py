@@ -50,10 +50,16 @@ class FeedSource(SQLModel, table=True):
     content_hash: str | None = Field(default=None, max_length=64)
     status: str = Field(default="never", max_length=20)  # never | ok | error | disabled
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # what the last successful parse remarked (XML repaired, entries without a link
+    # skipped); kept until a fetch parses clean
+    last_warning: str | None = Field(default=None, sa_column=Column(Text))
     error_count: int = 0
     last_attempt_at: datetime | None = None
     last_success_at: datetime | None = None
     backoff_until: datetime | None = None
+    # set when the source left the sources file: the row and its articles stay, but the
+    # source no longer counts as configured (cleared if it comes back)
+    removed_at: datetime | None = None
 
 
 class Article(SQLModel, table=True):

@@ -21,3 +21,12 @@ def test_every_setting_is_in_the_readme(field: dataclasses.Field) -> None:  # ty
 @pytest.mark.parametrize("name", sorted(cli.commands))
 def test_every_command_is_in_the_readme(name: str) -> None:
     assert f"digest {name}" in README
+
+
+def test_the_configuration_page_is_generated_from_the_settings() -> None:
+    from core.settings_docs import PAGE, configuration_markdown
+
+    assert PAGE.read_text(encoding="utf-8") == configuration_markdown(), (
+        "docs/configuration.md is out of date: .venv/bin/python -m core.settings_docs "
+        "> docs/configuration.md"
+    )

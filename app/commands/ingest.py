@@ -1,4 +1,5 @@
-"""`digest ingest`, `digest sources`, `digest articles`; the ingest itself is `app.pipeline`."""
+"""`digest ingest`, `digest articles`; the ingest itself is `app.pipeline` (`digest sources` is
+in sources.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from core.dates import day_bounds, format_utc, parse_day, today
 from core.ingest import IngestReport
 from core.normalise import strip_controls
 from storage.articles import list_articles
-from storage.feeds import article_counts, list_feeds
 
 __all__ = ["ingest_report", "register", "summary_line"]
 
@@ -26,7 +26,6 @@ __all__ = ["ingest_report", "register", "summary_line"]
 def register(cli: click.Group) -> None:
     """Add this area's commands to the `digest` group."""
     cli.add_command(ingest_command)
-    cli.add_command(sources_command)
     cli.add_command(articles_command)
 
 
@@ -143,71 +142,6 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(strip_controls(text))
-
-
-@click.command("sources")
-@click.option("--edition", "-e", default=None, help="Only this edition's sources.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-@click.pass_obj
-def sources_command(runtime: Runtime, edition: str | None, fmt: str) -> None:
-    """List configured sources with their last fetch status and stored article counts.
-
-    \b
-    Examples:
-      digest sources
-      digest sources --edition videos --format json
-    """
-    items = source_statuses(runtime, edition=edition)
-    if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
-        return
-    table = Table(show_edge=False, pad_edge=False)
-    for name in ("Source", "Company", "Edition", "Status", "Articles", "Last success", "Error"):
-        table.add_column(name, justify="right" if name == "Articles" else "left")
-    for item in items:
-        table.add_row(
-            _escape(item["name"]), _escape(item["company"]), item["edition"], item["status"],
-            str(item["articles"]), (item["last_success"] or "")[:16], _escape(item["error"] or ""),
-        )  # fmt: skip
-    _console().print(table)
-
-
-def source_statuses(runtime: Runtime, *, edition: str | None = None) -> list[dict[str, Any]]:
-    """Every configured source (or one edition's) with its fetch state, as JSON-ready dicts."""
-    catalogue = runtime.catalogue
-    if edition is not None:
-        catalogue.edition(edition)  # ConfigError for an unknown edition
-    with Session(runtime.engine) as session:
-        rows = {row.name: row for row in list_feeds(session=session)}
-        counts = article_counts(session=session)
-    items = []
-    for source in catalogue.sources:
-        if edition is not None and source.edition != edition:
-            continue
-        row = rows.get(source.name)
-        status = "never"
-        if not source.enabled or (row is not None and row.status == "disabled"):
-            status = "disabled"
-        elif row is not None and row.url == source.url:
-            status = row.status
-        items.append(
-            {
-                "name": source.name,
-                "company": source.company,
-                "url": source.url,
-                "fetch_url": row.fetch_url if row else None,
-                "edition": source.edition,
-                "tags": list(source.tags),
-                "status": status,
-                "error": row.last_error if row is not None and status != "ok" else None,
-                "articles": counts.get(row.id, 0) if row is not None and row.id else 0,
-                "last_success": _iso(row.last_success_at) if row else None,
-                "backoff_until": _iso(row.backoff_until) if row else None,
-            }
-        )
-    return items
 
 
 @click.command("articles")

@@ -16,6 +16,8 @@ from app.jobs import JOBS, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
 from core.dates import show_utc
+from core.errors import ConfigError
+from core.sources import mirror_catalogue
 from storage import deliveries, feeds
 from storage import jobs as job_runs
 from storage.db import current_revision
@@ -161,6 +163,10 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
     schedule = Schedule.from_settings(runtime.settings)
     planned = stored_next_runs(runtime.engine)
     with Session(runtime.engine) as session:
+        try:  # sources the file no longer lists leave the report, even before an ingest
+            mirror_catalogue(runtime.catalogue, session=session, now=now)
+        except ConfigError:
+            pass  # a broken sources file must not hide the rest of the status
         last = job_runs.last_runs(session=session)
         sources = feeds.list_feeds(session=session)
         pending = deliveries.pending(session=session)
@@ -192,6 +198,7 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
                 "last_attempt": s.last_attempt_at,
                 "error_count": s.error_count,
                 "last_error": s.last_error,
+                "last_warning": s.last_warning,
             }
             for s in sources
         ],
@@ -261,7 +268,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
         console.print("No worker has run on this database yet (start one with `digest worker`).")
 
     sources = Table(title="Sources (last ingest)", title_justify="left")
-    for column in ("source", "edition", "status", "last success", "errors", "last error"):
+    for column in ("source", "edition", "status", "last success", "errors", "last error/warning"):
         sources.add_column(column, overflow="fold")
     for s in report["sources"]:
         sources.add_row(
@@ -270,12 +277,15 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
             s["status"],
             _when(s["last_success"]),
             str(s["error_count"]),
-            (s["last_error"] or "")[:80],
+            (s["last_error"] or (f"warning: {s['last_warning']}" if s["last_warning"] else ""))[
+                :80
+            ],
         )
-    if report["sources"]:
+    if any(s["status"] != "never" for s in report["sources"]):
         console.print(sources)
     else:
-        console.print("Sources: none ingested yet (run `digest ingest`).")
+        count = len(report["sources"])
+        console.print(f"Sources: {count} configured, none ingested yet (run `digest ingest`).")
 
     pending = report["pending_deliveries"]
     if not pending:

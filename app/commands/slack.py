@@ -89,7 +89,7 @@ def socket_command(runtime: Runtime) -> None:
         runtime.settings,
         engine=runtime.engine,
         editions=list(runtime.catalogue.editions),
-        digests=pipeline,
+        digests=pipeline.reads,
         clock=runtime.clock,
     )
     click.echo("Connected to Slack over Socket Mode; Ctrl-C to stop.")

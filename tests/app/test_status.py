@@ -47,8 +47,15 @@ def _status(settings: Settings, *args: str, now: datetime = NOW) -> str:
 
 
 @pytest.fixture
-def status_settings(database_url: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url})
+def status_settings(database_url: str, tmp_path: Path) -> Settings:
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        '[editions.tech]\ntitle = "Engineering @ Scale"\n\n[[sources]]\n'
+        'name = "Cloudflare Blog"\ncompany = "Cloudflare"\n'
+        'url = "https://blog.cloudflare.com/rss/"\nedition = "tech"\n',
+        encoding="utf-8",
+    )
+    return Settings.from_env({"DATABASE_URL": database_url, "DIGEST_SOURCES": str(sources)})
 
 
 def _seed(engine: Engine, now: datetime) -> None:
@@ -97,6 +104,33 @@ def test_status_shows_jobs_sources_and_pending_deliveries(
     assert "Cloudflare Blog" in output and "503 Service Unavailable" in output
     assert "Pending deliveries: 1" in output
     assert "tech/weekly/2026-W14" in output
+
+
+def test_status_leaves_out_sources_the_file_no_longer_lists_and_shows_warnings(
+    status_settings: Settings, engine: Engine, now: datetime
+) -> None:
+    _seed(engine, now)
+    with Session(engine) as session:
+        session.add(FeedSource(name="Old Blog", company="Gone", url="https://old.example/feed",
+                               edition="tech", status="error", error_count=40,
+                               last_error="connection refused"))  # fmt: skip
+        row = session.exec(select(FeedSource).where(FeedSource.name == "Cloudflare Blog")).one()
+        row.status, row.last_error, row.last_warning = (
+            "ok",
+            None,
+            "2 entries without a link skipped",
+        )
+        session.commit()
+
+    report = json.loads(_status(status_settings, "--json"))
+    output = _status(status_settings)
+
+    assert [s["name"] for s in report["sources"]] == ["Cloudflare Blog"]
+    assert report["sources"][0]["last_warning"] == "2 entries without a link skipped"
+    assert "Old Blog" not in output and "2 entries without a link skipped" in output
+    with Session(engine) as session:  # kept, with its history, only marked removed
+        old = session.exec(select(FeedSource).where(FeedSource.name == "Old Blog")).one()
+        assert old.removed_at is not None and old.error_count == 40
 
 
 def test_status_as_json_names_the_next_run_of_each_job(

@@ -2,8 +2,8 @@
 
 The digests come from the compose stage's own fixtures (tests/core/test_compose.py), so
 these files show what Slack receives for a real day and week. Regenerate them with
-`UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/bot/test_blocks_golden.py` and review
-the diff.
+`.venv/bin/python -m pytest tests/bot/test_blocks_golden.py --update-golden` (or
+`UPDATE_GOLDEN=1`) and review the diff.
 """
 
 from __future__ import annotations

@@ -249,6 +249,20 @@ def test_sources_names_failing_feeds(bot: App, slack_api: SlackAPI, sqlite_engin
     assert "2 feeds" in _texts(reply)
 
 
+def test_sources_leaves_out_removed_feeds_and_shows_warnings(
+    bot: App, slack_api: SlackAPI, sqlite_engine: Engine
+) -> None:
+    with Session(sqlite_engine) as session:
+        add_source(session, "Good", last_success_at=datetime(2026, 4, 1, 7, tzinfo=UTC),
+                   last_warning="3 entries without a link skipped")  # fmt: skip
+        add_source(session, "Gone", status="error", last_error="refused",
+                   removed_at=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+    dispatch(bot, command_body(slack_api, "sources"))
+    [reply] = _answers(slack_api)
+    assert "Gone" not in _texts(reply) and "1 feeds · 1 ok" in _texts(reply)
+    assert "warning: 3 entries without a link skipped" in _texts(reply)
+
+
 def test_share_button_posts_the_same_answer_in_channel(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:

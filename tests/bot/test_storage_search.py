@@ -15,9 +15,11 @@ def test_search_ranks_title_matches_above_deep_dive_mentions(session: Session) -
     add_article(session, source, title="Our cafeteria menu", dive="Mentions kafka once.")
     add_article(session, source, title="Kafka replication at scale", dive="CDC with Kafka.")
     add_article(session, source, title="Unrelated", dive="Nothing here.")
-    hits = search.search_articles(session=session, query="Kafka replication")
+    hits = search.search_articles(session=session, query="Kafka")
     assert [h.article.title for h in hits] == ["Kafka replication at scale", "Our cafeteria menu"]
     assert hits[0].deep_dive == "CDC with Kafka."
+    every_word = search.search_articles(session=session, query="Kafka replication")
+    assert [h.article.title for h in every_word] == ["Kafka replication at scale"]
 
 
 def test_search_is_case_insensitive_and_treats_wildcards_literally(session: Session) -> None:

@@ -150,7 +150,7 @@ def test_the_signal_leads_with_the_lesson_names_the_company_and_is_not_the_deep_
     assert not dive.startswith(digest.signal.text.removeprefix("HashiCorp: ")[:40])
     assert digest.signal.text != dive
     assert digest.signal.why == (
-        "Why it matters: one other company wrote about credentials today (GitHub) "
+        "Why it matters: one other company wrote about short-lived credentials today (GitHub) "
         "and HashiCorp states the trade-off it accepted."
     )
 
@@ -174,15 +174,15 @@ def test_a_title_only_post_is_never_the_signal_when_another_post_has_text() -> N
 def test_patterns_are_named_by_a_phrase_their_posts_share_and_say_what_each_did() -> None:
     digest = compose_daily(edition=TECH, day=DAY, posts=sample_posts(), sources=SOURCES)
     [pattern] = digest.patterns
-    assert pattern.theme == "Credentials"
+    assert pattern.theme == "Short-lived credentials"
     assert set(pattern.companies) == {"GitHub", "HashiCorp"}
     assert ":" not in pattern.theme  # never "tag: stem"
     for company in pattern.companies:
         assert f"{company}: " in pattern.text or pattern.text.startswith(company)
-    assert pattern.text.endswith("The common thread: credentials.")
+    assert pattern.text.endswith("The common thread: short-lived credentials.")
     refs = {d.url: d.text for d in digest.deep_dives}
     for url in pattern.urls:
-        assert "credential" in refs[url].lower()  # every post named under it uses the phrase
+        assert "short-lived credentials" in refs[url]  # every post under it uses the phrase
 
 
 def test_posts_that_share_only_a_tag_are_not_a_pattern() -> None:
@@ -235,7 +235,9 @@ def test_a_weekly_rollup_has_review_stories_and_patterns() -> None:
     assert 3 <= len(rollup.top_stories) <= 7
     review = rollup.week_in_review
     assert not any(c.isdigit() for c in review)  # no counting prose
-    assert review.startswith("The week’s posts were about AWS permission delegation (HashiCorp)")
+    assert review.startswith(
+        "Short-lived credentials (HashiCorp and GitHub) led the week, followed by"
+    )
     assert "The standout post is HashiCorp’s “AWS permission delegation" in review
     assert 2 <= review.count(". ") + 1 <= 4
     spans = [len(story.companies) for story in rollup.top_stories]

@@ -1,7 +1,8 @@
 """Rendering digests: every format carries every section; feed text can never inject markup.
 
 Golden files in tests/data/golden/ pin the exact output; regenerate them with
-`UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/core/test_render.py` and review the diff.
+`.venv/bin/python -m pytest tests/core/test_render.py --update-golden` (or `UPDATE_GOLDEN=1`)
+and review the diff.
 """
 
 from __future__ import annotations

@@ -6,13 +6,18 @@ from datetime import timedelta
 
 from core.model import Source
 from storage.feeds import (
+    Success,
     backoff_for,
     is_due,
+    list_feeds,
     record_failure,
     record_success,
+    record_successes,
     record_unchanged,
+    retire_sources,
     sync_sources,
 )
+from storage.metrics import feed_states
 
 BLOG = Source(name="Blog", company="Acme", url="https://acme.example/feed", edition="tech",
               tags=("data", "security"), weight=1.2)  # fmt: skip
@@ -120,3 +125,36 @@ def test_a_source_disabled_in_the_catalogue_is_not_due(session, now):
                  enabled=False)  # fmt: skip
     row = sync_sources([off], session=session)["Off"]
     assert not is_due(row, now=now)
+
+
+OTHER = Source(name="Other", company="Beta", url="https://beta.example/feed", edition="tech")
+
+
+def test_a_source_left_out_of_the_file_is_kept_but_marked_removed(session, now):
+    rows = sync_sources([BLOG, OTHER], session=session)
+    record_failure(rows["Other"], session=session, now=now, error="refused")
+
+    assert retire_sources(["Blog"], session=session, now=now) == ["Other"]
+    assert retire_sources(["Blog"], session=session, now=now) == []  # once
+
+    assert [row.name for row in list_feeds(session=session)] == ["Blog"]
+    kept = {row.name: row for row in list_feeds(session=session, removed=True)}
+    assert kept["Other"].removed_at == now and kept["Other"].error_count == 1
+    assert set(feed_states(session=session, now=now)) == {"Blog"}  # health counts
+    back = sync_sources([OTHER], session=session)["Other"]  # put back in the file
+    assert back.removed_at is None and back.error_count == 1
+
+
+def test_a_warning_stays_until_a_clean_parse(session, now):
+    row = sync_sources([BLOG], session=session)["Blog"]
+    record_successes([Success(row, None, None, "h1", warning="the feed has XML errors")],
+                     session=session, now=now)  # fmt: skip
+    session.commit()
+    record_successes([Success(row, None, None)], session=session, now=now)  # 304: same feed
+    session.commit()
+    session.expire_all()
+    assert row.last_warning == "the feed has XML errors"
+    record_success(row, session=session, now=now, etag=None, last_modified=None,
+                   content_hash="h2", warning="")  # fmt: skip
+    session.expire_all()
+    assert row.last_warning is None

@@ -1,0 +1,81 @@
+"""`digest search WORDS`: the archive's full-text search from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.table import Table
+from sqlmodel import Session
+
+from app.commands.ingest import _console, _escape, _iso
+from app.wiring import Runtime
+from storage.search import ArticleHit, search_articles
+
+__all__ = ["register", "search_hits"]
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(search_command)
+
+
+def search_hits(
+    runtime: Runtime, query: str, *, edition: str | None = None, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The best matches as JSON-ready dicts (title, company, url, published, score, …)."""
+    if edition is not None:
+        runtime.catalogue.edition(edition)  # ConfigError for an unknown edition
+    with Session(runtime.engine) as session:
+        hits = search_articles(session=session, query=query, edition=edition, limit=limit)
+    return [_item(hit) for hit in hits]
+
+
+def _item(hit: ArticleHit) -> dict[str, Any]:
+    article = hit.article
+    return {
+        "title": article.title,
+        "company": article.company,
+        "url": article.url,
+        "edition": article.edition,
+        "published": _iso(article.published_at),
+        "tags": [t for t in article.tags.split(",") if t],
+        "deep_dive": hit.deep_dive,
+        "score": hit.score,
+    }
+
+
+@click.command("search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--edition", "-e", default=None, help="Only this edition's articles.")
+@click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def search_command(
+    runtime: Runtime, words: tuple[str, ...], edition: str | None, limit: int, fmt: str
+) -> None:
+    """Search stored articles, most relevant first: words are stemmed ("caches" finds
+    "caching"), all required; "a phrase", -word to exclude, `or` between alternatives.
+
+    \b
+    Examples:
+      digest search kafka replication
+      digest search '"feature flags"' -launchdarkly --edition tech --format json
+    """
+    query = " ".join(words)
+    items = search_hits(runtime, query, edition=edition, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    if not items:
+        click.echo(f"Nothing stored matches {query!r}.")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("Published", "Company", "Title", "URL"):
+        table.add_column(name)
+    for item in items:
+        table.add_row((item["published"] or "")[:10], _escape(item["company"]),
+                      _escape(item["title"]), item["url"])  # fmt: skip
+    _console().print(table)
