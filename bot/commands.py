@@ -31,7 +31,7 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot import blocks
 from bot.blocks import FeedHealth, Message
@@ -45,6 +45,7 @@ from storage import search
 from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.digests import list_digests
+from storage.feeds import feed_status, list_feeds
 from storage.tables import FeedSource
 
 __all__ = ["Query", "answer", "parse_command", "register"]
@@ -217,20 +218,15 @@ def _known_tags(session: Session, edition: str) -> list[str]:
 
 
 def _sources(session: Session, query: Query, *, now: datetime) -> list[Message]:
-    rows = session.exec(
-        select(FeedSource)
-        .where(FeedSource.edition == query.edition, col(FeedSource.removed_at).is_(None))
-        .order_by(col(FeedSource.name))
-    ).all()
+    rows = list_feeds(session=session, edition=query.edition)
     return blocks.sources_answer([feed_health(row, now=now) for row in rows], now=now)
 
 
 def feed_health(row: FeedSource, *, now: datetime) -> FeedHealth:
-    """A feed's health as `/digest sources` reports it."""
-    if not row.enabled or row.status == "disabled":
-        state = "disabled"
-    elif row.status == "error":
-        state = "failing"
+    """A feed's health (`storage.feeds.feed_status`) in `/digest sources`' words."""
+    status = feed_status(row, enabled=row.enabled)
+    if status in ("disabled", "error"):
+        state = "failing" if status == "error" else status
     elif row.last_success_at is None:
         state = "never"
     elif row.last_success_at < now - STALE_AFTER:

@@ -25,6 +25,7 @@ __all__ = [
     "Success",
     "article_counts",
     "backoff_for",
+    "feed_status",
     "is_due",
     "list_feeds",
     "record_failure",
@@ -128,13 +129,26 @@ def retire_sources(configured: Iterable[str], *, session: Session, now: datetime
     return [row.name for row in gone]
 
 
-def list_feeds(*, session: Session, removed: bool = False) -> list[FeedSource]:
-    """Feed rows by edition and name: the configured ones, and with `removed` also those that
-    left the sources file."""
+def list_feeds(
+    *, session: Session, removed: bool = False, edition: str | None = None
+) -> list[FeedSource]:
+    """Feed rows by edition and name (of one `edition`, if given): the configured ones, and
+    with `removed` also those that left the sources file."""
     query = select(FeedSource).order_by(FeedSource.edition, FeedSource.name)
     if not removed:
         query = query.where(col(FeedSource.removed_at).is_(None))
+    if edition is not None:
+        query = query.where(FeedSource.edition == edition)
     return list(session.exec(query))
+
+
+def feed_status(row: FeedSource | None, *, enabled: bool = True) -> str:
+    """never | ok | error | disabled: a feed's health as every view reports it (`digest
+    sources`, `digest status`, `/digest sources`). `enabled` is the sources file's say; a
+    feed without a row has never been fetched."""
+    if not enabled or (row is not None and (not row.enabled or row.status == "disabled")):
+        return "disabled"
+    return row.status if row is not None else "never"
 
 
 def article_counts(*, session: Session) -> dict[int, int]:

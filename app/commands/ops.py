@@ -193,7 +193,7 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
             {
                 "name": s.name,
                 "edition": s.edition,
-                "status": s.status,
+                "status": feeds.feed_status(s),
                 "last_success": s.last_success_at,
                 "last_attempt": s.last_attempt_at,
                 "error_count": s.error_count,

@@ -30,7 +30,7 @@ from core.sources import (
     remove_source,
     set_enabled,
 )
-from storage.feeds import article_counts, list_feeds
+from storage.feeds import article_counts, feed_status, list_feeds
 
 __all__ = ["follow_catalogue", "register", "source_statuses"]
 
@@ -102,11 +102,7 @@ def source_statuses(
         if edition is not None and source.edition != edition:
             continue
         row = rows.get(source.name)
-        status = "never"
-        if not source.enabled or (row is not None and row.status == "disabled"):
-            status = "disabled"
-        elif row is not None:
-            status = row.status
+        status = feed_status(row, enabled=source.enabled)
         items.append(_item(source.name, source.company, source.url, source.edition,
                            list(source.tags), status, row, counts))  # fmt: skip
     if removed:
