@@ -37,7 +37,7 @@ from sqlmodel import Session
 from app.pipeline import Pipeline
 from bot.app import oauth_enabled
 from core.config import Settings, parse_clock, parse_duration, parse_weekly_at
-from core.dates import iso_week, monday_of
+from core.dates import day_of, iso_week, monday_of
 from core.errors import DeliveryError, DigestError
 from newsletter.send import Tally
 from storage import jobs as job_runs
@@ -149,13 +149,13 @@ class Schedule:
             return latest + self.ingest_every
         days = 1 if job == "daily" else 7
         at = self.daily_at if job == "daily" else self.weekly_at
-        return _at(latest.astimezone(self.tz).date() + timedelta(days=days), at, self.tz)
+        return _at(day_of(latest, self.tz) + timedelta(days=days), at, self.tz)
 
     def period(self, job: str, slot: datetime) -> str:
         """The period a run at `slot` covers (see the module docstring)."""
         if job == "ingest":
             return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
-        local_day = slot.astimezone(self.tz).date()
+        local_day = day_of(slot, self.tz)
         if job == "daily":
             return (local_day - timedelta(days=1)).isoformat()
         return iso_week(local_day - timedelta(days=7))
