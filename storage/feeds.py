@@ -97,9 +97,13 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
         if row.removed_at is not None:
             row.removed_at = None
         configured = {
-            "url": source.url, "company": source.company, "edition": source.edition,
-            "tags": ",".join(source.tags), "weight": source.weight, "enabled": source.enabled,
-        }  # fmt: skip
+            "url": source.url,
+            "company": source.company,
+            "edition": source.edition,
+            "tags": ",".join(source.tags),
+            "weight": source.weight,
+            "enabled": source.enabled,
+        }
         for key, value in configured.items():
             if getattr(row, key) != value:  # an unchanged row costs no attribute event
                 setattr(row, key, value)
@@ -109,10 +113,16 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
 
 def _new_row(source: SourceSpec) -> dict[str, object]:
     return {
-        "name": source.name, "company": source.company, "url": source.url,
-        "edition": source.edition, "tags": ",".join(source.tags), "weight": source.weight,
-        "enabled": source.enabled, "status": "never", "error_count": 0,
-    }  # fmt: skip
+        "name": source.name,
+        "company": source.company,
+        "url": source.url,
+        "edition": source.edition,
+        "tags": ",".join(source.tags),
+        "weight": source.weight,
+        "enabled": source.enabled,
+        "status": "never",
+        "error_count": 0,
+    }
 
 
 def retire_sources(configured: Iterable[str], *, session: Session, now: datetime) -> list[str]:
