@@ -227,11 +227,11 @@ class Pipeline:
         worker's deliveries write the sections)."""
         return _Reads(self)
 
-    def backfill(self, *, edition: str | None = None) -> dict[str, Any]:
+    def backfill(self, *, edition: str | None = None) -> dict[str, dict[str, int]]:
         """Compose (store) the 7 most recent days and 4 most recent weeks with posts, per
         edition: what the archive, its feeds and `/digest` list after an ingest."""
         keys = [edition] if edition else list(self.runtime.catalogue.editions)
-        counts = {}
+        counts: dict[str, dict[str, int]] = {}
         with session_scope(self.runtime.engine) as session:
             for key in keys:
                 counts[key] = digests.backfill(session=session, **self._compose(key))

@@ -42,7 +42,16 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.jobs import JOBS, RunResult, Schedule, Steps, run_claimed, run_daily, run_ingest
+from app.jobs import (
+    JOBS,
+    Counts,
+    RunResult,
+    Schedule,
+    Steps,
+    run_claimed,
+    run_daily,
+    run_ingest,
+)
 from app.jobs import run_weekly as run_weekly_steps
 from core.config import Settings
 from core.dates import WEEKDAYS
@@ -169,7 +178,7 @@ class Worker:
                 results.append(result)
         return results
 
-    def _work(self, job: str, period: str) -> Callable[[], dict[str, Any]]:
+    def _work(self, job: str, period: str) -> Callable[[], Counts]:
         if job == "ingest":
             return lambda: run_ingest(steps=self.steps)
         if job == "daily":
