@@ -20,6 +20,7 @@ digest = pipeline.daily("tech", date(2026, 4, 1))
 from __future__ import annotations
 
 import functools
+import gc
 import multiprocessing
 import os
 import ssl
@@ -354,8 +355,9 @@ def worker_pool(workers: int | None) -> Iterator[RenewingPool]:
     """Processes for parsing and extraction, one per core, started before the event loop.
 
     fork when this process has no other thread (the `digest` CLI): the workers inherit
-    feedparser and lxml already imported, so they cost nothing to start, and all of them
-    are forked here, before any other thread exists, so no lock can be copied held.
+    what is already imported, so they cost ~10 ms to start (each imports feedparser on its
+    first body, only in a run that parses), and all of them are forked here, before any
+    other thread exists, so no lock can be copied held.
     Otherwise (a scheduler's thread, a test server) spawn, which is always safe but
     re-imports the application in every worker (~1.5 s of CPU each, measured), and starts
     them only when a body needs parsing. If a worker dies (the OOM killer, a crash in a C
@@ -374,6 +376,10 @@ def worker_pool(workers: int | None) -> Iterator[RenewingPool]:
     forked = forking()  # what the first pool, started just below, uses
     pool = RenewingPool(start, max_workers=size)
     if forked:  # with fork, the first submit starts every worker at once
+        # Python's advice before a fork (see `gc.freeze`): what is imported by now lives as
+        # long as the process, so the collector stops walking it; the workers' pages stay
+        # shared, and the CLI's exit no longer collects it all (~0.1 s of a 0.5 s run).
+        gc.freeze()
         pool.submit(int).result()
     try:
         yield pool

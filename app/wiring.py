@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -16,6 +16,9 @@ from core.config import Settings
 from core.errors import ConfigError
 from core.sources import Catalogue, load_sources
 from storage.db import make_engine, upgrade
+
+if TYPE_CHECKING:  # httpx is imported by the commands that open a client (~50 ms)
+    import httpx
 
 __all__ = ["Runtime", "open_engine", "utc_now"]
 
@@ -76,6 +79,8 @@ class Runtime:
     def llm_client(self) -> httpx.Client:
         """One client for the LLM API per runtime: the worker summarises every hour, and a
         client per run would leave a connection pool open each time."""
+        import httpx
+
         settings = self.settings
         return self.http_client(
             base_url=settings.llm_base_url.rstrip("/") + "/",
@@ -87,6 +92,8 @@ class Runtime:
     def http_client(self, **overrides: object) -> httpx.Client:
         """An httpx client with our User-Agent and timeouts; closed by `close()` unless the
         caller closes it first (clients already closed are forgotten here)."""
+        import httpx
+
         self._clients = [c for c in self._clients if not c.is_closed]
         options: dict[str, object] = {
             "headers": {"User-Agent": self.settings.user_agent},

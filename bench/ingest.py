@@ -12,7 +12,12 @@ Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server 
    the CPU time of the work our workers do per body (`prepare_feed`), measured here with
    every core parsing at once (as an ingest parses; one process alone is printed too); and
    our time / floor;
-3. first run / second run, where the second sends conditional requests only (parses: 0).
+3. first run / second run, where the second sends conditional requests only (parses: 0);
+4. the fixed cost every hourly run pays: `digest ingest` run as a command over `--unchanged`
+   feeds (default 50) that all answer 304 from a loopback server with no latency (start-up,
+   imports, migration check, worker pool, fetching, the table), the median of `--repeat`
+   runs (at least 5), beside the baseline measured in the same run: a bare interpreter that
+   imports what no Python ingest of ours can do without (sqlmodel and aiohttp).
 
 The floor's parse CPU and both runs are measured `--repeat` times, in turn, and the best of
 each is kept: on a shared machine the same work varies by a quarter from minute to minute.
@@ -30,6 +35,8 @@ import io
 import multiprocessing
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -210,6 +217,43 @@ def _ingest_twice(tmp: Path, sources: Path, concurrency: int, repeat: int) -> di
             "first_counts": first_counts, "second": second, "second_counts": second_counts}  # fmt: skip
 
 
+def _median_run(command: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    """Median wall time and median CPU (the process and its children) of `command`."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        cpu, start = _children_cpu(), time.perf_counter()
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_children_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def fixed_cost(count: int, runs: int) -> None:
+    """`digest ingest` over `count` unchanged feeds, as cron or the hourly job runs it."""
+    feeds = {f"/u/{n:04d}.xml": make_feed(n) for n in range(count)}
+    digest = str(Path(sys.executable).with_name("digest"))
+    with serve_feeds(feeds, 0.0) as base, tempfile.TemporaryDirectory() as tmp:
+        sources = Path(tmp) / "sources.toml"
+        _write_sources(sources, base, feeds)
+        env = dict(
+            os.environ, DATABASE_URL=f"sqlite:///{tmp}/fixed.db", DIGEST_SOURCES=str(sources)
+        )
+        subprocess.run([digest, "ingest"], env=env, check=True, stdout=subprocess.DEVNULL)
+        floor = [sys.executable, "-c", "import sqlmodel, aiohttp"]
+        ours, ours_cpu, base_wall, base_cpu = [], [], [], []
+        for _ in range(runs):  # in turn, so both see the same machine
+            wall, cpu = _median_run([digest, "ingest"], env, 1)
+            ours.append(wall), ours_cpu.append(cpu)
+            wall, cpu = _median_run(floor, env, 1)
+            base_wall.append(wall), base_cpu.append(cpu)
+    wall, cpu = statistics.median(ours), statistics.median(ours_cpu)
+    floor_wall, floor_cpu = statistics.median(base_wall), statistics.median(base_cpu)
+    print(f"fixed cost, {count} unchanged feeds (304s, loopback), median of {runs}:")
+    print(f"  digest ingest:               {wall:6.3f} s  (CPU {cpu:.3f} s)  (target <= 0.5 s)")
+    print(f"  python -c 'import sqlmodel, aiohttp': {floor_wall:.3f} s  (CPU {floor_cpu:.3f} s)")
+    print(f"  digest ingest / that:        {wall / floor_wall:6.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=500)
@@ -221,7 +265,15 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3,
                         help="measure the floor and both runs this many times; best of each")  # fmt: skip
+    parser.add_argument("--unchanged", type=int, default=50,
+                        help="feeds for the fixed-cost run of `digest ingest` (0: skip it)")  # fmt: skip
+    parser.add_argument("--fixed-only", action="store_true",
+                        help="measure only the fixed cost (part 4)")  # fmt: skip
     args = parser.parse_args()
+    if args.unchanged:
+        fixed_cost(args.unchanged, max(5, args.repeat))
+    if args.fixed_only:
+        return
 
     feeds = {f"/f/{n:04d}.xml": make_feed(n) for n in range(args.feeds)}
     total_mb = sum(map(len, feeds.values())) / 1e6

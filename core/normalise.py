@@ -26,7 +26,6 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from core.model import ParsedEntry
-from core.parse import parse_feed
 
 __all__ = [
     "NormalisedArticle",
@@ -121,8 +120,12 @@ class PreparedFeed:
 def prepare_feed(body: bytes, *, url: str, content_type: str | None, now: datetime) -> PreparedFeed:
     """Parse and normalise one feed body. Raises `ParseError` when it holds no feed.
 
-    Runs in a worker process: arguments and result are plain picklable values.
+    Runs in a worker process: arguments and result are plain picklable values. feedparser
+    is imported here, on the first body: the process that fetches (and an hourly run of
+    unchanged feeds) never needs it.
     """
+    from core.parse import parse_feed
+
     feed = parse_feed(body, url=url, content_type=content_type)
     articles, skipped = normalise_entries(feed.entries, now=now)
     notes = [feed.warning] if feed.warning else []

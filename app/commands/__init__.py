@@ -1,1 +1,1 @@
-"""One module per area; each exposes `register(cli)`."""
+"""One module per area of the CLI; `app.cli.COMMANDS` says which command lives where."""

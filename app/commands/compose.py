@@ -13,6 +13,7 @@ from datetime import timedelta
 import click
 
 from app.commands.ingest import ingest_report, summary_line
+from app.commands.options import edition_option, format_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -21,18 +22,7 @@ from core.errors import ComposeError
 from core.render import render_daily, render_weekly
 from core.summarise.llm import LLMSummariser
 
-__all__ = ["register"]
-
-FORMATS = click.Choice(["md", "html", "text", "json"], case_sensitive=False)
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(summarise_command)
-    cli.add_command(summarize_command)
-    cli.add_command(daily_command)
-    cli.add_command(weekly_command)
-    cli.add_command(run_command)
+__all__ = ["daily_command", "run_command", "summarise_command", "weekly_command"]
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -96,17 +86,8 @@ def summarize_command(runtime: Runtime, since: str | None, estimate: bool) -> No
     _summarise(Pipeline(runtime), since, estimate=estimate)
 
 
-_EDITION = click.option(
-    "--edition", default="tech", show_default=True, help="Edition (see sources.toml)."
-)
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=FORMATS,
-    default="text",
-    show_default=True,
-    help="Output: md, html (standalone page), text or json (stable, for scripts).",
-)
+_EDITION = edition_option()
+_FORMAT = format_option("md", "html", "text", "json", default="text")
 _FORCE = click.option(
     "--force", is_flag=True, help="Compose again even if up to date (never once delivered)."
 )

@@ -24,26 +24,20 @@ from pathlib import Path
 import click
 
 from app.commands.compose import run_command
+from app.commands.options import format_option
 from app.wiring import Runtime
 from core.config import Settings
 
-__all__ = ["register"]
+__all__ = ["demo_command"]
 
 SAMPLES = Path(__file__).resolve().parent.parent / "demo"
 COMPANIES = {"northwind": "Northwind", "contoso": "Contoso", "fabrikam": "Fabrikam"}
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(demo_command)
-
-
 @click.command("demo")
 @click.option("--port", type=int, default=0, help="Port of the archive (default: a free one).")
 @click.option("--no-serve", is_flag=True, help="Print the digest and stop; no archive.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "md", "html", "json"]), default="text",
-    show_default=True,
-)  # fmt: skip
+@format_option("text", "md", "html", "json", default="text")
 @click.pass_context
 def demo_command(ctx: click.Context, port: int, no_serve: bool, fmt: str) -> None:
     """Run the whole pipeline offline on bundled sample feeds, print today's digest, and

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
+from app.commands.options import edition_option, format_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -28,14 +29,9 @@ from storage import deliveries
 from storage import subscribers as store
 from storage.tables import Subscriber
 
-__all__ = ["register", "resolve_week"]
+__all__ = ["newsletter_group", "resolve_week"]
 
 log = logging.getLogger(__name__)
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(newsletter_group)
 
 
 def resolve_week(runtime: Runtime, text: str) -> str:
@@ -56,7 +52,7 @@ def newsletter_group() -> None:
 
 @newsletter_group.command("subscribe")
 @click.argument("email")
-@click.option("--edition", "-e", default="tech", show_default=True, help="Edition to subscribe to.")
+@edition_option()
 @click.pass_obj
 def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
     """Subscribe EMAIL: it receives a confirmation link and nothing else until it is used.
@@ -99,9 +95,7 @@ def unsubscribe_command(runtime: Runtime, email: str) -> None:
 
 @newsletter_group.command("subscribers")
 @click.option("--status", type=click.Choice(store.STATES), default=None, help="Only this state.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json", default="table")
 @click.pass_obj
 def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     """List subscribers and their state (pending, confirmed, unsubscribed, bounced).
@@ -153,9 +147,7 @@ def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
 
 @newsletter_group.command("import")
 @click.argument("path", metavar="FILE.csv", type=click.Path(dir_okay=False))
-@click.option(
-    "--edition", "-e", default="tech", show_default=True, help="Edition they subscribe to."
-)
+@edition_option()
 @click.pass_obj
 def import_command(runtime: Runtime, path: str, edition: str) -> None:
     """Import an existing, already-confirmed list from a CSV file with an `email` column.
@@ -182,10 +174,8 @@ def import_command(runtime: Runtime, path: str, edition: str) -> None:
 @click.option(
     "--week", "-w", default="last", show_default=True, help="ISO week (2026-W14), this or last."
 )
-@click.option("--edition", "-e", default="tech", show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["html", "text", "eml"]), default="html", show_default=True
-)
+@edition_option()
+@format_option("html", "text", "eml", default="html")
 @click.pass_obj
 def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None:
     """Print the week's issue exactly as subscribers get it (to open in a browser).
@@ -224,7 +214,7 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
 @click.option(
     "--week", "-w", default="last", show_default=True, help="ISO week (2026-W14), this or last."
 )
-@click.option("--edition", "-e", default="tech", show_default=True)
+@edition_option()
 @click.option("--dry-run", is_flag=True, help="Show who would receive it; send nothing.")
 @click.option(
     "--retake-after",

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from app.commands.options import format_option
 from app.jobs import JOBS, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
@@ -25,7 +26,7 @@ from storage.db import current_revision
 if TYPE_CHECKING:
     from app.worker import Worker
 
-__all__ = ["build_worker", "register", "status_report"]
+__all__ = ["build_worker", "status_report"]
 
 _OVERDUE = timedelta(minutes=10)
 
@@ -125,12 +126,13 @@ def worker_command(runtime: Runtime, once: bool) -> None:
 
 
 @click.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@format_option("table", "json", default="table")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="Same as --format json.")
 @click.pass_obj
-def status(runtime: Runtime, as_json: bool) -> None:
+def status(runtime: Runtime, fmt: str, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
     report = status_report(runtime, now=runtime.clock())
-    if as_json:
+    if as_json or fmt == "json":
         import json
 
         click.echo(json.dumps(report, indent=2, default=str))
@@ -310,10 +312,3 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
 def _log_jobs() -> None:
     """Job logs (key=value lines) at INFO even though the CLI's default level is WARNING."""
     logging.getLogger("app").setLevel(min(logging.getLogger().level, logging.INFO))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(db)
-    cli.add_command(serve)
-    cli.add_command(worker_command)
-    cli.add_command(status)

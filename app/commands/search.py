@@ -10,14 +10,11 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.ingest import _console, _escape, _iso
+from app.commands.options import edition_option, format_option
 from app.wiring import Runtime
 from storage.search import ArticleHit, search_articles
 
-__all__ = ["register", "search_hits"]
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(search_command)
+__all__ = ["search_command", "search_hits"]
 
 
 def search_hits(
@@ -47,11 +44,9 @@ def _item(hit: ArticleHit) -> dict[str, Any]:
 
 @click.command("search")
 @click.argument("words", nargs=-1, required=True)
-@click.option("--edition", "-e", default=None, help="Only this edition's articles.")
+@edition_option(default=None)
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json", default="table")
 @click.pass_obj
 def search_command(
     runtime: Runtime, words: tuple[str, ...], edition: str | None, limit: int, fmt: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from app.commands.options import edition_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -12,7 +13,7 @@ from bot.post import targets, undelivered
 from bot.socket import socket_handler
 from core.dates import parse_day
 
-__all__ = ["register"]
+__all__ = ["slack"]
 
 _STYLE = {"sent": "green", "skipped": "blue", "deferred": "yellow", "failed": "red"}
 
@@ -40,7 +41,7 @@ def slack() -> None:
     default=None,
     help="Post to this channel id only (default: SLACK_CHANNEL and every subscribed channel).",
 )
-@click.option("--edition", default="tech", show_default=True, help="Edition to post.")
+@edition_option()
 @click.pass_obj
 def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition: str) -> None:
     """Post the day's Signal of the Day, deep dives in the thread; once per channel.
@@ -99,8 +100,3 @@ def socket_command(runtime: Runtime) -> None:
         pass
     finally:
         handler.close()
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to the `digest` group."""
-    cli.add_command(slack)

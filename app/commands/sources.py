@@ -17,9 +17,8 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.ingest import _console, _escape, _iso
-from app.pipeline import Pipeline
+from app.commands.options import edition_option, format_option
 from app.wiring import Runtime
-from core.discover import discover_feed
 from core.errors import ConfigError
 from core.opml import read_opml, sources_from_opml, write_opml
 from core.sources import (
@@ -32,12 +31,7 @@ from core.sources import (
 )
 from storage.feeds import article_counts, feed_status, list_feeds
 
-__all__ = ["follow_catalogue", "register", "source_statuses"]
-
-
-def register(cli: click.Group) -> None:
-    """Add `digest sources` and its subcommands to the `digest` group."""
-    cli.add_command(sources_group)
+__all__ = ["follow_catalogue", "source_statuses", "sources_group"]
 
 
 def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalogue:
@@ -50,11 +44,9 @@ def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalo
 
 
 @click.group("sources", invoke_without_command=True)
-@click.option("--edition", "-e", default=None, help="Only this edition's sources.")
+@edition_option(default=None)
 @click.option("--all", "show_all", is_flag=True, help="Also sources no longer in the file.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@format_option("table", "json", default="table")
 @click.pass_context
 def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: str) -> None:
     """List the sources with their last fetch status, warning and stored article counts;
@@ -150,7 +142,7 @@ def _changed(runtime: Runtime) -> None:
 
 @sources_group.command("add")
 @click.argument("url")
-@click.option("--edition", "-e", default=None, help="Edition to add it to (default: the first).")
+@edition_option(default=None, shown="the first edition")
 @click.option("--company", "-c", default=None, help="Who publishes it (default: its name).")
 @click.option("--name", "-n", default=None, help="Display name (default: the feed's title).")
 @click.option("--tag", "-t", "tags", multiple=True, help="A default tag; repeat for more.")
@@ -175,6 +167,11 @@ def add_command(
     edition = edition or next(iter(catalogue.editions))
     catalogue.edition(edition)  # an unknown edition fails before any fetch
     settings = runtime.settings
+    # Here, not at the top: the fetcher and the pipeline (aiohttp, feedparser, the
+    # front-ends) are for `add` alone; `digest sources` itself only reads the database.
+    from app.pipeline import Pipeline
+    from core.discover import discover_feed
+
     found = discover_feed(url.strip(), open_http=Pipeline(runtime).http_opener(),
                           timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes)  # fmt: skip
     chosen = (name or found.title or found.url).strip()
@@ -224,8 +221,7 @@ def enable_command(runtime: Runtime, name: str) -> None:
 
 @sources_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--edition", "-e", default=None,
-              help="Edition for feeds whose OPML folder or category names none.")  # fmt: skip
+@edition_option(default=None, shown="the OPML folder's, else the first edition")
 @click.pass_obj
 def import_command(runtime: Runtime, file: str, edition: str | None) -> None:
     """Add the feeds of an OPML file (another reader's export). Feeds already in the file are
@@ -249,8 +245,7 @@ def import_command(runtime: Runtime, file: str, edition: str | None) -> None:
 
 
 @sources_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(["opml", "toml"]), default="opml",
-              show_default=True)  # fmt: skip
+@format_option("opml", "toml", default="opml")
 @click.pass_obj
 def export_command(runtime: Runtime, fmt: str) -> None:
     """Print the sources as OPML (for another reader) or as the TOML file itself.

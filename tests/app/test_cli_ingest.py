@@ -200,3 +200,12 @@ def test_ingest_brings_the_recent_periods_with_posts_into_the_archive(runtime, n
             for a in articles if a.published_at.astimezone(runtime.settings.tz).date() <= today}  # fmt: skip
     assert daily == days  # fewer than 7 days with posts: every one of them
     assert weekly == {(e, iso_week(date.fromisoformat(d))) for e, d in days}
+
+
+def test_ingest_format_json_gives_the_counts_and_each_outcome(runtime):
+    result = _invoke(runtime, "ingest", "--no-fulltext", "-e", "tech", "--format", "json")
+    report = json.loads(result.output)
+    assert report["counts"]["sources"] == 2 and report["counts"]["errors"] == 1
+    outcomes = {item["name"]: item for item in report["sources"]}
+    assert outcomes["Example Medium"]["status"] == "ok" and outcomes["Example Medium"]["new"] == 2
+    assert outcomes["Broken Host"]["error"] == "the server sent an HTML page, not a feed"

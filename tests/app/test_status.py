@@ -318,3 +318,10 @@ def test_status_says_when_no_worker_is_keeping_the_schedule(
     assert fresh["daily"]["worker_next_run"] and not fresh["daily"]["overdue"]
     assert stale["daily"]["overdue"]
     assert "overdue: is a worker running?" in _status(status_settings)
+
+
+def test_status_json_is_format_json_and_the_old_flag_stays_hidden(status_settings):
+    assert json.loads(_status(status_settings, "--json")) == json.loads(
+        _status(status_settings, "--format", "json")
+    )
+    assert "--json" not in _status(status_settings, "--help")
