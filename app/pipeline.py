@@ -103,9 +103,14 @@ class Pipeline:
             # the listings and health counts
             mirror_catalogue(self.runtime.catalogue, session=session, now=self.now())
             return ingest_sources(
-                sources, session=session, open_http=self.http_opener(), workers=pool,
-                options=options, now=self.runtime.clock, on_done=on_done,
-            )  # fmt: skip
+                sources,
+                session=session,
+                open_http=self.http_opener(),
+                workers=pool,
+                options=options,
+                now=self.runtime.clock,
+                on_done=on_done,
+            )
 
     def http_opener(self) -> Callable[[], aiohttp.ClientSession]:
         """What opens a run's aiohttp session (inside its event loop): our User-Agent, at

@@ -35,8 +35,7 @@ def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Edi
         hits = []
         if query:
             with Session(engine) as session:
-                hits = search_articles(session=session, query=query, edition=edition,
-                                       limit=RESULTS)  # fmt: skip
+                hits = search_articles(session=session, query=query, edition=edition, limit=RESULTS)
         results = [
             {
                 "title": hit.article.title,
@@ -48,8 +47,7 @@ def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Edi
             }
             for hit in hits
         ]
-        html = env.get_template("search.html").render(query=query, results=results,
-                                                      edition=edition)  # fmt: skip
+        html = env.get_template("search.html").render(query=query, results=results, edition=edition)
         return HTMLResponse(html)
 
     return Route("/search", page, name="search")

@@ -201,8 +201,12 @@ def add_sources(path: str | Path, sources: Sequence[NewSource]) -> Catalogue:
         catalogue.edition(new.edition)
         names[new.name.lower()] = new.name
         urls[new.url] = new.name
-        table: dict[str, Any] = {"name": new.name, "company": new.company, "url": new.url,
-                                 "edition": new.edition}  # fmt: skip
+        table: dict[str, Any] = {
+            "name": new.name,
+            "company": new.company,
+            "url": new.url,
+            "edition": new.edition,
+        }
         if new.tags:
             table["tags"] = list(new.tags)
         expected.setdefault("sources", []).append(table)

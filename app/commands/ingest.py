@@ -183,9 +183,12 @@ def articles_command(
         table.add_column(name, justify="right" if name == "Words" else "left")
     for item in items:
         table.add_row(
-            item["published"][:10], _escape(item["company"]), _escape(item["title"]),
-            str(item["words"]), item["text_kind"],
-        )  # fmt: skip
+            item["published"][:10],
+            _escape(item["company"]),
+            _escape(item["title"]),
+            str(item["words"]),
+            item["text_kind"],
+        )
     _console().print(table)
     click.echo(f"{len(items)} articles")
 
