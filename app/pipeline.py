@@ -335,7 +335,6 @@ class Pipeline:
         )
 
 
-@functools.cache
 @dataclass(frozen=True)
 class _Reads:
     """`Pipeline.daily`/`weekly` without the model, for the front-ends that must answer fast."""
@@ -349,6 +348,7 @@ class _Reads:
         return self.pipeline.weekly(edition, week, write=False)
 
 
+@functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """A verifying context with certifi's CAs (as httpx uses), built once per process:
     loading the CA file costs ~25 ms of CPU, and the worker opens a session every hour."""

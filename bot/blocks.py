@@ -51,6 +51,7 @@ SECTION_MAX = 3000
 HEADER_MAX = 150
 MESSAGE_CHARS = 11_000  # headroom under msg_blocks_too_long
 TITLE_MAX = 250  # longer article titles are shortened with a visible "…"
+THREAD_DIVES = 10  # the daily post's thread lists this many deep dives; the archive has the rest
 SHARE_ACTION = "digest_share"
 
 
@@ -298,14 +299,18 @@ def _fallback(digest: DailyDigest) -> str:
     return f"{digest.title}: {title}: {digest.signal.title} ({digest.signal.company})"
 
 
-def daily_post(digest: DailyDigest) -> list[Message]:
+def daily_post(digest: DailyDigest, *, topics: Sequence[str] = ()) -> list[Message]:
     """The channel message: header, stats, the signal and a pointer to the thread.
 
     Kept to one short message on purpose: the deep dives go in the thread
     (`daily_thread`) so the channel stays quiet. Should the signal alone overflow one
     message, the first message is the channel post and the rest belong in the thread.
+    `topics` are the tags the channel follows (the digest is already cut down to them).
     """
     blocks = [_header(digest.title), _context(escape(digest.stats.line()))]
+    if topics:
+        names = ", ".join(f"`{escape(t)}`" for t in topics)
+        blocks.append(_context(f"Only posts tagged {names} (`/digest subscribe` to change)."))
     blocks += _signal_blocks(digest)
     if digest.signal is None:
         blocks.append(_context(escape(digest.stats.quiet_day())))
@@ -313,18 +318,28 @@ def daily_post(digest: DailyDigest) -> list[Message]:
         n = len(digest.deep_dives)
         label = _title(digest, "deep_dives", "Deep Dives")
         noun = "post" if n == 1 else "posts"
-        blocks.append(_context(f"🧵 {escape(label)} on {n} {noun} in the thread."))
+        shown = f"the top {THREAD_DIVES} of {n} {noun}" if n > THREAD_DIVES else f"{n} {noun}"
+        blocks.append(_context(f"🧵 {escape(label)} on {shown} in the thread."))
     return paginate(blocks, text=_fallback(digest))
 
 
-def daily_thread(digest: DailyDigest) -> list[Message]:
-    """The thread reply (one or more messages): every deep dive, then the patterns."""
+def daily_thread(digest: DailyDigest, *, archive_url: str = "") -> list[Message]:
+    """The thread reply: the first `THREAD_DIVES` deep dives, then the patterns.
+
+    A busy day (47 posts) would otherwise fill three dense messages; the rest are one
+    link away, on the day's archive page (`archive_url`).
+    """
     label = _title(digest, "deep_dives", "Deep Dives")
     blocks: list[dict[str, Any]] = []
     if digest.deep_dives:
         blocks += _sections(f"*{escape(label)}*")
-        for article in digest.deep_dives:
+        for article in digest.deep_dives[:THREAD_DIVES]:
             blocks += _sections(_article_text(article))
+        rest = len(digest.deep_dives) - THREAD_DIVES
+        if rest > 0:
+            noun = "post" if rest == 1 else "posts"
+            where = link(archive_url, "the archive") if archive_url else "the archive"
+            blocks += _sections(f"…and {rest} more {noun} on {where}.")
     blocks += _pattern_blocks(digest.patterns, _title(digest, "patterns", "Patterns"))
     if not blocks:
         return []
@@ -468,6 +483,7 @@ HELP = """\
 • `/digest tag <tag>`, `/digest company <name>`: recent articles for a tag or a company
 • `/digest sources`: every feed and its health
 • `/digest subscribe` / `/digest unsubscribe`: this channel gets (or stops getting) the daily post
+• `/digest subscribe <tag> …` / `/digest unsubscribe <tag>`: only the deep dives with those tags; `/digest tags` lists them
 • `/digest help`: this message
 Put an edition first to pick it: `/digest {example} today`. Answers are only visible to you; \
 use *Share to channel* to post one."""

@@ -41,11 +41,12 @@ from core.digests import Digests
 from core.errors import ConfigError
 from core.model import ArticleRef
 from core.sources import DEFAULT_EDITION, default_edition
+from core.tags import TAGS
 from storage import search
 from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.digests import list_digests
-from storage.feeds import feed_status, list_feeds
+from storage.feeds import feed_status, feed_tags, list_feeds
 from storage.tables import FeedSource
 
 __all__ = ["Query", "answer", "parse_command", "register"]
@@ -112,31 +113,66 @@ def parse_command(
         if not search.search_words(rest):
             return helpful("Search for at least one word, e.g. `/digest search kafka`.")
         return Query("search", edition, rest)
+    if verb in ("tags", "topics") or (verb == "tag" and not rest):
+        if rest:
+            return helpful(f"`/digest {verb}` takes nothing after it.")
+        return Query("tags", edition)
     if verb in ("tag", "company"):
         if not rest or len(rest) > 100 or not re.search(r"\w", rest):
             return helpful(f"Name a {verb}, e.g. `/digest {verb} {_EXAMPLE[verb]}`.")
         return Query(verb, edition, rest)
-    if verb in ("sources", "feeds", "subscribe", "unsubscribe"):
+    if verb in ("subscribe", "unsubscribe"):
+        return _subscription_query(verb, rest, edition) or helpful(_TOPIC_HELP[verb])
+    if verb in ("sources", "feeds"):
         if rest:
             return helpful(f"`/digest {verb}` takes nothing after it.")
-        return Query("sources" if verb == "feeds" else verb, edition)
+        return Query("sources", edition)
     shown = verb if len(verb) <= 30 else verb[:29] + "…"
     return helpful(f"I don't know `{shown}`.")
 
 
 _EXAMPLE = {"tag": "security", "company": "Netflix"}
+_TOPIC = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+MAX_TOPICS = 10
+_TOPIC_HELP = {
+    "subscribe": "Name tags like `security` or `ml-infrastructure` (at most 10), e.g. "
+    "`/digest subscribe security data`; `/digest tags` lists them.",
+    "unsubscribe": "Name one tag to stop following, e.g. `/digest unsubscribe security`, or "
+    "nothing to stop the daily post.",
+}
+
+
+def _subscription_query(verb: str, rest: str, edition: str) -> Query | None:
+    """`subscribe [TAG …]` / `unsubscribe [TAG]`; None when the tags are malformed.
+
+    Tags may be separated by spaces or commas and start with `#`: people paste them.
+    """
+    words = [w.lstrip("#").lower() for w in re.split(r"[\s,]+", rest) if w.lstrip("#")]
+    if not all(_TOPIC.fullmatch(w) for w in words):
+        return None
+    if len(words) > (MAX_TOPICS if verb == "subscribe" else 1):
+        return None
+    return Query(verb, edition, " ".join(dict.fromkeys(words)))
 
 
 # --- answers (database reads; run after the ack) ------------------------------------------
 
 
 def answer(
-    query: Query, *, engine: Engine, digests: Digests, now: datetime, tz: Any
+    query: Query,
+    *,
+    engine: Engine,
+    digests: Digests,
+    now: datetime,
+    tz: Any,
+    channel: tuple[str, str] | None = None,
 ) -> list[Message]:
     """Build the reply to a query: at most `MAX_REPLIES` messages.
 
     Days and weeks come from `digests` (any past period, composed on demand when its posts
-    changed); searches, tags, companies and sources are database reads.
+    changed); searches, tags, companies and sources are database reads. `channel` (team id,
+    channel id) is where the command was typed: `/digest tags` then also says which of the
+    tags that channel follows.
     """
     if query.kind == "help":
         return [blocks.help_answer(problem=query.problem)]
@@ -146,6 +182,8 @@ def answer(
     if query.kind == "week":
         return _week(digests, query, today=today)
     with session_scope(engine) as session:
+        if query.kind == "tags":
+            return [_tags(session, query, channel=channel)]
         if query.kind in ("search", "tag", "company"):
             return _articles(session, query)
         if query.kind == "sources":
@@ -215,6 +253,38 @@ def _articles(session: Session, query: Query) -> list[Message]:
 def _known_tags(session: Session, edition: str) -> list[str]:
     rows = list_digests(session=session, edition=edition, limit=30)
     return sorted({t for row in rows for t in row.tags.split(",") if t})[:15]
+
+
+def available_tags(session: Session, edition: str) -> list[str]:
+    """The tags a channel can follow: the tagger's own, the feeds' default tags
+    (sources.toml) and any found on the edition's recent digests."""
+    found = feed_tags(session=session, edition=edition)
+    return sorted(set(TAGS) | found | set(_known_tags(session, edition)))
+
+
+def _tags(session: Session, query: Query, *, channel: tuple[str, str] | None) -> Message:
+    tags = available_tags(session, query.edition)
+    text = f"Tags of the {query.edition} edition: " + ", ".join(f"`{t}`" for t in tags) + "."
+    row = (
+        subscriptions.find_subscription(session=session, team_id=channel[0], channel_id=channel[1])
+        if channel
+        else None
+    )
+    if row is not None and row.edition == query.edition:
+        text += " " + _following(row.edition, subscriptions.topics_of(row))
+    else:
+        text += " `/digest subscribe security` makes this channel's daily post carry only those."
+    return blocks.notice(text)
+
+
+def _following(edition: str, topics: Sequence[str]) -> str:
+    if not topics:
+        return f"This channel gets every deep dive of the daily {edition} post."
+    names = ", ".join(f"`{t}`" for t in topics)
+    return (
+        f"This channel gets the daily {edition} post with only the deep dives tagged {names} "
+        "(no post on a day without them)."
+    )
 
 
 def _sources(session: Session, query: Query, *, now: datetime) -> list[Message]:
@@ -302,7 +372,8 @@ def register(
                 reply = blocks.notice("Sorry, that could not be saved just now; try again.")
             respond(response_type="ephemeral", **reply.as_kwargs())
             return
-        _reply(respond, _safe_answer(query, deps), share=query.canonical())
+        where = (command.get("team_id", ""), command.get("channel_id", ""))
+        _reply(respond, _safe_answer(query, deps, channel=where), share=query.canonical())
 
     def ack_share(ack: Ack) -> None:
         ack()
@@ -328,12 +399,19 @@ def register(
     app.action(blocks.SHARE_ACTION)(ack=ack_share, lazy=[share])
 
 
-def _safe_answer(query: Query, deps: _Deps) -> list[Message]:
+def _safe_answer(
+    query: Query, deps: _Deps, *, channel: tuple[str, str] | None = None
+) -> list[Message]:
     """The answer, or one plain line when storage fails (never a silent no-reply)."""
     try:
         with deps.slots:
             return answer(
-                query, engine=deps.engine, digests=deps.digests, now=deps.clock(), tz=deps.tz
+                query,
+                engine=deps.engine,
+                digests=deps.digests,
+                now=deps.clock(),
+                tz=deps.tz,
+                channel=channel,
             )
     except Exception:  # noqa: BLE001 - the user gets a line; the log gets the traceback
         log.exception("slash answer failed query=%r", query.canonical())
@@ -355,26 +433,36 @@ def _subscription(
     team = command.get("team_id", "")
     if not channel or channel.startswith("D") or command.get("channel_name") == "directmessage":
         return blocks.notice("Run /digest subscribe in the channel that should get the daily post.")
+    topics = query.arg.split()
     with session_scope(engine) as session:
         if query.kind == "unsubscribe":
-            done = subscriptions.unsubscribe(session=session, team_id=team, channel_id=channel)
+            return _unsubscribe(session, team, channel, topics)
+        unknown = sorted(set(topics) - set(available_tags(session, query.edition)))
+        if unknown:
+            names = ", ".join(f"`{t}`" for t in unknown)
+            what = "is not a tag" if len(unknown) == 1 else "are not tags"
             return blocks.notice(
-                "This channel no longer gets the daily post."
-                if done
-                else "This channel was not subscribed."
+                f"Nothing changed: {names} {what} of the {query.edition} edition. "
+                "`/digest tags` lists them."
             )
+        before = subscriptions.find_subscription(session=session, team_id=team, channel_id=channel)
+        had = before is not None and before.edition == query.edition
         new = subscriptions.subscribe(
             session=session,
             team_id=team,
             channel_id=channel,
             edition=query.edition,
+            topics=topics,
             created_by=command.get("user_id", ""),
         )
-    text = (
-        f"This channel now gets the daily {query.edition} post."
-        if new
-        else f"This channel already gets the daily {query.edition} post."
-    )
+        row = subscriptions.find_subscription(session=session, team_id=team, channel_id=channel)
+        following = subscriptions.topics_of(row) if row is not None else ()
+    if not new:
+        text = "Nothing changed. " + _following(query.edition, following)
+    elif not had and not following:
+        text = f"This channel now gets the daily {query.edition} post."
+    else:
+        text = _following(query.edition, following).replace(" gets ", " now gets ", 1)
     try:  # the daily post needs the bot in the channel; public channels it can join itself
         client.conversations_join(channel=channel)
     except SlackApiError as exc:
@@ -382,4 +470,31 @@ def _subscription(
             "conversations.join failed channel=%s error=%s", channel, exc.response.get("error")
         )
         text += " Invite me with /invite so I can post here."
+    return blocks.notice(text)
+
+
+def _unsubscribe(session: Session, team: str, channel: str, topics: Sequence[str]) -> Message:
+    """`/digest unsubscribe` stops the post; `/digest unsubscribe TAG` one topic of it."""
+    if not topics:
+        done = subscriptions.unsubscribe(session=session, team_id=team, channel_id=channel)
+        return blocks.notice(
+            "This channel no longer gets the daily post."
+            if done
+            else "This channel was not subscribed."
+        )
+    [topic] = topics
+    row = subscriptions.find_subscription(session=session, team_id=team, channel_id=channel)
+    if row is None:
+        return blocks.notice("This channel was not subscribed.")
+    left = subscriptions.remove_topic(
+        session=session, team_id=team, channel_id=channel, topic=topic
+    )
+    if left is None:
+        return blocks.notice(
+            f"This channel does not follow `{topic}`. "
+            + _following(row.edition, subscriptions.topics_of(row))
+        )
+    text = f"This channel no longer follows `{topic}`. " + _following(row.edition, left)
+    if not left:
+        text += " `/digest unsubscribe` stops the post."
     return blocks.notice(text)

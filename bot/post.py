@@ -7,6 +7,11 @@ recorded for the channel message. A re-run, a restart or a second worker skips w
 sent and resumes what is not: a thread that failed on a 429 is retried by the next run
 without posting the channel message again.
 
+A channel that follows topics (`/digest subscribe security`) gets the digest cut down to
+the deep dives with those tags (`for_topics`); on a day with none, nothing is posted there
+and the outcome is a skip (`OFF_TOPIC`), like a day with no posts at all: there was
+nothing to post, which is not a failure.
+
 Claims are never taken over (`stale_after=None`): if a worker dies between Slack
 accepting a message and the ledger recording it, that message stays `claimed` rather
 than risk a second copy in the channel.
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.error import URLError
 
 from slack_sdk import WebClient
@@ -30,7 +35,8 @@ from core.config import Settings
 from core.dates import show_utc
 from core.deliver import Outcome, deliver_once
 from core.errors import DeliveryError
-from core.model import DailyDigest
+from core.model import DailyDigest, Signal
+from core.render import archive_url
 from storage import deliveries
 from storage import slack as subscriptions
 from storage.db import session_scope
@@ -40,6 +46,7 @@ __all__ = [
     "SlackChannel",
     "SlackMessage",
     "Target",
+    "for_topics",
     "post_daily",
     "post_digest",
     "targets",
@@ -49,6 +56,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 QUIET_DAY = "no new posts that day"
+OFF_TOPIC = "no posts on this channel's topics that day"
+NOTHING_TO_POST = (QUIET_DAY, OFF_TOPIC)  # skips that are not failures
 
 # Slack error codes → (plain words, permanent?). Permanent failures are not retried by
 # later runs; "deferred" ones are (after the bot is invited, the token fixed, …).
@@ -147,10 +156,12 @@ def _delivery_error(exc: SlackApiError, channel: str) -> DeliveryError:
 
 @dataclass(frozen=True)
 class Target:
-    """A channel to post to; `team` is set for multi-workspace installs."""
+    """A channel to post to; `team` is set for multi-workspace installs; `topics` are the
+    tags it follows (none: every deep dive)."""
 
     channel: str
     team: str = ""
+    topics: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -161,18 +172,70 @@ class Target:
 def targets(
     settings: Settings, *, engine: Engine, edition: str, channel: str | None = None
 ) -> list[Target]:
-    """Where the daily post goes: `channel`, or SLACK_CHANNEL plus subscribed channels."""
-    if channel:
-        return [Target(channel)]
+    """Where the daily post goes: `channel`, or SLACK_CHANNEL plus subscribed channels.
+
+    A channel keeps the topics it subscribed with, also when it is SLACK_CHANNEL or named
+    by `channel`.
+    """
     per_team = oauth_enabled(settings)
+    with session_scope(engine) as session:
+        rows = [
+            (row.channel_id, row.team_id if per_team else "", subscriptions.topics_of(row))
+            for row in subscriptions.subscriptions(session=session, edition=edition)
+        ]
+    topics = {channel_id: tags for channel_id, _team, tags in rows}
+    if channel:
+        return [Target(channel, topics=topics.get(channel, ()))]
     found: dict[str, Target] = {}
     if settings.slack_channel:
-        found[settings.slack_channel] = Target(settings.slack_channel)
-    with session_scope(engine) as session:
-        for row in subscriptions.subscriptions(session=session, edition=edition):
-            target = Target(row.channel_id, row.team_id if per_team else "")
-            found.setdefault(target.key, target)
+        found[settings.slack_channel] = Target(
+            settings.slack_channel, topics=topics.get(settings.slack_channel, ())
+        )
+    for channel_id, team, tags in rows:
+        target = Target(channel_id, team, tags)
+        found.setdefault(target.key, target)
     return list(found.values())
+
+
+def for_topics(digest: DailyDigest, topics: Sequence[str]) -> DailyDigest | None:
+    """The digest cut down to the deep dives tagged with any of `topics`; None when none is.
+
+    No topics: the digest as it is. The signal stays when it is on topic; otherwise the
+    best-ranked deep dive on topic takes its place (deep dives are ranked by compose).
+    Patterns stay when one of their posts does; the counts are those of the posts kept.
+    """
+    if not topics:
+        return digest
+    wanted = set(topics)
+    kept = tuple(a for a in digest.deep_dives if wanted & set(a.tags))
+    if not kept:
+        return None
+    urls = {a.url for a in kept}
+    signal = digest.signal
+    if signal is None or signal.url not in urls:
+        top = kept[0]
+        tag = next(t for t in top.tags if t in wanted)
+        signal = Signal(
+            url=top.url,
+            title=top.title,
+            company=top.company,
+            text=top.text,
+            why=f"The day's top post tagged {tag}.",
+        )
+    share = len(kept) / max(1, len(digest.deep_dives))
+    stats = replace(
+        digest.stats,
+        posts=len(kept),
+        minutes_saved=max(1, round(digest.stats.minutes_saved * share)),
+    )
+    return replace(
+        digest,
+        signal=signal,
+        deep_dives=kept,
+        patterns=tuple(p for p in digest.patterns if urls & set(p.urls)),
+        stats=stats,
+        tags=tuple(t for t in digest.tags if t in wanted) or tuple(sorted(wanted)),
+    )
 
 
 def post_digest(
@@ -181,12 +244,17 @@ def post_digest(
     *,
     engine: Engine,
     client: WebClient,
+    archive: str = "",
 ) -> Outcome:
-    """Post one digest to one channel through the ledger: channel message, then thread."""
+    """Post one digest to one channel through the ledger: channel message, then thread.
+
+    `digest` is what this channel gets (already cut to its topics); `archive` is the day's
+    archive page, linked from the thread when it lists only the first deep dives.
+    """
     channel = SlackChannel(client)
     issue = f"{digest.edition}/daily/{digest.date.isoformat()}"
-    first, *overflow = blocks.daily_post(digest)
-    thread = overflow + blocks.daily_thread(digest)
+    first, *overflow = blocks.daily_post(digest, topics=target.topics)
+    thread = overflow + blocks.daily_thread(digest, archive_url=archive)
     main = deliver_once(
         engine=engine,
         channel=channel.name,
@@ -216,13 +284,14 @@ def post_digest(
 
 def undelivered(outcomes: Sequence[Outcome]) -> list[Outcome]:
     """The channels that do not have the post: failed or deferred now, failed earlier, or
-    claimed by a run that has not recorded it. Already sent and quiet days are not among
-    them (a skipped outcome carries no reason only when the post is already there)."""
+    claimed by a run that has not recorded it. Already sent, quiet days and days with
+    nothing on a channel's topics are not among them (a skipped outcome carries no reason
+    only when the post is already there)."""
     return [
         o
         for o in outcomes
         if o.status in ("failed", "deferred")
-        or (o.status == "skipped" and o.error not in (None, QUIET_DAY))
+        or (o.status == "skipped" and o.error is not None and o.error not in NOTHING_TO_POST)
     ]
 
 
@@ -269,11 +338,19 @@ def post_daily(
     default_client = client or web_client(
         settings, settings.slack_bot_token, retry_connections=False
     )
+    archive = archive_url(
+        settings.public_base_url, edition=edition, kind="daily", period=day.isoformat()
+    )
     for target in chosen:
+        mine = for_topics(digest, target.topics)
         if digest.signal is None and not digest.deep_dives:
             outcome = Outcome("skipped", target.key, QUIET_DAY)
+        elif mine is None:
+            outcome = Outcome("skipped", target.key, OFF_TOPIC)
         else:
-            outcome = _post_to(digest, target, engine, settings, store, default_client, client)
+            outcome = _post_to(
+                mine, target, engine, settings, store, default_client, client, archive
+            )
         log.info(
             "daily post status=%s target=%s edition=%s day=%s error=%s",
             outcome.status,
@@ -296,6 +373,7 @@ def _post_to(
     store: object,
     default_client: WebClient,
     client: WebClient | None,
+    archive: str,
 ) -> Outcome:
     chosen = default_client
     if target.team and store is not None and client is None:
@@ -305,4 +383,4 @@ def _post_to(
                 "failed", target.key, f"the app is not installed in workspace {target.team}"
             )
         chosen = web_client(settings, bot.bot_token, retry_connections=False)
-    return post_digest(digest, target, engine=engine, client=chosen)
+    return post_digest(digest, target, engine=engine, client=chosen, archive=archive)

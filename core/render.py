@@ -21,7 +21,15 @@ import jinja2
 from core.errors import ConfigError
 from core.model import DailyDigest, WeeklyRollup
 
-__all__ = ["FORMATS", "TEMPLATES", "make_environment", "render_daily", "render_weekly", "safe_url"]
+__all__ = [
+    "FORMATS",
+    "TEMPLATES",
+    "archive_url",
+    "make_environment",
+    "render_daily",
+    "render_weekly",
+    "safe_url",
+]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "text": "text", "txt": "text"}
@@ -35,6 +43,23 @@ def safe_url(url: str) -> str:
     """
     url = (url or "").strip()
     return url if re.match(r"^https?://", url, re.IGNORECASE) else "#"
+
+
+def archive_url(
+    base_url: str, *, edition: str, kind: str, period: str, default_edition: str = "tech"
+) -> str:
+    """The web archive's address of one digest, for links from mail and Slack.
+
+    The archive (app/web.py) serves the default edition at `/daily/D` and `/weekly/W`, the
+    others under their key: `/reads/daily/D`.
+
+    ```
+    >>> archive_url("https://digest.example/", edition="reads", kind="daily", period="2026-04-01")
+    'https://digest.example/reads/daily/2026-04-01'
+    ```
+    """
+    prefix = "" if edition == default_edition else f"/{edition}"
+    return f"{base_url.rstrip('/')}{prefix}/{kind}/{period}"
 
 
 def _md(text: str) -> str:

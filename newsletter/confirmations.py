@@ -67,15 +67,16 @@ class ConfirmationMailer:
         self.now = now
         self.mailbox_throttle = mailbox_throttle
         self.sent = Throttle(mails_per_window, MAIL_WINDOW, clock=clock)
-        self._queue: queue.Queue[str] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, tuple[str, ...]]] = queue.Queue(maxsize=queue_size)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._expired_at: float | None = None
 
-    def submit(self, address: str) -> bool:
-        """Queue a subscribe request for a normalised address; False when the queue is full."""
+    def submit(self, address: str, editions: tuple[str, ...] = ("tech",)) -> bool:
+        """Queue a subscribe request for a normalised address and the editions it chose;
+        False when the queue is full."""
         try:
-            self._queue.put_nowait(address)
+            self._queue.put_nowait((address, editions))
         except queue.Full:
             return False
         with self._lock:
@@ -91,7 +92,7 @@ class ConfirmationMailer:
     def _run(self) -> None:
         while True:
             try:
-                address = self._queue.get(timeout=_IDLE)
+                address, editions = self._queue.get(timeout=_IDLE)
             except queue.Empty:
                 with self._lock:
                     if self._queue.empty():  # a submit after this sees a dead thread
@@ -99,27 +100,31 @@ class ConfirmationMailer:
                         return
                 continue
             try:
-                self._handle(address)
+                self._handle(address, editions)
             except Exception:  # noqa: BLE001 - one bad request must not stop the others
                 log.exception("subscribe request failed")
             finally:
                 self._queue.task_done()
 
-    def _handle(self, address: str) -> None:
+    def _handle(self, address: str, editions: tuple[str, ...]) -> None:
         self._expire()
         with Session(self.engine, expire_on_commit=False) as session:
-            result = subscribers.subscribe(address, session=session, now=self.now())
+            result = subscribers.subscribe(
+                address, session=session, editions=editions, now=self.now()
+            )
         if not result.needs_confirmation:
             return
         row = result.subscriber
         while not self.sent.allow("*"):  # the ceiling on all confirmation mails
             self.sleep(min(self.sent.retry_after("*"), 5.0) or 0.05)
-        message = subscribers.confirmation_message(row, settings=self.settings, now=self.now())
+        message = subscribers.confirmation_message(
+            row, settings=self.settings, now=self.now(), editions=result.editions
+        )
         if self.connect is None and not self.settings.smtp_url:
             log.warning(
                 "SMTP_URL is not set; confirmation link for subscriber=%s: %s",
                 row.id,
-                subscribers.confirm_url(self.settings, row),
+                subscribers.confirm_url(self.settings, row, editions=result.editions),
             )
             return
         connect = self.connect or (lambda: SMTPSender.from_url(self.settings.smtp_url))

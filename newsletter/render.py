@@ -40,6 +40,7 @@ from premailer import Premailer
 from core.config import Settings
 from core.model import WeeklyRollup
 from core.render import TEMPLATES, safe_url
+from core.render import archive_url as archive_page
 from storage.tables import utcnow
 
 __all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue"]
@@ -155,10 +156,7 @@ def render_issue(
     now = now or utcnow()
     title = edition_title or rollup.title.split(" — ")[0]
     base_url = settings.public_base_url.rstrip("/")
-    # The web archive's addresses (app/web.py): /weekly/W for the default edition,
-    # /<edition>/weekly/W for the others.
-    prefix = "" if rollup.edition == "tech" else f"/{rollup.edition}"
-    archive_url = f"{base_url}{prefix}/weekly/{rollup.week}"
+    archive_url = archive_page(base_url, edition=rollup.edition, kind="weekly", period=rollup.week)
     domain = settings.mail_domain
     total = len(rollup.top_stories)
     shown = total

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -107,9 +108,16 @@ def _untimed(settings: Settings) -> URLSafeSerializer:
     return URLSafeSerializer(settings.secret_key, salt=_UNSUBSCRIBE_SALT)
 
 
-def confirm_token(settings: Settings, subscriber: Subscriber) -> str:
+def confirm_token(
+    settings: Settings, subscriber: Subscriber, *, editions: Sequence[str] | None = None
+) -> str:
+    """The signed confirmation token; with `editions`, confirming also switches the
+    subscriber to them (a confirmed reader asking for other editions)."""
     serializer = _timed(settings)
-    return str(serializer.dumps([subscriber.id, _fingerprint(subscriber.email)]))
+    value: list[object] = [subscriber.id, _fingerprint(subscriber.email)]
+    if editions is not None:
+        value.append(list(editions))
+    return str(serializer.dumps(value))
 
 
 def unsubscribe_token(settings: Settings, subscriber_id: int, email: str) -> str:
@@ -117,8 +125,11 @@ def unsubscribe_token(settings: Settings, subscriber_id: int, email: str) -> str
     return str(serializer.dumps([subscriber_id, _fingerprint(email)]))
 
 
-def confirm_url(settings: Settings, subscriber: Subscriber) -> str:
-    return f"{settings.public_base_url.rstrip('/')}/confirm?token={confirm_token(settings, subscriber)}"
+def confirm_url(
+    settings: Settings, subscriber: Subscriber, *, editions: Sequence[str] | None = None
+) -> str:
+    token = confirm_token(settings, subscriber, editions=editions)
+    return f"{settings.public_base_url.rstrip('/')}/confirm?token={token}"
 
 
 def unsubscribe_url(settings: Settings, subscriber_id: int, email: str) -> str:
@@ -134,6 +145,13 @@ def read_confirm_token(
     now: datetime | None = None,
 ) -> tuple[int, str]:
     """(subscriber id, address fingerprint) from a confirmation token, or `TokenError`."""
+    subscriber_id, fingerprint, _editions = _read_confirm(settings, token, max_age, now)
+    return subscriber_id, fingerprint
+
+
+def _read_confirm(
+    settings: Settings, token: str, max_age: timedelta, now: datetime | None
+) -> tuple[int, str, tuple[str, ...] | None]:
     serializer = _timed(settings)
     try:
         if now is None:
@@ -148,7 +166,17 @@ def read_confirm_token(
         ) from None
     except BadSignature:
         raise TokenError("this confirmation link is not valid (damaged or forged)") from None
-    return _pair(value, "confirmation")
+    editions = None
+    if isinstance(value, list) and len(value) == 3:  # an edition change: [id, fp, editions]
+        *value, chosen = value
+        if (
+            not isinstance(chosen, list)
+            or not chosen
+            or not all(isinstance(e, str) for e in chosen)
+        ):
+            raise TokenError("this confirmation link is not valid (damaged or forged)")
+        editions = tuple(chosen)
+    return (*_pair(value, "confirmation"), editions)
 
 
 def read_unsubscribe_token(settings: Settings, token: str) -> tuple[int, str]:
@@ -186,22 +214,32 @@ def _subscriber_for(session: Session, subscriber_id: int, fingerprint: str) -> S
 class SubscribeResult:
     subscriber: Subscriber
     needs_confirmation: bool  # send (or re-send) the double opt-in mail
+    # A confirmed reader asking for other editions: the mail's link switches them.
+    editions: tuple[str, ...] | None = None
 
 
 def subscribe(
-    email: str, *, session: Session, edition: str = "tech", now: datetime | None = None
+    email: str,
+    *,
+    session: Session,
+    editions: Sequence[str] = ("tech",),
+    now: datetime | None = None,
 ) -> SubscribeResult:
     """Record a subscription request; the address receives nothing until it is confirmed.
 
-    New, pending, unsubscribed and bounced addresses (re)enter `pending` and need a
-    confirmation mail: someone who left must opt in again, and a form submission must
-    never re-enable an address on its own. A confirmed address is left as it is.
-    Raises `InvalidEmailError`.
+    New, pending, unsubscribed and bounced addresses (re)enter `pending` with the
+    `editions` chosen now and need a confirmation mail: someone who left must opt in again,
+    and a form submission must never re-enable an address on its own. A confirmed address
+    is left as it is: asking for other editions mails a link that switches them when
+    pressed (`result.editions`), because a form anyone can fill in must not change what
+    someone else's inbox receives. Raises `InvalidEmailError`.
     """
     address = normalise_email(email)
-    row, _created = store.upsert_pending(session=session, email=address, edition=edition, now=now)
+    row, _created = store.upsert_pending(session=session, email=address, editions=editions, now=now)
     if row.status == "confirmed":
-        return SubscribeResult(row, needs_confirmation=False)
+        if store.editions_of(row) == tuple(editions):
+            return SubscribeResult(row, needs_confirmation=False)
+        return SubscribeResult(row, needs_confirmation=True, editions=tuple(editions))
     never_confirmed = row.confirmed_at is None and row.unsubscribed_at is None
     if row.status != "pending" or (not _created and never_confirmed):
         row.status = "pending"
@@ -210,6 +248,8 @@ def subscribe(
         session.add(row)
         session.commit()
         session.refresh(row)
+    if store.editions_of(row) != tuple(editions):
+        store.set_editions(session=session, subscriber=row, editions=editions)
     log.info("subscribe subscriber=%s status=pending", row.id)
     return SubscribeResult(row, needs_confirmation=True)
 
@@ -252,13 +292,16 @@ def confirm(
     """Confirm the subscriber a token names (idempotent). Raises `TokenError`.
 
     Only a pending subscriber is confirmed: an old confirmation link must not undo a
-    later unsubscribe.
+    later unsubscribe. A link that carries editions switches a confirmed subscriber to them.
     """
-    subscriber_id, fingerprint = read_confirm_token(settings, token, max_age=max_age, now=now)
+    subscriber_id, fingerprint, editions = _read_confirm(settings, token, max_age, now)
     row = _subscriber_for(session, subscriber_id, fingerprint)
     if row is None:
         raise TokenError("this confirmation link is not valid (no such subscription)")
     if row.status == "confirmed":
+        if editions is not None and store.editions_of(row) != editions:
+            log.info("editions changed subscriber=%s editions=%s", row.id, ",".join(editions))
+            store.set_editions(session=session, subscriber=row, editions=editions)
         return row
     if row.status != "pending":
         raise TokenError("this confirmation link is no longer valid; subscribe again")
@@ -284,15 +327,26 @@ def unsubscribe(
 
 
 def confirmation_message(
-    subscriber: Subscriber, *, settings: Settings, now: datetime | None = None
+    subscriber: Subscriber,
+    *,
+    settings: Settings,
+    now: datetime | None = None,
+    editions: Sequence[str] | None = None,
 ) -> EmailMessage:
     """The double opt-in mail: one link to a page whose button confirms.
 
     The link opens a page rather than confirming on GET because mail scanners fetch every
-    link they see; only the POST behind the button changes anything.
+    link they see; only the POST behind the button changes anything. With `editions` it
+    asks a confirmed subscriber to confirm receiving those editions instead.
     """
     now = now or utcnow()
-    link = confirm_url(settings, subscriber)
+    link = confirm_url(settings, subscriber, editions=editions)
+    asked = (
+        f"asked to receive the Engineering @ Scale weekly editions {', '.join(editions)}\n"
+        if editions is not None
+        else "asked to receive the Engineering @ Scale weekly rollup\n"
+    )
+    unchanged = "nothing changes" if editions is not None else "you will receive nothing else"
     message = EmailMessage()
     message["From"] = settings.mail_from_header
     message["To"] = subscriber.email
@@ -302,11 +356,11 @@ def confirmation_message(
     message["Auto-Submitted"] = "auto-generated"
     days = CONFIRM_TTL.days
     message.set_content(
-        "Someone (hopefully you) asked to receive the Engineering @ Scale weekly rollup\n"
+        f"Someone (hopefully you) {asked}"
         f"at {subscriber.email}.\n\n"
         f"To confirm, open this link and press the button (valid for {days} days):\n\n"
         f"{link}\n\n"
-        "If this was not you, ignore this mail: you will receive nothing else.\n"
+        f"If this was not you, ignore this mail: {unchanged}.\n"
     )
     return message
 
@@ -360,7 +414,7 @@ def import_csv(
             continue
         seen[address] = None
     report.added, report.existing = store.add_confirmed(
-        session=session, emails=seen, edition=edition, now=now
+        session=session, emails=seen, editions=(edition,), now=now
     )
     return report
 

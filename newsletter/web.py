@@ -25,7 +25,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.config import Settings
+from core.errors import DigestError
+from core.model import Edition
 from core.render import TEMPLATES
+from core.sources import load_sources
 from newsletter import subscribers
 from newsletter.confirmations import MAIL_WINDOW, ConfirmationMailer
 from newsletter.smtp import SMTPSender
@@ -88,6 +91,7 @@ class _Pages:
         )
         if self.mailer.mailbox_throttle is None:
             self.mailer.mailbox_throttle = self.mailboxes
+        self.editions = _editions(settings)
 
     # --- /subscribe -------------------------------------------------------------------
 
@@ -96,18 +100,23 @@ class _Pages:
         count the client and the mailbox, queue the request. Nothing is stored or mailed
         here (see newsletter.confirmations), and nothing is stored when refusing."""
         if request.method != "POST":  # GET and HEAD (link checkers) change nothing
-            return _page("subscribe.html", action=request.url.path, email="", error="")
+            return self._form_page(request, email="", error="")
         form = await _form(request)
         email = str(form.get("email") or "")
+        editions = _chosen(form, self.editions)
+        if not editions:
+            return self._form_page(
+                request, email=email, error="Pick at least one edition.", status_code=400
+            )
         try:
             address = subscribers.normalise_email(email)
         except subscribers.InvalidEmailError:
-            return _page(
-                "subscribe.html",
-                status_code=400,
-                action=request.url.path,
+            return self._form_page(
+                request,
                 email=email,
+                chosen=editions,
                 error="That does not look like an email address; please check it.",
+                status_code=400,
             )
         client = client_key(request.client.host if request.client else None)
         if not self.clients.allow(client):
@@ -121,7 +130,7 @@ class _Pages:
             )
         mailbox = mailbox_key(address)
         if self.mailboxes.allow(mailbox):
-            if not self.mailer.submit(address):
+            if not self.mailer.submit(address, editions):
                 self.mailboxes.forget(mailbox)
                 log.warning("subscribe queue full; request refused")
                 return _message(
@@ -137,6 +146,25 @@ class _Pages:
             "Check your inbox",
             "If that address can receive mail, a confirmation link is on its way. "
             "Open it and press the button to start receiving the weekly rollup.",
+        )
+
+    def _form_page(
+        self,
+        request: Request,
+        *,
+        email: str,
+        error: str,
+        chosen: tuple[str, ...] = (),
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        return _page(
+            "subscribe.html",
+            status_code=status_code,
+            action=request.url.path,
+            email=email,
+            error=error,
+            editions=list(self.editions.values()),
+            chosen=chosen or tuple(self.editions)[:1],
         )
 
     # --- /confirm ---------------------------------------------------------------------
@@ -206,6 +234,32 @@ class _Pages:
     def _unsubscribe(self, token: str) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             subscribers.unsubscribe(token, session=session, settings=self.settings)
+
+
+# --- editions ---------------------------------------------------------------------------
+
+DEFAULT_EDITION = "tech"
+
+
+def _editions(settings: Settings) -> dict[str, Edition]:
+    """The catalogue's editions, one checkbox each; just the default when it is unreadable."""
+    try:
+        editions = dict(load_sources(settings.sources_path).editions)
+    except DigestError as exc:
+        log.warning("subscribe form editions=unknown error=%r", str(exc))
+        editions = {}
+    return editions or {DEFAULT_EDITION: Edition(DEFAULT_EDITION, "Engineering @ Scale")}
+
+
+def _chosen(form: dict[str, str], editions: dict[str, Edition]) -> tuple[str, ...]:
+    """The editions ticked on the form (`edition-KEY` checkboxes), in catalogue order.
+
+    A post without the form's `editions` marker (an older form, a script) asks for the
+    first edition, as the form did before readers could choose.
+    """
+    if "editions" not in form:
+        return tuple(editions)[:1]
+    return tuple(key for key in editions if form.get(f"edition-{key}"))
 
 
 # --- pages ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Newsletter subscribers: queries over the `subscriber` table, keyword-only `session`.
 
-States: pending → confirmed → unsubscribed | bounced. Only `confirmed` rows receive issues.
+States: pending → confirmed → unsubscribed | bounced. Only `confirmed` rows receive issues,
+and only of the editions they chose (`subscriber.editions`, comma-separated, never empty).
 The newsletter front-end decides *when* a state changes; this module only records it.
 """
 
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -19,17 +21,37 @@ __all__ = [
     "STATES",
     "add_confirmed",
     "count_by_status",
+    "editions_of",
     "find_by_email",
     "get",
     "list_subscribers",
     "mark_bounced",
     "recipients",
+    "set_editions",
     "set_status",
     "statuses",
     "upsert_pending",
 ]
 
 STATES = ("pending", "confirmed", "unsubscribed", "bounced")
+
+
+def editions_of(row: Subscriber) -> tuple[str, ...]:
+    """The editions a subscriber chose, in the order stored."""
+    return tuple(e for e in row.editions.split(",") if e)
+
+
+def _joined(editions: Iterable[str]) -> str:
+    joined = ",".join(dict.fromkeys(e.strip() for e in editions if e.strip()))
+    if not joined:
+        raise ValueError("a subscriber needs at least one edition")
+    return joined
+
+
+def _reads(edition: str) -> Any:
+    """Rows whose editions include `edition` (a whole item of the list, not a substring)."""
+    listed = literal(",") + col(Subscriber.editions) + literal(",")
+    return listed.contains(f",{edition},", autoescape=True)
 
 
 def get(*, session: Session, subscriber_id: int) -> Subscriber | None:
@@ -42,7 +64,11 @@ def find_by_email(*, session: Session, email: str) -> Subscriber | None:
 
 
 def upsert_pending(
-    *, session: Session, email: str, edition: str = "tech", now: datetime | None = None
+    *,
+    session: Session,
+    email: str,
+    editions: Iterable[str] = ("tech",),
+    now: datetime | None = None,
 ) -> tuple[Subscriber, bool]:
     """The subscriber for `email`, created pending if new; returns (row, created). Commits.
 
@@ -52,7 +78,9 @@ def upsert_pending(
     existing = find_by_email(session=session, email=email)
     if existing is not None:
         return existing, False
-    row = Subscriber(email=email, edition=edition, status="pending", created_at=now or utcnow())
+    row = Subscriber(
+        email=email, editions=_joined(editions), status="pending", created_at=now or utcnow()
+    )
     session.add(row)
     try:
         session.commit()
@@ -63,6 +91,14 @@ def upsert_pending(
         return existing, False
     session.refresh(row)
     return row, True
+
+
+def set_editions(*, session: Session, subscriber: Subscriber, editions: Iterable[str]) -> None:
+    """Replace the editions a subscriber receives. Commits."""
+    subscriber.editions = _joined(editions)
+    session.add(subscriber)
+    session.commit()
+    session.refresh(subscriber)
 
 
 def set_status(
@@ -98,7 +134,7 @@ def add_confirmed(
     *,
     session: Session,
     emails: Iterable[str],
-    edition: str = "tech",
+    editions: Iterable[str] = ("tech",),
     now: datetime | None = None,
 ) -> tuple[int, int]:
     """Add already-confirmed addresses in bulk; returns (added, already_present). Commits once.
@@ -106,6 +142,7 @@ def add_confirmed(
     Existing rows are left alone: an import must never resurrect someone who unsubscribed.
     """
     now = now or utcnow()
+    chosen = _joined(editions)
     wanted = list(dict.fromkeys(emails))
     present: set[str] = set()
     for start in range(0, len(wanted), 500):
@@ -115,7 +152,7 @@ def add_confirmed(
         )
     new = [e for e in wanted if e not in present]
     session.add_all(
-        Subscriber(email=e, edition=edition, status="confirmed", created_at=now, confirmed_at=now)
+        Subscriber(email=e, editions=chosen, status="confirmed", created_at=now, confirmed_at=now)
         for e in new
     )
     session.commit()
@@ -130,15 +167,15 @@ def list_subscribers(
     if status:
         query = query.where(Subscriber.status == status)
     if edition:
-        query = query.where(Subscriber.edition == edition)
+        query = query.where(_reads(edition))
     return list(session.exec(query.order_by(col(Subscriber.id))))
 
 
 def recipients(*, session: Session, edition: str) -> list[tuple[int, str]]:
-    """(id, email) of every confirmed subscriber of `edition`, by id: the issue's audience."""
+    """(id, email) of every confirmed subscriber who chose `edition`, by id: the issue's audience."""
     query = (
         select(Subscriber.id, Subscriber.email)
-        .where(Subscriber.status == "confirmed", Subscriber.edition == edition)
+        .where(Subscriber.status == "confirmed", _reads(edition))
         .order_by(col(Subscriber.id))
     )
     return [(int(i), e) for i, e in session.exec(query)]  # type: ignore[arg-type]
@@ -171,5 +208,5 @@ def mark_bounced(
 def count_by_status(*, session: Session, edition: str | None = None) -> dict[str, int]:
     query = select(Subscriber.status, func.count()).group_by(Subscriber.status)
     if edition:
-        query = query.where(Subscriber.edition == edition)
+        query = query.where(_reads(edition))
     return {status: n for status, n in session.exec(query)}

@@ -62,9 +62,9 @@ def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
       digest newsletter subscribe reader@example.com
     """
     with Session(runtime.engine, expire_on_commit=False) as session:
-        result = subscribers.subscribe(email, session=session, edition=edition)
+        result = subscribers.subscribe(email, session=session, editions=[edition])
     row = result.subscriber
-    if not result.needs_confirmation:
+    if not result.needs_confirmation or result.editions is not None:  # confirmed: as it is
         click.echo(f"{row.email} is already subscribed (confirmed).")
         return
     if not runtime.settings.smtp_url:
@@ -117,7 +117,7 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     for item in items:
         since = item["confirmed_at"] or item["created_at"]
         table.add_row(
-            str(item["id"]), escape(item["email"]), item["edition"], item["status"],
+            str(item["id"]), escape(item["email"]), ",".join(item["editions"]), item["status"],
             (since or "")[:16], escape(item["last_error"] or ""),
         )  # fmt: skip
     console = Console()
@@ -135,7 +135,7 @@ def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
     return {
         "id": row.id,
         "email": row.email,
-        "edition": row.edition,
+        "editions": list(store.editions_of(row)),
         "status": row.status,
         "created_at": stamp(row.created_at),
         "confirmed_at": stamp(row.confirmed_at),

@@ -60,7 +60,7 @@ def test_daily_post_is_one_short_message_with_the_signal() -> None:
     text = _all_text([post])
     assert "Signal of the Day" in text and "The signal of 2026-04-01." in text
     assert "<https://blog0.example/2026-04-01/0|Post 0 of 2026-04-01>" in text
-    assert "12 posts in the thread" in text
+    assert "the top 10 of 12 posts in the thread" in text
     assert "Post 5 of" not in text  # the deep dives go in the thread, not the channel
     assert (
         post.text
@@ -68,14 +68,29 @@ def test_daily_post_is_one_short_message_with_the_signal() -> None:
     )
 
 
-def test_daily_thread_holds_every_deep_dive_and_the_patterns() -> None:
-    digest = make_daily(dives=12)
-    thread = blocks.daily_thread(digest)
+def test_daily_thread_holds_every_deep_dive_of_a_small_day_and_the_patterns() -> None:
+    digest = make_daily(dives=10)
+    thread = blocks.daily_thread(digest, archive_url="https://digest.example/daily/2026-04-01")
     for message in thread:
         _valid(message)
     text = _all_text(thread)
-    for i in range(12):
+    for i in range(10):
         assert f"Post {i} of 2026-04-01" in text
+    assert "Zero trust" in text
+    assert "archive" not in text and "more post" not in text
+    assert "in the thread" in _all_text(blocks.daily_post(digest))
+    assert "top 10" not in _all_text(blocks.daily_post(digest))
+
+
+def test_daily_thread_lists_ten_deep_dives_and_links_the_rest_to_the_archive() -> None:
+    digest = make_daily(dives=47)
+    thread = blocks.daily_thread(digest, archive_url="https://digest.example/daily/2026-04-01")
+    assert len(thread) == 1
+    _valid(thread[0])
+    text = _all_text(thread)
+    shown = [i for i in range(47) if f"|Post {i} of 2026-04-01>" in text]
+    assert shown == list(range(10))
+    assert "…and 37 more posts on <https://digest.example/daily/2026-04-01|the archive>." in text
     assert "Zero trust" in text
 
 
@@ -96,16 +111,16 @@ def test_only_http_links_are_linked() -> None:
 
 
 def test_huge_digest_is_split_not_truncated() -> None:
-    # 500 posts with 10 kB summaries (emoji, CJK): far past 50 blocks and 3,000 characters.
+    # 10 posts with 10 kB summaries (emoji, CJK): far past 3,000 characters a section.
     body = ("数据库 replication 🚀 " * 600)[:10_000]
-    digest = make_daily(dives=500, text=body)
+    digest = make_daily(dives=10, text=body)
     thread = blocks.daily_thread(digest)
     assert len(thread) > 1
     for message in thread:
         _valid(message)
         assert sum(blocks._size(b) for b in message.blocks) <= blocks.MESSAGE_CHARS
     text = _all_text(thread)
-    assert text.count("Post 499 of 2026-04-01") == 1
+    assert text.count("Post 9 of 2026-04-01") == 1
     # the summary survives in full, split across sections
     joined = "".join(_all_text(thread).split())
     assert "".join(body.split()) in joined

@@ -33,6 +33,16 @@ TODAY = date(2026, 4, 1)  # a Wednesday in ISO week 2026-W14
 EDITIONS = ("tech", "reads", "videos")
 
 
+SUBSCRIBE_HELP = (
+    "Name tags like `security` or `ml-infrastructure` (at most 10), e.g. "
+    "`/digest subscribe security data`; `/digest tags` lists them."
+)
+UNSUBSCRIBE_HELP = (
+    "Name one tag to stop following, e.g. `/digest unsubscribe security`, or nothing to stop "
+    "the daily post."
+)
+
+
 def parse(text: str) -> Query:
     return parse_command(text, editions=EDITIONS, today=TODAY)
 
@@ -54,7 +64,12 @@ def parse(text: str) -> Query:
         ("company Netflix", Query("company", "tech", "Netflix")),
         ("sources", Query("sources", "tech")),
         ("subscribe", Query("subscribe", "tech")),
+        ("subscribe Security #data, security", Query("subscribe", "tech", "security data")),
         ("reads unsubscribe", Query("unsubscribe", "reads")),
+        ("unsubscribe ml-infrastructure", Query("unsubscribe", "tech", "ml-infrastructure")),
+        ("tags", Query("tags", "tech")),
+        ("tag", Query("tags", "tech")),
+        ("reads topics", Query("tags", "reads")),
         ("", Query("help", "tech")),
         ("help", Query("help", "tech")),
     ],
@@ -71,7 +86,11 @@ def test_parse_understands_every_subcommand(text: str, expected: Query) -> None:
         ("frobnicate", "I don't know `frobnicate`."),
         ("search", "Search for at least one word, e.g. `/digest search kafka`."),
         ("search !!!", "Search for at least one word, e.g. `/digest search kafka`."),
-        ("tag", "Name a tag, e.g. `/digest tag security`."),
+        ("tag !!", "Name a tag, e.g. `/digest tag security`."),
+        ("tags now", "`/digest tags` takes nothing after it."),
+        ("subscribe <!channel>", SUBSCRIBE_HELP),
+        ("subscribe " + " ".join(f"t{i}" for i in range(11)), SUBSCRIBE_HELP),
+        ("unsubscribe security data", UNSUBSCRIBE_HELP),
         ("sources now", "`/digest sources` takes nothing after it."),
         ("search " + "x" * 5000, "That is 5,007 characters; keep /digest under 300."),
     ],

@@ -92,7 +92,9 @@ def add_subscribers(engine: Engine) -> Callable[..., list[int]]:
         ids = []
         with session_scope(engine) as session:
             for email in emails:
-                row, _ = store.upsert_pending(session=session, email=email, edition=edition)
+                row, _ = store.upsert_pending(
+                    session=session, email=email, editions=edition.split(",")
+                )
                 if status != "pending":
                     store.set_status(session=session, subscriber=row, status=status)
                 ids.append(int(row.id or 0))
