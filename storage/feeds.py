@@ -25,6 +25,7 @@ __all__ = [
     "article_counts",
     "backoff_for",
     "feed_status",
+    "feed_tags",
     "is_due",
     "list_feeds",
     "record_failure",
@@ -153,6 +154,12 @@ def list_feeds(
     if edition is not None:
         query = query.where(FeedSource.edition == edition)
     return list(session.exec(query))
+
+
+def feed_tags(*, session: Session, edition: str) -> set[str]:
+    """The default tags the sources file gives an edition's feeds (removed ones included)."""
+    rows = session.exec(select(FeedSource.tags).where(FeedSource.edition == edition))
+    return {tag for tags in rows for tag in tags.split(",") if tag}
 
 
 def feed_status(row: FeedSource | None, *, enabled: bool = True) -> str:

@@ -9,6 +9,7 @@ from storage.feeds import (
     Success,
     backoff_for,
     feed_status,
+    feed_tags,
     is_due,
     list_feeds,
     record_failure,
@@ -178,3 +179,16 @@ def test_list_feeds_of_one_edition(session):
     sync_sources([BLOG, reads], session=session)
     assert [r.name for r in list_feeds(session=session, edition="reads")] == ["Essay"]
     assert [r.name for r in list_feeds(session=session)] == ["Essay", "Blog"]
+
+
+def test_feed_tags_are_an_editions_default_tags(session):
+    reads = Source(
+        name="Essay",
+        company="Ann",
+        url="https://ann.example/feed",
+        edition="reads",
+        tags=("essays",),
+    )
+    sync_sources([BLOG, reads], session=session)
+    assert feed_tags(session=session, edition="tech") == {"data", "security"}
+    assert feed_tags(session=session, edition="videos") == set()
