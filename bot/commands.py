@@ -42,8 +42,8 @@ from core.errors import ConfigError
 from core.model import ArticleRef
 from core.sources import DEFAULT_EDITION, default_edition
 from core.tags import TAGS
+from storage import channels as subscriptions
 from storage import search
-from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.digests import list_digests
 from storage.feeds import feed_status, feed_tags, list_feeds

@@ -37,8 +37,8 @@ from core.deliver import Outcome, deliver_once
 from core.errors import DeliveryError
 from core.model import DailyDigest, Signal
 from core.render import archive_url
+from storage import channels as subscriptions
 from storage import deliveries
-from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.tables import Delivery
 
