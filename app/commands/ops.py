@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -229,7 +229,7 @@ def _detail(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _when(moment: datetime | None, tz: Any = None) -> str:
+def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
     if moment is None:
         return "—"
     if tz is None:
