@@ -28,7 +28,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -37,13 +36,14 @@ from sqlmodel import Session
 from app.pipeline import Pipeline
 from bot.app import oauth_enabled
 from core.config import Settings, parse_clock, parse_duration, parse_weekly_at
-from core.dates import iso_week
+from core.dates import day_of, iso_week, monday_of
 from core.errors import DeliveryError, DigestError
 from newsletter.send import Tally
 from storage import jobs as job_runs
 
 __all__ = [
     "JOBS",
+    "Counts",
     "RunResult",
     "Schedule",
     "Steps",
@@ -51,6 +51,7 @@ __all__ = [
     "run_daily",
     "run_ingest",
     "run_weekly",
+    "flat_counts",
     "steps_for",
 ]
 
@@ -60,17 +61,21 @@ JOBS = ("ingest", "daily", "weekly")
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # ingest slots count from here, in every worker
 
 
+Counts = dict[str, object]
+"""What a job did, for its log line and `digest status`: numbers, or counts per edition."""
+
+
 @dataclass(frozen=True)
 class Steps:
     """The pipeline steps the worker calls; each returns counts or a value we tally."""
 
-    ingest: Callable[[], Any]
-    summarise: Callable[[], Any]
-    compose_daily: Callable[[str, date], Any]  # (edition, day)
-    post_daily: Callable[[str, date], Any]  # (edition, day)
-    compose_weekly: Callable[[str, str], Any]  # (edition, ISO week)
-    send_weekly: Callable[[str, str], Any]  # (edition, ISO week)
-    backfill: Callable[[], Any] = dict  # the recent periods' digests, after an ingest
+    ingest: Callable[[], object]
+    summarise: Callable[[], object]
+    compose_daily: Callable[[str, date], object]  # (edition, day)
+    post_daily: Callable[[str, date], object]  # (edition, day)
+    compose_weekly: Callable[[str, str], object]  # (edition, ISO week)
+    send_weekly: Callable[[str, str], object]  # (edition, ISO week)
+    backfill: Callable[[], object] = dict  # the recent periods' digests, after an ingest
     # one run of the pipeline per tick: one LLM budget (tokens, seconds) for all its steps
     run: Callable[[], AbstractContextManager[object]] = nullcontext
 
@@ -82,7 +87,7 @@ class RunResult:
     job: str
     period: str
     status: str
-    counts: dict[str, Any] = field(default_factory=dict)
+    counts: Counts = field(default_factory=dict)
     error: str | None = None
     duration_ms: int = 0
 
@@ -132,7 +137,7 @@ class Schedule:
                 else _at(local.date() - timedelta(days=1), self.daily_at, self.tz)
             )
         if job == "weekly":
-            monday = local.date() - timedelta(days=local.weekday())
+            monday = monday_of(local.date())
             slot = _at(monday + timedelta(days=self.weekly_day), self.weekly_at, self.tz)
             return (
                 slot
@@ -148,13 +153,13 @@ class Schedule:
             return latest + self.ingest_every
         days = 1 if job == "daily" else 7
         at = self.daily_at if job == "daily" else self.weekly_at
-        return _at(latest.astimezone(self.tz).date() + timedelta(days=days), at, self.tz)
+        return _at(day_of(latest, self.tz) + timedelta(days=days), at, self.tz)
 
     def period(self, job: str, slot: datetime) -> str:
         """The period a run at `slot` covers (see the module docstring)."""
         if job == "ingest":
             return slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
-        local_day = slot.astimezone(self.tz).date()
+        local_day = day_of(slot, self.tz)
         if job == "daily":
             return (local_day - timedelta(days=1)).isoformat()
         return iso_week(local_day - timedelta(days=7))
@@ -170,7 +175,7 @@ def run_claimed(
     engine: Engine,
     job: str,
     period: str,
-    work: Callable[[], dict[str, Any]],
+    work: Callable[[], Counts],
     stale_after: timedelta | None = timedelta(hours=2),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RunResult:
@@ -194,8 +199,9 @@ def run_claimed(
         except BaseException as exc:
             duration_ms = int((monotonic_clock.monotonic() - started) * 1000)
             error = str(exc) or type(exc).__name__
+            failed: Counts = getattr(exc, "counts", {})
             detail = {"error": error, "error_type": type(exc).__name__, "duration_ms": duration_ms}
-            detail["counts"] = getattr(exc, "counts", {})
+            detail["counts"] = failed
             session.rollback()
             job_runs.finish_run(
                 session=session, run=run, status="failed", detail=detail, now=clock()
@@ -210,7 +216,7 @@ def run_claimed(
             )
             if not isinstance(exc, Exception):
                 raise
-            return RunResult(job, period, "failed", detail["counts"], error, duration_ms)
+            return RunResult(job, period, "failed", failed, error, duration_ms)
         duration_ms = int((monotonic_clock.monotonic() - started) * 1000)
         detail = {"counts": counts, "duration_ms": duration_ms}
         job_runs.finish_run(session=session, run=run, status="ok", detail=detail, now=clock())
@@ -219,7 +225,7 @@ def run_claimed(
             job,
             period,
             duration_ms,
-            _kv(counts),
+            flat_counts(counts),
         )
         return RunResult(job, period, "ok", counts, None, duration_ms)
 
@@ -227,12 +233,12 @@ def run_claimed(
 class JobFailedError(DigestError):
     """Some editions of a job failed; carries the counts of the ones that worked."""
 
-    def __init__(self, message: str, counts: dict[str, Any]) -> None:
+    def __init__(self, message: str, counts: Counts) -> None:
         super().__init__(message)
         self.counts = counts
 
 
-def run_ingest(*, steps: Steps) -> dict[str, Any]:
+def run_ingest(*, steps: Steps) -> Counts:
     """Ingest every source, summarise what is new, then bring the recent digests up to date."""
     with steps.run():
         return {
@@ -242,7 +248,7 @@ def run_ingest(*, steps: Steps) -> dict[str, Any]:
         }
 
 
-def run_daily(*, steps: Steps, editions: Sequence[str], day: date) -> dict[str, Any]:
+def run_daily(*, steps: Steps, editions: Sequence[str], day: date) -> Counts:
     """Compose and post `day`'s digest of each edition; one failing edition spares the rest."""
     with steps.run():
         return _per_edition(
@@ -251,7 +257,7 @@ def run_daily(*, steps: Steps, editions: Sequence[str], day: date) -> dict[str, 
         )
 
 
-def run_weekly(*, steps: Steps, editions: Sequence[str], week: str) -> dict[str, Any]:
+def run_weekly(*, steps: Steps, editions: Sequence[str], week: str) -> Counts:
     """Compose each edition's rollup of `week` and send its newsletter."""
     with steps.run():
         return _per_edition(
@@ -260,8 +266,8 @@ def run_weekly(*, steps: Steps, editions: Sequence[str], week: str) -> dict[str,
         )
 
 
-def _per_edition(editions: Sequence[str], work: Callable[[str], tuple[Any, Any]]) -> dict[str, Any]:
-    counts: dict[str, Any] = {}
+def _per_edition(editions: Sequence[str], work: Callable[[str], tuple[object, object]]) -> Counts:
+    counts: Counts = {}
     errors: list[str] = []
     for edition in editions:
         try:
@@ -278,7 +284,7 @@ def _per_edition(editions: Sequence[str], work: Callable[[str], tuple[Any, Any]]
     return counts
 
 
-def _tally(value: Any) -> Any:
+def _tally(value: object) -> Counts:
     """Counts from what a step returned: a dict as is, a list of outcomes by status."""
     if isinstance(value, dict):
         return value
@@ -287,12 +293,15 @@ def _tally(value: Any) -> Any:
     return {}
 
 
-def _kv(counts: dict[str, Any], prefix: str = "") -> str:
-    """{'tech': {'sent': 1}} → 'tech.sent=1': flat key=value pairs for the log line."""
+def flat_counts(counts: object, prefix: str = "") -> str:
+    """{'tech': {'sent': 1}} → 'tech.sent=1': flat key=value pairs for the log line and
+    `digest status` (anything but a dict as its text)."""
+    if not isinstance(counts, dict):
+        return str(counts)
     parts = []
     for key, value in counts.items():
         if isinstance(value, dict):
-            parts.append(_kv(value, f"{prefix}{key}."))
+            parts.append(flat_counts(value, f"{prefix}{key}."))
         else:
             parts.append(f"{prefix}{key}={value}")
     return " ".join(p for p in parts if p)
@@ -309,12 +318,12 @@ def steps_for(pipeline: Pipeline) -> Steps:
     settings = pipeline.runtime.settings
     slack_on = bool(settings.slack_bot_token) or oauth_enabled(settings)
 
-    def post_daily(edition: str, day: date) -> Any:
+    def post_daily(edition: str, day: date) -> object:
         if not slack_on:
             return {"unconfigured": 1}  # no bot token, no per-workspace installs
         return pipeline.post_daily(edition, day)
 
-    def send_weekly(edition: str, week: str) -> Any:
+    def send_weekly(edition: str, week: str) -> object:
         if not settings.smtp_url:
             return {"unconfigured": 1}  # no SMTP_URL
         tally = pipeline.send_weekly(edition, week)

@@ -39,7 +39,7 @@ from sqlmodel import Session
 from app.wiring import Runtime
 from bot.post import post_daily
 from core import digests
-from core.dates import day_bounds, day_of
+from core.dates import day_bounds, today
 from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
@@ -72,7 +72,7 @@ class Pipeline:
 
     def today(self) -> date:
         """Today in DIGEST_TZ."""
-        return day_of(self.now(), self.runtime.settings.tz)
+        return today(self.runtime.settings.tz, self.now())
 
     # --- ingest and summarise ----------------------------------------------------------
 
@@ -103,9 +103,14 @@ class Pipeline:
             # the listings and health counts
             mirror_catalogue(self.runtime.catalogue, session=session, now=self.now())
             return ingest_sources(
-                sources, session=session, open_http=self.http_opener(), workers=pool,
-                options=options, now=self.runtime.clock, on_done=on_done,
-            )  # fmt: skip
+                sources,
+                session=session,
+                open_http=self.http_opener(),
+                workers=pool,
+                options=options,
+                now=self.runtime.clock,
+                on_done=on_done,
+            )
 
     def http_opener(self) -> Callable[[], aiohttp.ClientSession]:
         """What opens a run's aiohttp session (inside its event loop): our User-Agent, at
@@ -228,11 +233,11 @@ class Pipeline:
         worker's deliveries write the sections)."""
         return _Reads(self)
 
-    def backfill(self, *, edition: str | None = None) -> dict[str, Any]:
+    def backfill(self, *, edition: str | None = None) -> dict[str, dict[str, int]]:
         """Compose (store) the 7 most recent days and 4 most recent weeks with posts, per
         edition: what the archive, its feeds and `/digest` list after an ingest."""
         keys = [edition] if edition else list(self.runtime.catalogue.editions)
-        counts = {}
+        counts: dict[str, dict[str, int]] = {}
         with session_scope(self.runtime.engine) as session:
             for key in keys:
                 counts[key] = digests.backfill(session=session, **self._compose(key))

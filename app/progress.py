@@ -1,4 +1,4 @@
-"""The progress bar long commands show on stderr (summarise, send; ingest has its own columns).
+"""The progress bar long commands show on stderr (ingest, summarise, post, send).
 
 Shown only on a terminal: never in pipes, logs, cron mail or tests.
 """
@@ -33,15 +33,18 @@ class Bar:
     def total(self, n: int) -> None:
         self._progress.update(self._task, total=n)
 
-    def advance(self, *_outcome: object) -> None:
-        self._progress.advance(self._task)
+    def advance(self, *outcome: object) -> None:
+        """One more done; an outcome with a `name` (a source) is shown beside the bar."""
+        last = str(getattr(outcome[0], "name", "")) if outcome else ""
+        self._progress.update(self._task, advance=1, last=last)
 
 
 @contextmanager
 def progress_bar(
-    label: str, *, enabled: bool = True, console: Console | None = None
+    label: str, *, total: int | None = None, enabled: bool = True, console: Console | None = None
 ) -> Iterator[Bar | None]:
-    """A transient bar labelled `label`, or None when disabled or stderr is not a terminal."""
+    """A transient bar labelled `label` (of `total` steps, if known), or None when disabled
+    or stderr is not a terminal."""
     console = console or Console(stderr=True)
     if not enabled or not console.is_terminal:
         yield None
@@ -50,7 +53,8 @@ def progress_bar(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        yield Bar(progress, progress.add_task(label, total=None))
+        yield Bar(progress, progress.add_task(label, total=total, last=""))

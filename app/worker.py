@@ -42,16 +42,25 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.jobs import JOBS, RunResult, Schedule, Steps, run_claimed, run_daily, run_ingest
+from app.jobs import (
+    JOBS,
+    Counts,
+    RunResult,
+    Schedule,
+    Steps,
+    run_claimed,
+    run_daily,
+    run_ingest,
+)
 from app.jobs import run_weekly as run_weekly_steps
 from core.config import Settings
+from core.dates import WEEKDAYS
 
 __all__ = ["JOB_TABLE", "Worker", "stored_next_runs"]
 
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _stored_job(job: str) -> None:  # pragma: no cover - replaced when a Worker loads the job
@@ -169,7 +178,7 @@ class Worker:
                 results.append(result)
         return results
 
-    def _work(self, job: str, period: str) -> Callable[[], dict[str, Any]]:
+    def _work(self, job: str, period: str) -> Callable[[], Counts]:
         if job == "ingest":
             return lambda: run_ingest(steps=self.steps)
         if job == "daily":
@@ -207,7 +216,7 @@ class Worker:
             ),
             "weekly": (
                 CronTrigger(
-                    day_of_week=_DAYS[s.weekly_day],
+                    day_of_week=WEEKDAYS[s.weekly_day],
                     hour=s.weekly_at.hour,
                     minute=s.weekly_at.minute,
                     timezone=s.tz,

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from archive.search import search_route
 from core import render
 from core.config import Settings
-from core.dates import day_bounds, iso_week, parse_week, week_days
+from core.dates import day_bounds, iso_week, parse_iso_week, week_days
 from core.digests import Digests
 from core.errors import DigestError
 from core.model import DailyDigest, Edition, WeeklyRollup
@@ -132,7 +132,7 @@ class Archive:
     def weekly(self, request: Request) -> Response:
         edition = self._edition_param(request)
         try:
-            monday = parse_week(request.path_params["week"], today=date(2000, 1, 1))
+            monday = parse_iso_week(request.path_params["week"])
         except DigestError:
             raise HTTPException(404) from None
         week = iso_week(monday)

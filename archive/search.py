@@ -5,7 +5,6 @@ has the archive's layout (and the search box every archive page carries)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
@@ -15,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from core.model import Edition
 from core.render import shorten
 from storage.search import MAX_QUERY, search_articles
 
@@ -24,7 +24,7 @@ RESULTS = 20
 TEASER = 280  # characters of a deep dive shown under each result
 
 
-def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Any]) -> Route:
+def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Edition]) -> Route:
     """The `/search` route. Sync on purpose, like the archive: Starlette runs it in its
     thread pool, so a slow query never blocks the event loop that answers Slack."""
 
@@ -36,8 +36,7 @@ def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Any
         hits = []
         if query:
             with Session(engine) as session:
-                hits = search_articles(session=session, query=query, edition=edition,
-                                       limit=RESULTS)  # fmt: skip
+                hits = search_articles(session=session, query=query, edition=edition, limit=RESULTS)
         results = [
             {
                 "title": hit.article.title,
@@ -49,8 +48,9 @@ def search_route(*, engine: Engine, env: Environment, editions: Mapping[str, Any
             }
             for hit in hits
         ]
-        html = env.get_template("web/search.html").render(query=query, results=results,
-                                                      edition=edition)  # fmt: skip
+        html = env.get_template("web/search.html").render(
+            query=query, results=results, edition=edition
+        )
         return HTMLResponse(html)
 
     return Route("/search", page, name="search")

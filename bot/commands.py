@@ -31,19 +31,22 @@ from slack_bolt import Ack, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot import blocks
 from bot.blocks import FeedHealth, Message
-from core.dates import day_of, iso_week, parse_day, parse_week
+from core import dates
+from core.dates import iso_week, parse_day, parse_week
 from core.digests import Digests
 from core.errors import ConfigError
 from core.model import ArticleRef
+from core.sources import DEFAULT_EDITION, default_edition
 from core.tags import TAGS
+from storage import channels as subscriptions
 from storage import search
-from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.digests import list_digests
+from storage.feeds import feed_status, feed_tags, list_feeds
 from storage.tables import FeedSource
 
 __all__ = ["Query", "answer", "parse_command", "register"]
@@ -70,7 +73,7 @@ class Query:
 
 
 def parse_command(
-    text: str, *, editions: Sequence[str], today: date, default_edition: str = "tech"
+    text: str, *, editions: Sequence[str], today: date, default_edition: str = DEFAULT_EDITION
 ) -> Query:
     """Turn `/digest` text into a `Query`; never raises.
 
@@ -173,7 +176,7 @@ def answer(
     """
     if query.kind == "help":
         return [blocks.help_answer(problem=query.problem)]
-    today = day_of(now, tz)
+    today = dates.today(tz, now)
     if query.kind == "day":
         return _day(digests, query, today=today)
     if query.kind == "week":
@@ -205,7 +208,7 @@ def _week(digests: Digests, query: Query, *, today: date) -> list[Message]:
     if monday > today:
         return [blocks.notice(f"Week {query.arg} has not started yet.")]
     if today <= monday + timedelta(days=6):
-        days = [monday + timedelta(days=i) for i in range((today - monday).days + 1)]
+        days = [day for day in dates.days_of_week(query.arg) if day <= today]
         dailies = [d for d in (digests.daily(query.edition, day) for day in days) if d]
         with_posts = [d for d in dailies if d.deep_dives]
         if not with_posts:
@@ -255,8 +258,7 @@ def _known_tags(session: Session, edition: str) -> list[str]:
 def available_tags(session: Session, edition: str) -> list[str]:
     """The tags a channel can follow: the tagger's own, the feeds' default tags
     (sources.toml) and any found on the edition's recent digests."""
-    feeds = session.exec(select(FeedSource.tags).where(FeedSource.edition == edition)).all()
-    found = {t for tags in feeds for t in tags.split(",") if t}
+    found = feed_tags(session=session, edition=edition)
     return sorted(set(TAGS) | found | set(_known_tags(session, edition)))
 
 
@@ -286,20 +288,15 @@ def _following(edition: str, topics: Sequence[str]) -> str:
 
 
 def _sources(session: Session, query: Query, *, now: datetime) -> list[Message]:
-    rows = session.exec(
-        select(FeedSource)
-        .where(FeedSource.edition == query.edition, col(FeedSource.removed_at).is_(None))
-        .order_by(col(FeedSource.name))
-    ).all()
+    rows = list_feeds(session=session, edition=query.edition)
     return blocks.sources_answer([feed_health(row, now=now) for row in rows], now=now)
 
 
 def feed_health(row: FeedSource, *, now: datetime) -> FeedHealth:
-    """A feed's health as `/digest sources` reports it."""
-    if not row.enabled or row.status == "disabled":
-        state = "disabled"
-    elif row.status == "error":
-        state = "failing"
+    """A feed's health (`storage.feeds.feed_status`) in `/digest sources`' words."""
+    status = feed_status(row, enabled=row.enabled)
+    if status in ("disabled", "error"):
+        state = "failing" if status == "error" else status
     elif row.last_success_at is None:
         state = "never"
     elif row.last_success_at < now - STALE_AFTER:
@@ -346,11 +343,11 @@ def register(
     tz: Any,
 ) -> None:
     """Add the `/digest` command and its share button to a bolt App."""
-    default = "tech" if "tech" in editions else (editions[0] if editions else "tech")
+    default = default_edition(editions)
     deps = _Deps(engine, digests, tuple(editions), default, clock, tz)
 
     def parse(text: str) -> Query:
-        today = day_of(deps.clock(), deps.tz)
+        today = dates.today(deps.tz, deps.clock())
         return parse_command(
             text, editions=deps.editions, today=today, default_edition=deps.default_edition
         )

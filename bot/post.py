@@ -32,18 +32,19 @@ from bot import blocks
 from bot.app import check_settings, installation_store, oauth_enabled, web_client
 from bot.blocks import Message
 from core.config import Settings
+from core.dates import show_utc
 from core.deliver import Outcome, deliver_once
 from core.errors import DeliveryError
 from core.model import DailyDigest, Signal
 from core.render import archive_url
+from storage import channels as subscriptions
 from storage import deliveries
-from storage import slack as subscriptions
 from storage.db import session_scope
 from storage.tables import Delivery
 
 __all__ = [
-    "Post",
     "SlackChannel",
+    "SlackMessage",
     "Target",
     "for_topics",
     "post_daily",
@@ -94,7 +95,7 @@ _ERRORS: dict[str, tuple[str, bool]] = {
 
 
 @dataclass(frozen=True)
-class Post:
+class SlackMessage:
     """One message to post, optionally as a reply in a thread."""
 
     message: Message
@@ -109,7 +110,7 @@ class SlackChannel:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def send(self, target: str, payload: Post) -> str | None:
+    def send(self, target: str, payload: SlackMessage) -> str | None:
         """Post to channel `target`; Slack errors become `DeliveryError` in plain words."""
         try:
             response = self.client.chat_postMessage(
@@ -259,7 +260,7 @@ def post_digest(
         channel=channel.name,
         target=target.key,
         issue=issue,
-        send=lambda: channel.send(target.channel, Post(first)),
+        send=lambda: channel.send(target.channel, SlackMessage(first)),
     )
     if main.status not in ("sent", "skipped"):
         return main
@@ -274,7 +275,7 @@ def post_digest(
             channel=channel.name,
             target=target.key,
             issue=f"{issue}/thread/{number}",
-            send=lambda message=message: channel.send(target.channel, Post(message, ts)),
+            send=lambda message=message: channel.send(target.channel, SlackMessage(message, ts)),
         )
         if part.status in ("deferred", "failed"):
             return Outcome(part.status, target.key, f"thread reply: {part.error}", ts)
@@ -301,7 +302,7 @@ def _why_skipped(outcome: Outcome, row: Delivery | None) -> Outcome:
     if row.status == "failed":
         return Outcome("skipped", outcome.target, f"failed earlier: {row.error}")
     if row.status == "claimed":
-        since = row.claimed_at.strftime("%Y-%m-%d %H:%M UTC")
+        since = show_utc(row.claimed_at)
         return Outcome(
             "skipped",
             outcome.target,

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.dates import WEEKDAYS
 from core.errors import ConfigError
 
 __all__ = [
@@ -347,12 +348,9 @@ def parse_clock(text: str, *, name: str = "time") -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 def parse_weekly_at(text: str, *, name: str = "WEEKLY_AT") -> tuple[int, time]:
     """'mon 09:00' → (0, time(9, 0)); weekday 0 is Monday."""
     parts = text.strip().lower().split()
-    if len(parts) != 2 or parts[0][:3] not in _DAYS:
+    if len(parts) != 2 or parts[0][:3] not in WEEKDAYS:
         raise ConfigError(f"{name}: expected a day and a time like 'mon 09:00', got {text!r}")
-    return _DAYS.index(parts[0][:3]), parse_clock(parts[1], name=name)
+    return WEEKDAYS.index(parts[0][:3]), parse_clock(parts[1], name=name)

@@ -9,14 +9,24 @@ from zoneinfo import ZoneInfo
 from core.errors import ConfigError
 
 __all__ = [
+    "WEEKDAYS",
     "day_bounds",
     "day_of",
+    "days_of_week",
+    "format_utc",
     "iso_week",
+    "monday_of",
     "parse_day",
+    "parse_iso_week",
     "parse_week",
+    "show_utc",
+    "today",
     "week_bounds",
     "week_days",
 ]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""Day names as DIGEST_WEEKLY_AT and the scheduler spell them, Monday first (`date.weekday()`)."""
 
 
 def day_of(moment: datetime, tz: ZoneInfo) -> date:
@@ -24,6 +34,30 @@ def day_of(moment: datetime, tz: ZoneInfo) -> date:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz).date()
+
+
+def today(tz: ZoneInfo, now: datetime) -> date:
+    """The edition day `now` falls on in `tz`: what every front door calls "today"."""
+    return day_of(now, tz)
+
+
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def format_utc(moment: datetime) -> str:
+    """A moment as ISO 8601 in UTC for machines (JSON): '2026-04-01T09:30:00Z' (naive is UTC)."""
+    return _utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def show_utc(moment: datetime) -> str:
+    """A moment in UTC for people, to the minute: '2026-04-01 09:30 UTC' (naive is UTC)."""
+    return _utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def monday_of(day: date) -> date:
+    """The Monday of the ISO week `day` is in."""
+    return day - timedelta(days=day.weekday())
 
 
 def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -41,8 +75,14 @@ def iso_week(day: date) -> str:
 
 def week_days(week: str) -> tuple[date, date]:
     """'2026-W14' → (Monday, Sunday)."""
-    monday = parse_week(week, today=date(2000, 1, 1))
+    monday = parse_iso_week(week)
     return monday, monday + timedelta(days=6)
+
+
+def days_of_week(week: str) -> list[date]:
+    """'2026-W14' → its seven days, Monday first."""
+    monday = parse_iso_week(week)
+    return [monday + timedelta(days=i) for i in range(7)]
 
 
 def week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -65,14 +105,9 @@ def _in_range(day: date, text: str, kind: str) -> date:
     return day
 
 
-def parse_week(text: str, *, today: date) -> date:
-    """'this' | 'last' | '2026-W14' → that week's Monday. Raises ConfigError otherwise."""
-    value = text.strip().lower()
-    if value in ("this", "current", ""):
-        return today - timedelta(days=today.weekday())
-    if value in ("last", "previous"):
-        return today - timedelta(days=today.weekday() + 7)
-    match = _WEEK.match(value)
+def parse_iso_week(text: str) -> date:
+    """'2026-W14' (or '2026W14') → that week's Monday; pure. Raises ConfigError otherwise."""
+    match = _WEEK.match(text.strip())
     if match:
         year, week = int(match.group(1)), int(match.group(2))
         try:
@@ -82,6 +117,16 @@ def parse_week(text: str, *, today: date) -> date:
         else:
             return _in_range(monday, text, "week")
     raise ConfigError(f"not a week: {text!r} (try 2026-W14, this or last)")
+
+
+def parse_week(text: str, *, today: date) -> date:
+    """'this' | 'last' | '2026-W14' → that week's Monday. Raises ConfigError otherwise."""
+    value = text.strip().lower()
+    if value in ("this", "current", ""):
+        return monday_of(today)
+    if value in ("last", "previous"):
+        return monday_of(today) - timedelta(days=7)
+    return parse_iso_week(text)
 
 
 def parse_day(text: str, *, today: date) -> date:

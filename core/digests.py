@@ -28,12 +28,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from core import dates
 from core.compose import Post, belongs_to_day, compose_daily, compose_weekly
 from core.dates import day_bounds, day_of, iso_week, week_bounds, week_days
 from core.editorial import Editor, write_daily, write_weekly
@@ -97,7 +98,7 @@ def daily_digest(
     - `force`: compose again even if the stored digest is up to date (not once delivered).
     Composing assigns the day's posts to it (`Article.digest_day`), so a post is reported once.
     """
-    if day > day_of(now, tz):
+    if day > dates.today(tz, now):
         return None
     key, period = edition.key, day.isoformat()
     delivered = stored.delivered_periods(session=session, edition=key, kind="daily")
@@ -153,7 +154,7 @@ def weekly_rollup(
     that has not started. Same rules as `daily_digest`; a week in progress is composed from
     the posts so far."""
     monday, _ = week_days(week)
-    if monday > day_of(now, tz):
+    if monday > dates.today(tz, now):
         return None
     key = edition.key
     row = stored.find_digest(session=session, edition=key, kind="weekly", period=week)
@@ -198,7 +199,7 @@ def recent_periods(
 ) -> tuple[list[date], list[str]]:
     """The `days` most recent days and `weeks` most recent ISO weeks that have posts, up to
     today, newest first, however long ago they are."""
-    today = day_of(now, tz)
+    today = dates.today(tz, now)
     found_days: list[date] = []
     found_weeks: list[str] = []
     until = day_bounds(today, tz)[1]
@@ -334,9 +335,8 @@ def _day_keys(
 
 def _week_keys(session: Session, edition: str, week: str, tz: ZoneInfo) -> list[stored.PostKey]:
     """The posts of a week: reported in one of its days, or published in it and unreported."""
-    monday, _ = week_days(week)
     start, end = week_bounds(week, tz)
-    days = [monday + timedelta(days=i) for i in range(7)]
+    days = dates.days_of_week(week)
     return stored.post_keys(session=session, edition=edition, days=days, start=start, end=end)
 
 

@@ -25,8 +25,14 @@ from core.parse import parse_feed
 
 __all__ = ["FoundFeed", "discover_feed", "feed_links"]
 
-FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
-              "application/feed+xml", "application/xml", "text/xml")  # fmt: skip
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+xml",
+    "application/xml",
+    "text/xml",
+)
 MAX_CANDIDATES = 3  # feeds a page names that are tried, in its order
 
 
@@ -63,8 +69,9 @@ async def _discover(
     async with open_http() as session:
 
         async def get(target: str) -> FetchResult:
-            return await fetch_feed(target, session=session, timeout=timeout,
-                                    max_bytes=max_bytes, allowed_hosts=own)  # fmt: skip
+            return await fetch_feed(
+                target, session=session, timeout=timeout, max_bytes=max_bytes, allowed_hosts=own
+            )
 
         result = await get(url)
         if result.error:
@@ -81,16 +88,19 @@ async def _discover(
                 return found
             reasons.append(reason)
         if candidates:
-            raise FetchError(f"{url} names a feed ({candidates[0]}) that could not be read: "
-                             f"{reasons[0]}")  # fmt: skip
-        raise FetchError(f"{url} is not a feed ({problem}), and names none in "
-                         f'<link rel="alternate">')  # fmt: skip
+            raise FetchError(
+                f"{url} names a feed ({candidates[0]}) that could not be read: {reasons[0]}"
+            )
+        raise FetchError(
+            f'{url} is not a feed ({problem}), and names none in <link rel="alternate">'
+        )
 
 
 def _as_feed(result: FetchResult) -> tuple[FoundFeed | None, str]:
     try:
-        feed = parse_feed(result.body, url=result.final_url,
-                          content_type=result.headers.get("content-type"))  # fmt: skip
+        feed = parse_feed(
+            result.body, url=result.final_url, content_type=result.headers.get("content-type")
+        )
     except ParseError as exc:
         return None, str(exc)
     if not feed.entries and not feed.title:
@@ -109,8 +119,11 @@ def feed_links(body: bytes, *, base: str) -> list[str]:
     links = []
     for href in finder.hrefs:
         absolute = urljoin(base, href.strip())
-        if (is_local_path(absolute) or urlsplit(absolute).scheme not in ("http", "https")
-                or absolute in links):  # fmt: skip
+        if (
+            is_local_path(absolute)
+            or urlsplit(absolute).scheme not in ("http", "https")
+            or absolute in links
+        ):
             continue
         links.append(absolute)
     return links

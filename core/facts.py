@@ -124,9 +124,6 @@ class NameWeights:
 
     weights: dict[str, float]
 
-    def of(self, words: Iterable[str]) -> float:
-        return sum(self.weights.get(w, 0.0) for w in set(words))
-
 
 def capitalised_words(text: str) -> set[str]:
     """Every capitalised, CamelCase or alphanumeric word of `text`: what may be a name.

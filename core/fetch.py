@@ -84,8 +84,9 @@ async def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     with allowing(allowed_hosts):
-        return await _get(url, session=session, headers=headers, max_bytes=max_bytes,
-                          timeout=timeout, now=now)  # fmt: skip
+        return await _get(
+            url, session=session, headers=headers, max_bytes=max_bytes, timeout=timeout, now=now
+        )
 
 
 async def fetch_page(
@@ -99,8 +100,9 @@ async def fetch_page(
     """Fetch an article page (a link found in a feed) for full-text extraction."""
     headers = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}
     with allowing(allowed_hosts):
-        return await _get(url, session=session, headers=headers, max_bytes=max_bytes,
-                          timeout=timeout, now=None)  # fmt: skip
+        return await _get(
+            url, session=session, headers=headers, max_bytes=max_bytes, timeout=timeout, now=None
+        )
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> datetime | None:
@@ -163,9 +165,11 @@ async def _get(
             target = URL(current, encoded=False)
             check_url(target)
             response = await session.get(
-                target, headers=headers, allow_redirects=False,
+                target,
+                headers=headers,
+                allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=remaining, connect=min(remaining, 10.0)),
-            )  # fmt: skip
+            )
         except FetchError as exc:
             return _failed(url, current, str(exc))
         except (ValueError, aiohttp.InvalidURL) as exc:

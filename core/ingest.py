@@ -37,6 +37,7 @@ import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from core.dates import show_utc
 from core.errors import ParseError
 from core.fetch import fetch_feed, fetch_page, is_local_path
 from core.fulltext import MAX_PAGE_BYTES, extract_text, wants_fulltext
@@ -96,7 +97,7 @@ class IngestReport:
             "errors": sum(o.status in ("error", "disabled") for o in self.outcomes),
             "skipped": sum(o.status == "skipped" for o in self.outcomes),
             "parsed": sum(o.parsed for o in self.outcomes),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -182,8 +183,14 @@ class _Run:
             outcome = SourceOutcome(name=source.name, edition=source.edition)
             outcomes.append(outcome)
             if self._due(row, outcome, now=start):
-                jobs.append(_Job(source=source, row=row, outcome=outcome,
-                                 allowed=frozenset({_host(source.url)})))  # fmt: skip
+                jobs.append(
+                    _Job(
+                        source=source,
+                        row=row,
+                        outcome=outcome,
+                        allowed=frozenset({_host(source.url)}),
+                    )
+                )
             else:
                 self._finish_outcome(outcome)
         if jobs:
@@ -198,10 +205,17 @@ class _Run:
         try:
             url = job.row.fetch_url or job.source.url
             result = await self._network(
-                _host(url), fetch_feed, url, session=self.http, etag=job.row.etag,
-                last_modified=job.row.last_modified, max_bytes=self.options.max_bytes,
-                timeout=self.options.timeout, allowed_hosts=job.allowed, now=start,
-            )  # fmt: skip
+                _host(url),
+                fetch_feed,
+                url,
+                session=self.http,
+                etag=job.row.etag,
+                last_modified=job.row.last_modified,
+                max_bytes=self.options.max_bytes,
+                timeout=self.options.timeout,
+                allowed_hosts=job.allowed,
+                now=start,
+            )
             await self._fetched(job, result)
         except SQLAlchemyError as exc:
             self.session.rollback()
@@ -234,15 +248,21 @@ class _Run:
         job.outcome.parsed = True
         try:
             prepared = await self._cpu(
-                prepare_feed, result.body, url=result.final_url,
-                content_type=result.headers.get("content-type"), now=self.now(),
-            )  # fmt: skip
+                prepare_feed,
+                result.body,
+                url=result.final_url,
+                content_type=result.headers.get("content-type"),
+                now=self.now(),
+            )
         except ParseError as exc:
             self._fail(job, str(exc))
             return
         except WorkerCrashedError:
-            self._fail(job, "the parser's process died reading this feed (a crash or out of "
-                            "memory); the other feeds went on")  # fmt: skip
+            self._fail(
+                job,
+                "the parser's process died reading this feed (a crash or out of "
+                "memory); the other feeds went on",
+            )
             return
         job.result = replace(result, body=b"")  # parsed: the bytes need not wait for the store
         job.outcome.notes.extend(prepared.notes)
@@ -271,10 +291,14 @@ class _Run:
         article = job.articles[index]
         try:
             result = await self._network(
-                _host(article.url), fetch_page, article.url, session=self.http,
-                max_bytes=MAX_PAGE_BYTES, timeout=self.options.page_timeout,
+                _host(article.url),
+                fetch_page,
+                article.url,
+                session=self.http,
+                max_bytes=MAX_PAGE_BYTES,
+                timeout=self.options.page_timeout,
                 allowed_hosts=job.allowed,
-            )  # fmt: skip
+            )
             kind = result.headers.get("content-type", "text/html").lower()
             if result.error or not result.body or "html" not in kind:
                 log.info("fulltext skipped url=%s reason=%s", result.url, result.error or kind)
@@ -310,8 +334,9 @@ class _Run:
             self._commit(ready)
         except SQLAlchemyError as exc:
             self.session.rollback()
-            log.warning("ingest batch failed, storing one source at a time error=%s",
-                        _first_line(exc))  # fmt: skip
+            log.warning(
+                "ingest batch failed, storing one source at a time error=%s", _first_line(exc)
+            )
             self._commit_each(ready)
         settled, self.settled = self.settled, []
         self.last_flush = time.monotonic()
@@ -360,7 +385,7 @@ class _Run:
             outcome.error = row.last_error or "disabled"
             return False
         if not is_due(row, now=now):
-            until = row.backoff_until.strftime("%Y-%m-%d %H:%M UTC") if row.backoff_until else "?"
+            until = show_utc(row.backoff_until) if row.backoff_until else "?"
             outcome.status = "skipped"
             outcome.error = f"backing off until {until} after: {row.last_error or 'errors'}"
             return False
@@ -387,10 +412,15 @@ class _Run:
             result = job.result
             assert result is not None
             self.successes.append(
-                Success(job.row, etag=result.etag, last_modified=result.last_modified,
-                        content_hash=job.body_hash, redirect_to=result.permanent_redirect,
-                        warning="; ".join(job.outcome.notes))
-            )  # fmt: skip
+                Success(
+                    job.row,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                    content_hash=job.body_hash,
+                    redirect_to=result.permanent_redirect,
+                    warning="; ".join(job.outcome.notes),
+                )
+            )
             job.outcome.status = "ok"
             self.settled.append(job.outcome)
 
@@ -418,15 +448,19 @@ class _Run:
     def _unchanged(self, job: _Job, result: FetchResult) -> None:
         # record_unchanged's rule: validators the 304 did not repeat are kept
         self.successes.append(
-            Success(job.row, etag=result.etag or job.row.etag,
-                    last_modified=result.last_modified or job.row.last_modified,
-                    redirect_to=result.permanent_redirect)
-        )  # fmt: skip
+            Success(
+                job.row,
+                etag=result.etag or job.row.etag,
+                last_modified=result.last_modified or job.row.last_modified,
+                redirect_to=result.permanent_redirect,
+            )
+        )
         job.outcome.status = "unchanged"
         self.settled.append(job.outcome)
 
-    def _fail(self, job: _Job, error: str, *, result: FetchResult | None = None,
-              record: bool = True) -> None:  # fmt: skip
+    def _fail(
+        self, job: _Job, error: str, *, result: FetchResult | None = None, record: bool = True
+    ) -> None:
         if job.outcome.status != "pending":
             return
         gone = result is not None and result.status == 410
@@ -437,20 +471,29 @@ class _Run:
         if record:
             try:
                 record_failure(
-                    job.row, session=self.session, now=self.now(), error=error,
+                    job.row,
+                    session=self.session,
+                    now=self.now(),
+                    error=error,
                     retry_after=result.retry_after if result else None,
                     rate_limited=result is not None and result.status in (429, 503),
-                    gone=gone, never_connected=result is not None and result.never_connected,
+                    gone=gone,
+                    never_connected=result is not None and result.never_connected,
                     commit=False,
-                )  # fmt: skip
+                )
             except SQLAlchemyError:
                 self.session.rollback()
                 log.exception("could not record failure source=%s", job.source.name)
         self.settled.append(job.outcome)
 
     def _finish_outcome(self, outcome: SourceOutcome) -> None:
-        log.info("ingested source=%s status=%s new=%d error=%s", outcome.name, outcome.status,
-                 outcome.new, outcome.error)  # fmt: skip
+        log.info(
+            "ingested source=%s status=%s new=%d error=%s",
+            outcome.name,
+            outcome.status,
+            outcome.new,
+            outcome.error,
+        )
         if self.on_done is not None:
             self.on_done(outcome)
 

@@ -191,9 +191,6 @@ class PhraseIndex:
         view._documents = self._documents
         return view
 
-    def phrases_of(self, post: int) -> set[tuple[str, ...]]:
-        return self._posts[post]
-
     def shared(self, group: Sequence[int], *, at_least: int = 2) -> str | None:
         """The phrase most of `group`'s posts share and the rest of the period rarely uses.
 

@@ -156,8 +156,9 @@ class GuardedResolver(AbstractResolver):
                 host, port, family=family, type=socket.SOCK_STREAM
             )
         else:
-            lookup = asyncio.to_thread(self._resolve, host, port, family=family,
-                                       type=socket.SOCK_STREAM)  # fmt: skip
+            lookup = asyncio.to_thread(
+                self._resolve, host, port, family=family, type=socket.SOCK_STREAM
+            )
         infos = await lookup
         addresses = list(dict.fromkeys((info[0], str(info[4][0])) for info in infos))
         if not addresses:
@@ -165,10 +166,16 @@ class GuardedResolver(AbstractResolver):
         if not _is_allowed(host) and not all(is_public_address(a) for _, a in addresses):
             raise _refused(host)
         return [
-            {"hostname": host, "host": address, "port": port, "family": fam, "proto": 0,
-             "flags": socket.AI_NUMERICHOST}
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": fam,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
             for fam, address in addresses
-        ]  # fmt: skip
+        ]
 
     async def close(self) -> None:
         pass

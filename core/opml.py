@@ -41,8 +41,9 @@ def read_opml(body: bytes, *, name: str = "the OPML file") -> list[OpmlFeed]:
             continue
         flat = [part for group in raw.get("categories") or [] for part in group]
         categories = tuple(dict.fromkeys(c.strip() for c in flat if c.strip()))
-        feeds.append(OpmlFeed(url=url, title=str(raw.get("title") or "").strip(),
-                              categories=categories))  # fmt: skip
+        feeds.append(
+            OpmlFeed(url=url, title=str(raw.get("title") or "").strip(), categories=categories)
+        )
     if not feeds:
         problem = parsed.get("bozo_exception")
         reason = f" ({problem})" if parsed.get("bozo") and problem else ""
@@ -73,8 +74,11 @@ def sources_from_opml(
         if target is None:
             notes.append(f"skipped {name}: no edition (pass --edition)")
             continue
-        tags = tuple(c for c in feed.categories if c not in catalogue.editions and c.islower()
-                     and " " not in c)  # fmt: skip
+        tags = tuple(
+            c
+            for c in feed.categories
+            if c not in catalogue.editions and c.islower() and " " not in c
+        )
         chosen.append(NewSource(name=name, company=name, url=feed.url, edition=target, tags=tags))
         urls.add(feed.url)
         names.add(name.lower())

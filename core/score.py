@@ -85,13 +85,6 @@ def score_signal(features: SignalFeatures) -> float:
     return round(total, 4)
 
 
-def _clause(pattern: re.Pattern[str], text: str) -> str | None:
-    for sentence in re.split(r"(?<=[.!?])\s+", text):
-        if pattern.search(sentence):
-            return sentence
-    return None
-
-
 def why_signal(features: SignalFeatures, *, company: str) -> str:
     """One line to a reader on why this post leads the day.
 

@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,14 +30,25 @@ from core.model import Edition, Source
 from storage.feeds import retire_sources, sync_sources
 
 __all__ = [
+    "DEFAULT_EDITION",
     "Catalogue",
     "NewSource",
     "add_sources",
+    "default_edition",
     "load_sources",
     "mirror_catalogue",
     "remove_source",
     "set_enabled",
 ]
+
+DEFAULT_EDITION = "tech"
+"""The edition a command, a `/digest` or a page means when it names none (if declared)."""
+
+
+def default_edition(keys: Iterable[str]) -> str:
+    """`DEFAULT_EDITION` if among `keys`, else the first key (`DEFAULT_EDITION` if none)."""
+    keys = list(keys)
+    return DEFAULT_EDITION if DEFAULT_EDITION in keys or not keys else keys[0]
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,11 @@ class Catalogue:
             if not chosen:
                 raise ConfigError(f"no source named {name!r} in the sources file")
         return chosen
+
+    @property
+    def default(self) -> str:
+        """The edition meant when none is named: tech, or else the first one declared."""
+        return default_edition(self.editions)
 
     def edition(self, key: str) -> Edition:
         if key not in self.editions:
@@ -185,8 +201,12 @@ def add_sources(path: str | Path, sources: Sequence[NewSource]) -> Catalogue:
         catalogue.edition(new.edition)
         names[new.name.lower()] = new.name
         urls[new.url] = new.name
-        table: dict[str, Any] = {"name": new.name, "company": new.company, "url": new.url,
-                                 "edition": new.edition}  # fmt: skip
+        table: dict[str, Any] = {
+            "name": new.name,
+            "company": new.company,
+            "url": new.url,
+            "edition": new.edition,
+        }
         if new.tags:
             table["tags"] = list(new.tags)
         expected.setdefault("sources", []).append(table)

@@ -96,6 +96,26 @@ def _third_person_verb(verb: str) -> str | None:
     return verb + "s"
 
 
+_COORDINATED = re.compile(r"(?:,|\band\b|\bor\b|\bthen\b)\s+(?:(?:also|then|now)\s+)?([a-z]+)\b")
+
+
+_SUBJECTS = frozenset("we i you he she it they there our us".split())
+
+
+def _coordinated(rest: str) -> bool:
+    """Whether a clause after a present-tense verb goes on with another verb of the same
+    subject ("…, cap retries and stop…"), which the rewrite would leave unagreed. A word
+    counts as such a verb when it could take an -s ("cap", "run"), is not a past form,
+    participle or plural, and is not an article or preposition."""
+    for match in _COORDINATED.finditer(rest):
+        word = match.group(1)
+        if word.endswith(("ed", "ing", "s", "ly")) or word in _PAST or word in _SUBJECTS:
+            continue  # "…and we also apply…": the next "we" is rewritten on its own
+        if _third_person_verb(word) is not None and word not in _NOT_VERB:
+            return True
+    return False
+
+
 def _rewrite(segment: str, company: str, state: dict[str, bool], apostrophe: str) -> str | None:
     out: list[str] = []
     position = 0
@@ -132,6 +152,8 @@ def _rewrite(segment: str, company: str, state: dict[str, bool], apostrophe: str
                 fixed = _third_person_verb(verb_match.group(0))
                 if fixed is None:
                     return None
+                if fixed != verb_match.group(0) and _coordinated(rest[verb_match.end() :]):
+                    return None  # "we retry, cap and stop": only the first verb would agree
                 replacement += rest[: verb_match.start()] + fixed
                 position += verb_match.end()
         if at_start:

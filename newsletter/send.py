@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core.config import Settings
 from newsletter.render import Issue
@@ -46,7 +46,6 @@ from newsletter.smtp import MailError, SMTPSender
 from newsletter.subscribers import mailto_unsubscribe, unsubscribe_token, unsubscribe_url
 from storage import deliveries
 from storage import subscribers as store
-from storage.tables import Delivery
 
 __all__ = ["CHANNEL", "RateLimiter", "Tally", "plan_issue", "send_issue"]
 
@@ -136,12 +135,7 @@ def plan_issue(issue: Issue, *, engine: Engine) -> tuple[list[tuple[int, str]], 
     """The issue's audience and the ledger's state for it: ([(id, email)], {target: status})."""
     with Session(engine) as session:
         audience = store.recipients(session=session, edition=issue.edition)
-        rows = session.exec(
-            select(Delivery.target, Delivery.status).where(
-                Delivery.channel == CHANNEL, Delivery.issue == issue.key
-            )
-        )
-        ledger = {target: status for target, status in rows}
+        ledger = deliveries.statuses(session=session, channel=CHANNEL, issue=issue.key)
     return audience, ledger
 
 

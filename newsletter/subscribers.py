@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from core.config import Settings
 from core.errors import DigestError
@@ -265,17 +264,7 @@ def expire_pending(
     (and its history). Returns how many were deleted. Commits.
     """
     cutoff = (now or utcnow()) - max_age
-    result = session.execute(
-        delete(Subscriber).where(
-            col(Subscriber.status) == "pending",
-            col(Subscriber.created_at) < cutoff,
-            col(Subscriber.confirmed_at).is_(None),
-            col(Subscriber.unsubscribed_at).is_(None),
-            col(Subscriber.bounced_at).is_(None),
-        )
-    )
-    session.commit()
-    deleted = int(getattr(result, "rowcount", 0) or 0)
+    deleted = store.delete_never_confirmed(session=session, before=cutoff)
     if deleted:
         log.info("expired pending subscriptions=%d older_than=%s", deleted, cutoff.isoformat())
     return deleted

@@ -109,7 +109,8 @@ class NewDeepDive:
 
 
 def save_deep_dives(*, session: Session, dives: list[NewDeepDive]) -> None:
-    """Insert or replace many deep dives: one query for the existing rows, one flush."""
+    """Insert or replace many deep dives: one query for the existing rows, one flush (not
+    committed)."""
     ids = [d.article_id for d in dives]
     existing = {
         row.article_id: row
@@ -150,7 +151,8 @@ def save_cached_summary(
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
 ) -> None:
-    """Remember one validated LLM answer. A concurrent writer of the same key wins quietly."""
+    """Remember one validated LLM answer. Commits; a concurrent writer of the same key wins
+    quietly."""
     if session.get(SummaryCache, key) is not None:
         return
     session.add(

@@ -16,7 +16,16 @@ from sqlmodel import Session, col, func, select
 
 from storage.tables import Delivery, utcnow
 
-__all__ = ["claim", "claim_many", "counts", "finish", "finish_many", "find", "pending"]
+__all__ = [
+    "claim",
+    "claim_many",
+    "counts",
+    "finish",
+    "finish_many",
+    "find",
+    "pending",
+    "statuses",
+]
 
 
 def claim(
@@ -93,6 +102,14 @@ def find(*, session: Session, channel: str, target: str, issue: str) -> Delivery
             Delivery.channel == channel, Delivery.target == target, Delivery.issue == issue
         )
     ).first()
+
+
+def statuses(*, session: Session, channel: str, issue: str) -> dict[str, str]:
+    """{target: status} of one issue on one channel: what the ledger already holds."""
+    query = select(Delivery.target, Delivery.status).where(
+        Delivery.channel == channel, Delivery.issue == issue
+    )
+    return {target: status for target, status in session.exec(query)}
 
 
 def pending(*, session: Session, channel: str | None = None) -> list[Delivery]:

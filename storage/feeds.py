@@ -24,6 +24,8 @@ __all__ = [
     "Success",
     "article_counts",
     "backoff_for",
+    "feed_status",
+    "feed_tags",
     "is_due",
     "list_feeds",
     "record_failure",
@@ -99,9 +101,13 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
         if row.removed_at is not None:
             row.removed_at = None
         configured = {
-            "url": source.url, "company": source.company, "edition": source.edition,
-            "tags": ",".join(source.tags), "weight": source.weight, "enabled": source.enabled,
-        }  # fmt: skip
+            "url": source.url,
+            "company": source.company,
+            "edition": source.edition,
+            "tags": ",".join(source.tags),
+            "weight": source.weight,
+            "enabled": source.enabled,
+        }
         for key, value in configured.items():
             if getattr(row, key) != value:  # an unchanged row costs no attribute event
                 setattr(row, key, value)
@@ -111,10 +117,16 @@ def sync_sources(sources: Iterable[SourceSpec], *, session: Session) -> dict[str
 
 def _new_row(source: SourceSpec) -> dict[str, object]:
     return {
-        "name": source.name, "company": source.company, "url": source.url,
-        "edition": source.edition, "tags": ",".join(source.tags), "weight": source.weight,
-        "enabled": source.enabled, "status": "never", "error_count": 0,
-    }  # fmt: skip
+        "name": source.name,
+        "company": source.company,
+        "url": source.url,
+        "edition": source.edition,
+        "tags": ",".join(source.tags),
+        "weight": source.weight,
+        "enabled": source.enabled,
+        "status": "never",
+        "error_count": 0,
+    }
 
 
 def retire_sources(configured: Iterable[str], *, session: Session, now: datetime) -> list[str]:
@@ -131,13 +143,32 @@ def retire_sources(configured: Iterable[str], *, session: Session, now: datetime
     return [row.name for row in gone]
 
 
-def list_feeds(*, session: Session, removed: bool = False) -> list[FeedSource]:
-    """Feed rows by edition and name: the configured ones, and with `removed` also those that
-    left the sources file."""
+def list_feeds(
+    *, session: Session, removed: bool = False, edition: str | None = None
+) -> list[FeedSource]:
+    """Feed rows by edition and name (of one `edition`, if given): the configured ones, and
+    with `removed` also those that left the sources file."""
     query = select(FeedSource).order_by(FeedSource.edition, FeedSource.name)
     if not removed:
         query = query.where(col(FeedSource.removed_at).is_(None))
+    if edition is not None:
+        query = query.where(FeedSource.edition == edition)
     return list(session.exec(query))
+
+
+def feed_tags(*, session: Session, edition: str) -> set[str]:
+    """The default tags the sources file gives an edition's feeds (removed ones included)."""
+    rows = session.exec(select(FeedSource.tags).where(FeedSource.edition == edition))
+    return {tag for tags in rows for tag in tags.split(",") if tag}
+
+
+def feed_status(row: FeedSource | None, *, enabled: bool = True) -> str:
+    """never | ok | error | disabled: a feed's health as every view reports it (`digest
+    sources`, `digest status`, `/digest sources`). `enabled` is the sources file's say; a
+    feed without a row has never been fetched."""
+    if not enabled or (row is not None and (not row.enabled or row.status == "disabled")):
+        return "disabled"
+    return row.status if row is not None else "never"
 
 
 def article_counts(*, session: Session) -> dict[int, int]:

@@ -179,8 +179,10 @@ def search_articles(
             expression, loose = f"({expression}) AND {only}", f"({loose}) AND {only}"
         head, body = _SQLITE_HEAD, _SQLITE_BODY
         heads, bodies = {"head": expression}, {"body": loose}
-    ranked = [(int(row.id), float(row.score)) for row in connection.execute(
-        text(head), {**heads, "pool": POOL, "limit": limit})]  # fmt: skip
+    ranked = [
+        (int(row.id), float(row.score))
+        for row in connection.execute(text(head), {**heads, "pool": POOL, "limit": limit})
+    ]
     if len(ranked) < limit:  # every head match is in `ranked`: fill with body matches
         seen = {article_id for article_id, _ in ranked}
         plan = _POSTGRES_BODY_PLAN if postgres else ()

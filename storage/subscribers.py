@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import literal, update
+from sqlalchemy import delete, literal, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -21,6 +21,7 @@ __all__ = [
     "STATES",
     "add_confirmed",
     "count_by_status",
+    "delete_never_confirmed",
     "editions_of",
     "find_by_email",
     "get",
@@ -210,3 +211,19 @@ def count_by_status(*, session: Session, edition: str | None = None) -> dict[str
     if edition:
         query = query.where(_reads(edition))
     return {status: n for status, n in session.exec(query)}
+
+
+def delete_never_confirmed(*, session: Session, before: datetime) -> int:
+    """Delete the rows created before `before` that were never anything but pending.
+    Returns how many went. Commits."""
+    result = session.execute(
+        delete(Subscriber).where(
+            col(Subscriber.status) == "pending",
+            col(Subscriber.created_at) < before,
+            col(Subscriber.confirmed_at).is_(None),
+            col(Subscriber.unsubscribed_at).is_(None),
+            col(Subscriber.bounced_at).is_(None),
+        )
+    )
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -5,25 +5,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import edition_option, format_option
+from app.progress import progress_bar
 from app.wiring import Runtime
-from core.dates import day_bounds, parse_day
+from core.dates import day_bounds, format_utc, parse_day, today
 from core.normalise import strip_controls
 from storage.articles import list_articles
 
 if TYPE_CHECKING:
-    from core.ingest import IngestReport, SourceOutcome
+    from core.ingest import IngestReport
 
 # The pipeline (aiohttp, the fetcher, the composer) is imported by the two functions that
 # ingest: `digest sources` and `digest articles` only read the database, and answer faster.
@@ -43,31 +41,10 @@ def ingest_report(
     from app.pipeline import Pipeline
 
     total = len(runtime.catalogue.select(edition=edition, name=source))
-    with _progress(total, enabled=progress) as advance:
+    with progress_bar("Ingesting", total=total, enabled=progress) as bar:
         return Pipeline(runtime).ingest(
-            edition=edition, source=source, fulltext=fulltext, on_done=advance
+            edition=edition, source=source, fulltext=fulltext, on_done=bar.advance if bar else None
         )
-
-
-@contextmanager
-def _progress(total: int, *, enabled: bool) -> Iterator[Callable[[SourceOutcome], None] | None]:
-    if not enabled:
-        yield None
-        return
-    columns = (
-        TextColumn("[bold]Ingesting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("ingest", total=total, last="")
-
-        def advance(outcome: SourceOutcome) -> None:
-            bar.update(task, advance=1, last=outcome.name)
-
-        yield advance
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -206,9 +183,12 @@ def articles_command(
         table.add_column(name, justify="right" if name == "Words" else "left")
     for item in items:
         table.add_row(
-            item["published"][:10], _escape(item["company"]), _escape(item["title"]),
-            str(item["words"]), item["text_kind"],
-        )  # fmt: skip
+            item["published"][:10],
+            _escape(item["company"]),
+            _escape(item["title"]),
+            str(item["words"]),
+            item["text_kind"],
+        )
     _console().print(table)
     click.echo(f"{len(items)} articles")
 
@@ -225,9 +205,7 @@ def stored_articles(
     start = None
     if since is not None:
         day = (
-            since
-            if isinstance(since, date)
-            else parse_day(since, today=runtime.clock().astimezone(tz).date())
+            since if isinstance(since, date) else parse_day(since, today=today(tz, runtime.clock()))
         )
         start = day_bounds(day, tz)[0]
     if edition is not None:
@@ -253,8 +231,4 @@ def stored_articles(
 
 
 def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return format_utc(moment) if moment is not None else None

@@ -19,7 +19,7 @@ from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.config import parse_duration
-from core.dates import iso_week, parse_week
+from core.dates import format_utc, iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError
 from newsletter import subscribers
 from newsletter.render import issue_key
@@ -130,7 +130,7 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
 
 def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
     def stamp(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
+        return format_utc(value) if value else None
 
     return {
         "id": row.id,

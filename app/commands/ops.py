@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,9 +13,10 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import format_option
-from app.jobs import JOBS, Schedule, steps_for
+from app.jobs import JOBS, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
+from core.dates import show_utc
 from core.errors import ConfigError
 from core.sources import mirror_catalogue
 from storage import deliveries, feeds
@@ -194,7 +195,7 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
             {
                 "name": s.name,
                 "edition": s.edition,
-                "status": s.status,
+                "status": feeds.feed_status(s),
                 "last_success": s.last_success_at,
                 "last_attempt": s.last_attempt_at,
                 "error_count": s.error_count,
@@ -228,16 +229,14 @@ def _detail(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _when(moment: datetime | None, tz: Any = None) -> str:
+def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
     if moment is None:
         return "—"
+    if tz is None:
+        return show_utc(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (
-        moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-        if tz
-        else moment.strftime("%Y-%m-%d %H:%M UTC")
-    )
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _print_report(report: dict[str, Any], console: Console) -> None:
@@ -255,7 +254,7 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
     for job in report["jobs"]:
         detail = job["last_detail"]
         took = f"{detail['duration_ms'] / 1000:.1f} s" if "duration_ms" in detail else "—"
-        summary = detail.get("error") or _flat(detail.get("counts", {}))
+        summary = detail.get("error") or flat_counts(detail.get("counts", {}))
         jobs.add_row(
             job["job"],
             job["last_period"] or "—",
@@ -308,17 +307,6 @@ def _print_report(report: dict[str, Any], console: Console) -> None:
             (d["error"] or "")[:60],
         )
     console.print(table)
-
-
-def _flat(counts: Any, prefix: str = "") -> str:
-    if not isinstance(counts, dict):
-        return str(counts)
-    parts = []
-    for key, value in counts.items():
-        parts.append(
-            _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else f"{prefix}{key}={value}"
-        )
-    return " ".join(parts)
 
 
 def _log_jobs() -> None:

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from core.sources import DEFAULT_EDITION
+
 __all__ = ["EDITION_HELP", "edition_option", "format_option"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,7 +24,7 @@ _JSON_HELP = "How to print the result; json is stable, for scripts."
 
 
 def edition_option(
-    default: str | None = "tech", *, shown: str = "every edition"
+    default: str | None = DEFAULT_EDITION, *, shown: str = "every edition"
 ) -> Callable[[F], F]:
     """`-e/--edition NAME`; with `default=None`, `shown` says what no edition means."""
     return click.option(

@@ -71,6 +71,10 @@ def search_command(
     for name in ("Published", "Company", "Title", "URL"):
         table.add_column(name)
     for item in items:
-        table.add_row((item["published"] or "")[:10], _escape(item["company"]),
-                      _escape(item["title"]), item["url"])  # fmt: skip
+        table.add_row(
+            (item["published"] or "")[:10],
+            _escape(item["company"]),
+            _escape(item["title"]),
+            item["url"],
+        )
     _console().print(table)

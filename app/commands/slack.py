@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.commands.options import edition_option
 from app.pipeline import Pipeline
+from app.progress import progress_bar
 from app.wiring import Runtime
 from bot.app import check_settings
 from bot.post import targets, undelivered
@@ -60,16 +60,9 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     when = parse_day(day, today=pipeline.today())
     settings, engine = runtime.settings, runtime.engine
     total = len(targets(settings, engine=engine, edition=edition, channel=channel))
-    with Progress(
-        TextColumn("Posting to Slack"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        transient=True,
-        disable=total < 2,
-    ) as progress:
-        task = progress.add_task("post", total=total)
+    with progress_bar("Posting to Slack", total=total, enabled=total >= 2) as bar:
         outcomes = pipeline.post_daily(
-            edition, when, channel=channel, on_outcome=lambda _outcome: progress.advance(task)
+            edition, when, channel=channel, on_outcome=bar.advance if bar else None
         )
     if not outcomes:
         click.echo(

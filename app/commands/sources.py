@@ -29,7 +29,8 @@ from core.sources import (
     remove_source,
     set_enabled,
 )
-from storage.feeds import article_counts, list_feeds
+from storage.feeds import article_counts, feed_status, list_feeds
+from storage.tables import FeedSource
 
 __all__ = ["follow_catalogue", "source_statuses", "sources_group"]
 
@@ -71,9 +72,14 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     for item in items:
         note = item["error"] or (f"warning: {item['warning']}" if item["warning"] else "")
         table.add_row(
-            _escape(item["name"]), _escape(item["company"]), item["edition"], item["status"],
-            str(item["articles"]), (item["last_success"] or "")[:16], _escape(note),
-        )  # fmt: skip
+            _escape(item["name"]),
+            _escape(item["company"]),
+            item["edition"],
+            item["status"],
+            str(item["articles"]),
+            (item["last_success"] or "")[:16],
+            _escape(note),
+        )
     _console().print(table)
 
 
@@ -94,25 +100,40 @@ def source_statuses(
         if edition is not None and source.edition != edition:
             continue
         row = rows.get(source.name)
-        status = "never"
-        if not source.enabled or (row is not None and row.status == "disabled"):
-            status = "disabled"
-        elif row is not None:
-            status = row.status
-        items.append(_item(source.name, source.company, source.url, source.edition,
-                           list(source.tags), status, row, counts))  # fmt: skip
+        status = feed_status(row, enabled=source.enabled)
+        items.append(
+            _item(
+                source.name,
+                source.company,
+                source.url,
+                source.edition,
+                list(source.tags),
+                status,
+                row,
+                counts,
+            )
+        )
     if removed:
         for row in rows.values():
             if row.name in configured or (edition is not None and row.edition != edition):
                 continue
             tags = [t for t in row.tags.split(",") if t]
-            items.append(_item(row.name, row.company, row.url, row.edition, tags,
-                               "removed", row, counts))  # fmt: skip
+            items.append(
+                _item(row.name, row.company, row.url, row.edition, tags, "removed", row, counts)
+            )
     return items
 
 
-def _item(name: str, company: str, url: str, edition: str, tags: list[str], status: str,
-          row: Any, counts: dict[int, int]) -> dict[str, Any]:  # fmt: skip
+def _item(
+    name: str,
+    company: str,
+    url: str,
+    edition: str,
+    tags: list[str],
+    status: str,
+    row: FeedSource | None,
+    counts: dict[int, int],
+) -> dict[str, Any]:
     return {
         "name": name,
         "company": company,
@@ -176,11 +197,20 @@ def add_command(
     from app.pipeline import Pipeline
     from core.discover import discover_feed
 
-    found = discover_feed(url.strip(), open_http=Pipeline(runtime).http_opener(),
-                          timeout=settings.fetch_timeout, max_bytes=settings.fetch_max_bytes)  # fmt: skip
+    found = discover_feed(
+        url.strip(),
+        open_http=Pipeline(runtime).http_opener(),
+        timeout=settings.fetch_timeout,
+        max_bytes=settings.fetch_max_bytes,
+    )
     chosen = (name or found.title or found.url).strip()
-    new = NewSource(name=chosen, company=(company or chosen).strip(), url=found.url,
-                    edition=edition, tags=tuple(t.strip() for t in tags if t.strip()))  # fmt: skip
+    new = NewSource(
+        name=chosen,
+        company=(company or chosen).strip(),
+        url=found.url,
+        edition=edition,
+        tags=tuple(t.strip() for t in tags if t.strip()),
+    )
     add_sources(_path(runtime), [new])
     _changed(runtime)
     via = f" (found on {url})" if found.url != url.strip() else ""
@@ -263,5 +293,6 @@ def export_command(runtime: Runtime, fmt: str) -> None:
     if fmt == "toml":
         click.echo(_path(runtime).read_text(encoding="utf-8"), nl=False)
         return
-    click.echo(write_opml(catalogue, now=datetime.now(UTC), title="Engineering @ Scale sources"),
-               nl=False)  # fmt: skip
+    click.echo(
+        write_opml(catalogue, now=datetime.now(UTC), title="Engineering @ Scale sources"), nl=False
+    )

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.commands import Query, parse_command
-from storage import slack as subscriptions
+from storage import channels as subscriptions
 from tests.bot.conftest import (
     action_body,
     add_article,

@@ -14,8 +14,8 @@ from app.cli import cli
 from app.wiring import Runtime
 from bot.post import Target, post_daily, targets
 from core.errors import ConfigError
+from storage import channels as subscriptions
 from storage import deliveries
-from storage import slack as subscriptions
 from tests.bot.conftest import (
     add_article,
     add_source,

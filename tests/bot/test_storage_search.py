@@ -1,4 +1,4 @@
-"""storage.search and storage.slack on SQLite and PostgreSQL (the `session` fixture runs both)."""
+"""storage.search and storage.channels on SQLite and PostgreSQL (the `session` fixture runs both)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
-from storage import search, slack
+from storage import channels, search
 from tests.bot.conftest import add_article, add_source
 
 
@@ -70,17 +70,17 @@ def test_company_lookup_is_case_insensitive_and_recent_first(session: Session) -
 
 
 def test_subscribe_is_idempotent_and_unsubscribe_stops_it(session: Session) -> None:
-    assert slack.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
-    assert not slack.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
-    assert slack.subscribe(session=session, team_id="T1", channel_id="C2", edition="reads")
-    assert [s.channel_id for s in slack.subscriptions(session=session, edition="tech")] == ["C1"]
-    assert slack.unsubscribe(session=session, team_id="T1", channel_id="C1")
-    assert not slack.unsubscribe(session=session, team_id="T1", channel_id="C1")
-    assert [s.channel_id for s in slack.subscriptions(session=session)] == ["C2"]
+    assert channels.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
+    assert not channels.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
+    assert channels.subscribe(session=session, team_id="T1", channel_id="C2", edition="reads")
+    assert [s.channel_id for s in channels.subscriptions(session=session, edition="tech")] == ["C1"]
+    assert channels.unsubscribe(session=session, team_id="T1", channel_id="C1")
+    assert not channels.unsubscribe(session=session, team_id="T1", channel_id="C1")
+    assert [s.channel_id for s in channels.subscriptions(session=session)] == ["C2"]
 
 
 def test_subscribing_to_another_edition_switches_the_channel(session: Session) -> None:
-    slack.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
-    assert slack.subscribe(session=session, team_id="T1", channel_id="C1", edition="reads")
-    [only] = slack.subscriptions(session=session)
+    channels.subscribe(session=session, team_id="T1", channel_id="C1", edition="tech")
+    assert channels.subscribe(session=session, team_id="T1", channel_id="C1", edition="reads")
+    [only] = channels.subscriptions(session=session)
     assert only.edition == "reads"

@@ -17,7 +17,7 @@ from app.wiring import Runtime
 from bot.post import OFF_TOPIC, for_topics, post_daily, undelivered
 from core.deliver import Outcome
 from core.model import DailyDigest
-from storage import slack as subscriptions
+from storage import channels as subscriptions
 from storage.tables import Delivery
 from tests.bot.conftest import (
     command_body,

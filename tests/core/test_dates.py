@@ -7,7 +7,20 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.dates import day_bounds, day_of, iso_week, parse_day, parse_week, week_days
+from core.dates import (
+    day_bounds,
+    day_of,
+    days_of_week,
+    format_utc,
+    iso_week,
+    monday_of,
+    parse_day,
+    parse_iso_week,
+    parse_week,
+    show_utc,
+    today,
+    week_days,
+)
 from core.errors import ConfigError
 
 TODAY = date(2026, 4, 1)  # a Wednesday in ISO week 14
@@ -45,3 +58,32 @@ def test_days() -> None:
     assert parse_day("2026-03-27", today=TODAY) == date(2026, 3, 27)
     with pytest.raises(ConfigError, match="not a date"):
         parse_day("yesterday-ish", today=TODAY)
+
+
+def test_today_is_the_edition_day_of_now() -> None:
+    now = datetime(2026, 4, 2, 2, 30, tzinfo=UTC)
+    assert today(ZoneInfo("America/New_York"), now) == date(2026, 4, 1)
+    assert today(ZoneInfo("Asia/Tokyo"), now) == date(2026, 4, 2)
+
+
+def test_an_iso_week_parses_without_a_today() -> None:
+    assert parse_iso_week("2026-W14") == date(2026, 3, 30)
+    assert parse_iso_week("2026w14") == date(2026, 3, 30)
+    with pytest.raises(ConfigError, match="not a week: 'last'"):
+        parse_iso_week("last")  # relative weeks need parse_week's `today`
+    with pytest.raises(ConfigError, match="not a week"):
+        parse_iso_week("2026-W54")
+
+
+def test_a_week_has_seven_days_from_monday() -> None:
+    days = days_of_week("2026-W01")
+    assert days[0] == date(2025, 12, 29) == monday_of(date(2026, 1, 4))
+    assert days[-1] == date(2026, 1, 4)
+    assert len(days) == 7 and all(iso_week(d) == "2026-W01" for d in days)
+
+
+def test_timestamps_are_written_in_utc() -> None:
+    moment = datetime(2026, 4, 1, 11, 30, 5, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert format_utc(moment) == "2026-04-01T09:30:05Z"
+    assert show_utc(moment) == "2026-04-01 09:30 UTC"
+    assert format_utc(datetime(2026, 4, 1, 9, 30)) == "2026-04-01T09:30:00Z"  # naive is UTC

@@ -9,7 +9,14 @@ import pytest
 from core.config import BUNDLED_SOURCES
 from core.discover import feed_links
 from core.errors import ConfigError
-from core.sources import NewSource, add_sources, load_sources, remove_source, set_enabled
+from core.sources import (
+    NewSource,
+    add_sources,
+    default_edition,
+    load_sources,
+    remove_source,
+    set_enabled,
+)
 
 
 def test_the_bundled_catalogue_has_three_editions_and_31_company_blogs() -> None:
@@ -74,6 +81,21 @@ def test_select_by_name_and_unknown_edition() -> None:
     assert [s.company for s in catalogue.select(name="netflix tech blog")] == ["Netflix"]
     with pytest.raises(ConfigError, match="unknown edition"):
         catalogue.select(edition="sports")
+
+
+def test_the_default_edition_is_tech_or_else_the_first_declared(tmp_path: Path) -> None:
+    assert load_sources(BUNDLED_SOURCES).default == "tech"
+    path = _write(
+        tmp_path,
+        """
+[editions.reads]
+title = "Engineering Reads"
+[editions.videos]
+title = "Tech Videos"
+""",
+    )
+    assert load_sources(path).default == "reads"
+    assert default_edition([]) == "tech"
 
 
 FILE = """# editions first

@@ -34,7 +34,15 @@ def test_quotations_are_left_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    "sentence", ["We’d rather not say.", "We all agree.", "Let us know what we missed."]
+    "sentence",
+    [
+        "We’d rather not say.",
+        "We all agree.",
+        "Let us know what we missed.",
+        # only the first of the coordinated verbs would agree with the company
+        "We now retry with backoff, cap retries per client, and stop when the link is down.",
+        "We use Postgres and run migrations at deploy time.",
+    ],
 )
 def test_a_rewrite_that_would_read_badly_is_refused(sentence: str) -> None:
     assert in_third_person(sentence, "Acme") is None
@@ -50,3 +58,12 @@ def test_connectives_and_possessives() -> None:
     )
     assert drop_connective("So caching helps.") == "Caching helps."
     assert possessive("Gradient Labs") == "Gradient Labs'" and possessive("Acme") == "Acme's"
+
+
+def test_coordinated_nouns_are_not_taken_for_verbs() -> None:
+    assert in_third_person("We store logs and metrics in one place.", "Acme") == (
+        "Acme stores logs and metrics in one place."
+    )
+    assert in_third_person("We cache pages at the edge, which cuts latency.", "Acme") == (
+        "Acme caches pages at the edge, which cuts latency."
+    )

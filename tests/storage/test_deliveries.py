@@ -67,3 +67,17 @@ def test_a_stale_claim_is_taken_over_only_when_allowed(session: Session) -> None
     )
     assert taken is not None and taken.attempts == 2
     assert [d.target for d in deliveries.pending(session=session)] == ["9"]
+
+
+def test_statuses_are_one_issue_on_one_channel(session: Session) -> None:
+    week = "tech/weekly/2026-W14"
+    sent = deliveries.claim(session=session, channel="email", target="1", issue=week)
+    assert sent is not None
+    deliveries.finish(session=session, delivery=sent, status="sent")
+    deliveries.claim(session=session, channel="email", target="2", issue=week)
+    deliveries.claim(session=session, channel="email", target="3", issue="tech/weekly/2026-W15")
+    deliveries.claim(session=session, channel="slack", target="C1", issue=week)
+    assert deliveries.statuses(session=session, channel="email", issue=week) == {
+        "1": "sent",
+        "2": "claimed",
+    }

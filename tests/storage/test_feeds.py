@@ -8,6 +8,8 @@ from core.model import Source
 from storage.feeds import (
     Success,
     backoff_for,
+    feed_status,
+    feed_tags,
     is_due,
     list_feeds,
     record_failure,
@@ -158,3 +160,35 @@ def test_a_warning_stays_until_a_clean_parse(session, now):
                    content_hash="h2", warning="")  # fmt: skip
     session.expire_all()
     assert row.last_warning is None
+
+
+def test_one_feed_status_for_every_view(session, now):
+    assert feed_status(None) == "never"
+    assert feed_status(None, enabled=False) == "disabled"
+    row = sync_sources([BLOG], session=session)["Blog"]
+    assert feed_status(row) == "never"
+    record_failure(row, session=session, now=now, error="DNS")
+    assert feed_status(row) == "error"
+    assert feed_status(row, enabled=False) == "disabled"  # the sources file has the last say
+    record_failure(row, session=session, now=now, error="gone", gone=True)
+    assert feed_status(row) == "disabled"
+
+
+def test_list_feeds_of_one_edition(session):
+    reads = Source(name="Essay", company="Ann", url="https://ann.example/feed", edition="reads")
+    sync_sources([BLOG, reads], session=session)
+    assert [r.name for r in list_feeds(session=session, edition="reads")] == ["Essay"]
+    assert [r.name for r in list_feeds(session=session)] == ["Essay", "Blog"]
+
+
+def test_feed_tags_are_an_editions_default_tags(session):
+    reads = Source(
+        name="Essay",
+        company="Ann",
+        url="https://ann.example/feed",
+        edition="reads",
+        tags=("essays",),
+    )
+    sync_sources([BLOG, reads], session=session)
+    assert feed_tags(session=session, edition="tech") == {"data", "security"}
+    assert feed_tags(session=session, edition="videos") == set()
