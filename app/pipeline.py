@@ -54,6 +54,7 @@ from newsletter.render import Issue, render_issue
 from newsletter.send import Tally, plan_issue, send_issue
 from newsletter.smtp import SMTPSender
 from storage.db import session_scope
+from storage.digests import list_digests
 
 __all__ = ["Pipeline", "worker_pool"]
 
@@ -295,7 +296,15 @@ class Pipeline:
             title = self.runtime.catalogue.edition(edition).title
         except DigestError:  # an edition no longer in sources.toml: the rollup's title will do
             pass
-        return render_issue(rollup, settings=self.runtime.settings, edition_title=title)
+        with Session(self.runtime.engine) as session:  # issue N: the Nth stored week
+            weeks = list_digests(
+                session=session, edition=edition, kind="weekly", limit=10_000, with_payload=False
+            )
+        periods = {row.period for row in weeks}
+        number = sum(1 for p in periods if p < week) + 1  # this week's, stored or not
+        return render_issue(
+            rollup, settings=self.runtime.settings, edition_title=title, number=number
+        )
 
     def plan_weekly(self, edition: str, week: str) -> tuple[Issue, int, int] | None:
         """What `send_weekly` would do now: (issue, audience, already done); None when the

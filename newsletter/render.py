@@ -41,7 +41,7 @@ from core.render import archive_url as archive_page
 from core.render import make_environment, shorten
 from storage.tables import utcnow
 
-__all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue"]
+__all__ = ["HTML_BUDGET", "Issue", "inline_css", "issue_key", "render_issue", "subject_for"]
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +142,15 @@ def render_issue(
     *,
     settings: Settings,
     edition_title: str | None = None,
+    number: int | None = None,
     now: datetime | None = None,
     budget: int = HTML_BUDGET,
 ) -> Issue:
     """Render, inline (premailer, once) and serialise the issue for `rollup`.
 
     A long week is cut to the stories that fit in `budget` bytes of HTML; the email then
-    links to the web archive for the rest.
+    links to the web archive for the rest. `number` is the issue's number in its edition
+    (shown as "Issue 12"; omitted when unknown).
     """
     now = now or utcnow()
     title = edition_title or rollup.title.split(" — ")[0]
@@ -160,6 +162,8 @@ def render_issue(
     while True:
         context = _context(rollup, title=title, archive_url=archive_url, shown=shown)
         context["base_host"] = urlsplit(base_url).hostname or base_url
+        context["number"] = number
+        context["subscribe_url"] = f"{base_url}/subscribe"
         html = inline_css(
             make_environment("files").get_template("email/weekly.html").render(context)
         )
@@ -181,7 +185,7 @@ def render_issue(
     issue = Issue(
         edition=rollup.edition,
         week=rollup.week,
-        subject=shorten(rollup.title),
+        subject=subject_for(rollup, edition_title=title),
         html=html,
         text=_normalise_text(text),
         archive_url=archive_url,
@@ -196,6 +200,17 @@ def render_issue(
         template=b"",
     )
     return _with_template(issue)
+
+
+def subject_for(rollup: WeeklyRollup, *, edition_title: str) -> str:
+    """'Engineering @ Scale, week of 30 Mar: <the week's lead story>' (no lead: no colon).
+
+    The lead story says what the issue is about in the inbox list, where a week number
+    says nothing; it is shortened so the header stays one readable line.
+    """
+    week = f"{edition_title}, week of {rollup.start.day} {rollup.start:%b}"
+    lead = rollup.top_stories[0].theme if rollup.top_stories else ""
+    return f"{week}: {shorten(lead, 120)}" if lead.strip() else week
 
 
 def inline_css(html: str) -> str:

@@ -46,7 +46,7 @@ def test_headers_identify_sender_list_and_one_click_unsubscribe(rollup, mail_set
     _, message = personal(issue, subscriber_id=7)
     assert message["From"] == "digest@news.example.org"
     assert message["To"] == "reader@example.com"
-    assert message["Subject"] == "Engineering @ Scale — Week 2026-W14"
+    assert message["Subject"] == "Engineering @ Scale, week of 30 Mar: Zero-trust boundaries 0"
     assert parsedate_to_datetime(message["Date"]) == now
     assert message["Message-ID"] == "<tech.2026-W14.s7@news.example.org>"
     assert message["List-Id"] == '"Engineering @ Scale" <tech.weekly.news.example.org>'
@@ -164,3 +164,30 @@ def test_archive_link_names_other_editions(make_rollup, mail_settings: Settings)
     issue = render_issue(make_rollup(1, edition="reads"), settings=mail_settings)
     assert issue.archive_url == "https://digest.example.org/reads/weekly/2026-W14"
     assert issue.key == "reads/weekly/2026-W14"
+
+
+def test_the_issue_reads_like_a_newsletter(rollup, mail_settings) -> None:
+    """Subject with the lead story, one heading style in the text part, the issue number
+    and a line for whoever was forwarded it."""
+    issue = render_issue(rollup, settings=mail_settings, number=12)
+    assert issue.subject == "Engineering @ Scale, week of 30 Mar: Zero-trust boundaries 0"
+    _, message = personal(issue)
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    lines = text.splitlines()
+    assert not [line for line in lines if line and set(line) <= set("-=")]  # no underlines
+    headings = [line for line in lines if line.startswith("#")]
+    assert headings[:3] == [f"# {rollup.title}", "## Week in Review", "## Top Stories"]
+    assert "Engineering @ Scale · Issue 12 · " in text and "Issue 12" in html
+    assert "Forwarded this? Subscribe at https://" in text and "/subscribe" in text
+    assert "Forwarded this?" in html
+    assert max(len(line) for line in message.as_bytes().splitlines()) <= 998
+
+
+def test_a_week_without_stories_has_a_plain_subject(rollup, mail_settings) -> None:
+    from dataclasses import replace
+
+    quiet = replace(rollup, top_stories=[])
+    assert render_issue(quiet, settings=mail_settings).subject == (
+        "Engineering @ Scale, week of 30 Mar"
+    )

@@ -122,7 +122,9 @@ def test_send_mails_the_stored_rollup_once(runtime: Runtime, sink: Sink, rollup)
     second = invoke(runtime, "send", "--week", "2026w14")
     assert second.output.strip() == "2 subscribers: 0 sent, 2 already done."
     assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
-    assert sink.messages[0].message["Subject"] == "Engineering @ Scale — Week 2026-W14"
+    assert sink.messages[0].message["Subject"].startswith("Engineering @ Scale, week of 30 Mar: ")
+    text = sink.messages[0].message.get_body(("plain",)).get_content()
+    assert " · Issue 1 · " in text  # the edition's first stored week
 
 
 def test_send_without_smtp_url_says_so(runtime: Runtime, rollup) -> None:
