@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from core.config import Settings
 from core.errors import ConfigError
 from core.sources import Catalogue, load_sources
-from storage.db import make_engine, upgrade
+from storage.db import SchemaError, make_engine, upgrade
 
 if TYPE_CHECKING:  # httpx is imported by the commands that open a client (~50 ms)
     import httpx
@@ -36,6 +36,11 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise ConfigError(f"DATABASE_URL: cannot connect to {_redact(url)!r}: {reason}") from None
+    except SchemaError as exc:
+        raise ConfigError(
+            f"DATABASE_URL: the database at {_redact(url)!r} cannot be migrated: {exc} "
+            "(was it used by another version of digest?)"
+        ) from None
     return engine
 
 

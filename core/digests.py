@@ -123,18 +123,8 @@ def daily_digest(
         session=session, article_ids=[k.id for k in keys if k.digest_day is None], day=day
     )
     session.commit()
-    if keys:
-        basis = _basis(_day_keys(session, key, day, tz, done), written=writer is not None)
-        stored.save_digest(
-            session=session,
-            edition=key,
-            kind="daily",
-            period=period,
-            title=digest.title,
-            payload=digest.to_dict(),
-            tags=digest.tags,
-            basis=basis,
-        )
+    if keys:  # the basis is read again: it includes the deep dives made here
+        _save(session, key, "daily", period, digest, _day_keys(session, key, day, tz, done), writer)
     return digest
 
 
@@ -173,19 +163,30 @@ def weekly_rollup(
         ]
         rollup = write_weekly(rollup, articles=refs, editor=writer.editor(session=session))
     session.commit()
-    if keys:
-        basis = _basis(_week_keys(session, key, week, tz), written=writer is not None)
-        stored.save_digest(
-            session=session,
-            edition=key,
-            kind="weekly",
-            period=week,
-            title=rollup.title,
-            payload=rollup.to_dict(),
-            tags=rollup.tags,
-            basis=basis,
-        )
+    if keys:  # the basis is read again: it includes the deep dives made here
+        _save(session, key, "weekly", week, rollup, _week_keys(session, key, week, tz), writer)
     return rollup
+
+
+def _save(
+    session: Session,
+    edition: str,
+    kind: str,
+    period: str,
+    composed: DailyDigest | WeeklyRollup,
+    keys: Sequence[stored.PostKey],
+    writer: Writer | None,
+) -> None:
+    stored.save_digest(
+        session=session,
+        edition=edition,
+        kind=kind,
+        period=period,
+        title=composed.title,
+        payload=composed.to_dict(),
+        tags=composed.tags,
+        basis=_basis(keys, written=writer is not None),
+    )
 
 
 def recent_periods(

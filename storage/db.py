@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 __all__ = [
+    "SchemaError",
     "make_engine",
     "session_scope",
     "upgrade",
@@ -85,8 +86,17 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     if revision == "heads" and heads and applied_revisions(engine) == heads:
         return
     from alembic import command
+    from alembic.util import CommandError
 
-    command.upgrade(_alembic_config(engine), revision)
+    try:
+        command.upgrade(_alembic_config(engine), revision)
+    except CommandError as exc:  # e.g. a revision this version does not know
+        raise SchemaError(str(exc)) from exc
+
+
+class SchemaError(RuntimeError):
+    """The database's schema cannot be brought up to date by these migrations (it was
+    migrated by another version of the program, say)."""
 
 
 def script_heads() -> frozenset[str]:
