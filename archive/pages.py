@@ -31,6 +31,7 @@ from core.dates import day_bounds, iso_week, parse_iso_week, week_days
 from core.digests import Digests
 from core.errors import DigestError
 from core.model import DailyDigest, Edition, WeeklyRollup
+from core.sources import default_edition
 from storage.digests import list_digests, load_digest
 from storage.tables import Digest
 
@@ -62,11 +63,7 @@ class Archive:
         self.tz = settings.tz
         self.base_url = settings.public_base_url.rstrip("/")
         self.editions = editions
-        self.default = (
-            render.DEFAULT_EDITION
-            if render.DEFAULT_EDITION in self.editions
-            else _first(self.editions)
-        )
+        self.default = default_edition(list(self.editions))
         # the shared environment, with this archive's url() and title on an overlay
         self.env = render.make_environment("web").overlay()
         self.env.globals.update(url=self.url, site_title=self._title(self.default))
@@ -344,10 +341,6 @@ class Archive:
         except (ValueError, DigestError):
             return datetime.min.replace(tzinfo=UTC)
         return day_bounds(day, self.tz)[0].astimezone(self.tz)
-
-
-def _first(editions: dict[str, Edition]) -> str:
-    return next(iter(editions), render.DEFAULT_EDITION)
 
 
 def _period_label(kind: str, period: str) -> str:

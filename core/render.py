@@ -25,6 +25,7 @@ import jinja2
 
 from core.errors import ConfigError
 from core.model import DailyDigest, WeeklyRollup
+from core.sources import DEFAULT_EDITION  # the edition the archive serves at /
 
 __all__ = [
     "FORMATS",
@@ -45,7 +46,6 @@ FORMATS = {"md": "markdown", "markdown": "markdown", "html": "html", "text": "te
 _NOUNS = {"videos": "channels"}  # what an edition checks: blogs, or YouTube channels
 
 
-DEFAULT_EDITION = "tech"  # the edition the archive serves at / (others under /<edition>/)
 TITLE_LIMIT = 200  # characters of a title shown (the link keeps the rest)
 
 

@@ -26,7 +26,7 @@ from core.config import Settings
 from core.errors import DigestError
 from core.model import Edition
 from core.render import make_environment
-from core.sources import load_sources
+from core.sources import DEFAULT_EDITION, load_sources
 from newsletter import subscribers
 from newsletter.confirmations import MAIL_WINDOW, ConfirmationMailer
 from newsletter.smtp import SMTPSender
@@ -237,8 +237,6 @@ class _Pages:
 
 
 # --- editions ---------------------------------------------------------------------------
-
-DEFAULT_EDITION = "tech"
 
 
 def _editions(settings: Settings) -> dict[str, Edition]:
