@@ -96,7 +96,12 @@ def _third_person_verb(verb: str) -> str | None:
     return verb + "s"
 
 
-_COORDINATED = re.compile(r"(?:,|\band\b|\bor\b|\bthen\b)\s+(?:(?:also|then|now)\s+)?([a-z]+)\b")
+# The last item of a series of verbs: ", and stop …", or "and run the …" (a verb then its
+# object's determiner). A comma alone is no evidence ("toward X, incremental updates").
+_COORDINATED = re.compile(
+    r",\s+(?:and|or)\s+(?:then\s+)?([a-z]+)\b"
+    r"|\b(?:and|or)\s+(?:then\s+)?([a-z]+)\s+(?:the|a|an|its|our|their|them|it|each|every)\b"
+)
 
 
 _SUBJECTS = frozenset("we i you he she it they there our us".split())
@@ -107,8 +112,11 @@ def _coordinated(rest: str) -> bool:
     subject ("…, cap retries and stop…"), which the rewrite would leave unagreed. A word
     counts as such a verb when it could take an -s ("cap", "run"), is not a past form,
     participle or plural, and is not an article or preposition."""
+    # verbs after an infinitive or a relative clause have another subject: "to expand
+    # opportunity, share prosperity and build…", "a cache that serves and expires…"
+    rest = re.split(r"\b(?:to|that|which|who|so|because|when|while|if)\s", rest, maxsplit=1)[0]
     for match in _COORDINATED.finditer(rest):
-        word = match.group(1)
+        word = match.group(1) or match.group(2)
         if word.endswith(("ed", "ing", "s", "ly")) or word in _PAST or word in _SUBJECTS:
             continue  # "…and we also apply…": the next "we" is rewritten on its own
         if _third_person_verb(word) is not None and word not in _NOT_VERB:
@@ -152,7 +160,9 @@ def _rewrite(segment: str, company: str, state: dict[str, bool], apostrophe: str
                 fixed = _third_person_verb(verb_match.group(0))
                 if fixed is None:
                     return None
-                if fixed != verb_match.group(0) and _coordinated(rest[verb_match.end() :]):
+                changed = fixed != verb_match.group(0)
+                auxiliary = verb_match.group(0).lower() in _PRESENT_IRREGULAR
+                if changed and not auxiliary and _coordinated(rest[verb_match.end() :]):
                     return None  # "we retry, cap and stop": only the first verb would agree
                 replacement += rest[: verb_match.start()] + fixed
                 position += verb_match.end()

@@ -41,7 +41,7 @@ def test_quotations_are_left_alone() -> None:
         "Let us know what we missed.",
         # only the first of the coordinated verbs would agree with the company
         "We now retry with backoff, cap retries per client, and stop when the link is down.",
-        "We use Postgres and run migrations at deploy time.",
+        "We use Postgres and run the migrations at deploy time.",
     ],
 )
 def test_a_rewrite_that_would_read_badly_is_refused(sentence: str) -> None:
@@ -61,6 +61,12 @@ def test_connectives_and_possessives() -> None:
 
 
 def test_coordinated_nouns_are_not_taken_for_verbs() -> None:
+    assert in_third_person("As we move toward scale, incremental fixes fail.", "Acme") == (
+        "As Acme moves toward scale, incremental fixes fail."
+    )
+    assert in_third_person(
+        "We offer ideas to expand reach, share gains, and build trust.", "Acme"
+    ) == ("Acme offers ideas to expand reach, share gains, and build trust.")
     assert in_third_person("We store logs and metrics in one place.", "Acme") == (
         "Acme stores logs and metrics in one place."
     )
