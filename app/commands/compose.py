@@ -187,6 +187,12 @@ def run_command(runtime: Runtime, edition: str, fmt: str, no_ingest: bool) -> No
             click.echo(
                 f"  … and {len(failed) - _FAILURES_SHOWN} more (see: digest sources)", err=True
             )
+        if failed and len(failed) == len(report.outcomes):
+            click.echo(
+                "  No feed could be read (no network?). To see a digest offline: digest demo "
+                "(or ./scripts/run --demo).",
+                err=True,
+            )
     # This week's posts are what today's digest and this week's rollup can show; older
     # history (a first run ingests whole feeds) is summarised on demand when composed.
     pipeline = Pipeline(runtime)

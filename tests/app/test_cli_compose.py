@@ -453,6 +453,9 @@ def test_run_says_why_feeds_failed(runtime: Runtime) -> None:
     # and the digest does not claim the blogs had nothing new
     assert "0 of 3 blogs read · 0 new posts" in result.output
     assert "No new posts today: none of the 3 sources could be read." in result.output
+    assert "No feed could be read (no network?). To see a digest offline: digest demo" in (
+        result.output
+    )
 
 
 def test_run_without_a_network_never_leaves_the_feeds_backing_off(runtime: Runtime) -> None:
