@@ -300,7 +300,8 @@ def main() -> None:
         engine.dispose()
         bench_extractive(url, args.articles)
         bench_llm(url, args.articles)
-        bench_llm_latency(url, args.llm_posts, args.llm_latency, args.llm_concurrency)
+        if args.llm_posts > 0:  # --llm-posts 0 skips the slow-server part
+            bench_llm_latency(url, args.llm_posts, args.llm_latency, args.llm_concurrency)
         bench_compose(url, args.articles)
         bench_long_article()
         engine = make_engine(url)
