@@ -30,7 +30,7 @@ from core.compose import with_written_patterns, with_written_signal
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Story, WeeklyRollup
 from core.summarise import text_hash
 from core.summarise.llm import PROMPT_VERSION, LLMSummariser, cache_key
-from storage import deep_dives
+from storage import summary_cache
 
 __all__ = [
     "Editor",
@@ -236,7 +236,7 @@ class LLMEditor:
         summariser, usage = self.summariser, self.summariser.usage
         listed = f"Companies: {', '.join(companies)}\n\n" if companies else ""
         key = cache_key(text_hash(listed + material), summariser.model, kind)
-        cached = deep_dives.load_cached_summary(session=self.session, key=key)
+        cached = summary_cache.load_cached_summary(session=self.session, key=key)
         if cached is not None:
             usage.cache_hits += 1
             usage.written += 1
@@ -257,7 +257,7 @@ class LLMEditor:
             return None
         text, prompt_tokens, completion_tokens = answer
         usage.written += 1
-        deep_dives.save_cached_summary(
+        summary_cache.save_cached_summary(
             session=self.session,
             key=key,
             model=summariser.model,

@@ -1,7 +1,7 @@
-"""Deep dives, the LLM summary cache, and the article queries that summarising and composing need.
+"""Deep dives, and the article queries that summarising and composing need.
 
-Queries take a keyword-only `session` and never commit, except the cache write, which is its own
-small fact (a paid-for answer worth keeping even if the batch around it fails later).
+Queries take a keyword-only `session` and never commit (the LLM answer cache, which commits
+each answer, is `storage.summary_cache`).
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.tables import Article, DeepDiveRow, FeedSource, SummaryCache, utcnow
+from storage.tables import Article, DeepDiveRow, FeedSource, utcnow
 
 if TYPE_CHECKING:
     from sqlmodel.sql.expression import Select
@@ -28,9 +27,6 @@ __all__ = [
     "articles_in_window",
     "articles_needing_summary",
     "assign_digest_day",
-    "load_cached_summaries",
-    "load_cached_summary",
-    "save_cached_summary",
     "NewDeepDive",
     "save_deep_dive",
     "save_deep_dives",
@@ -125,50 +121,6 @@ def save_deep_dives(*, session: Session, dives: list[NewDeepDive]) -> None:
         row.tokens, row.text_hash, row.created_at = dive.tokens, dive.text_hash, now
         session.add(row)
     session.flush()
-
-
-def load_cached_summary(*, session: Session, key: str) -> SummaryCache | None:
-    return session.get(SummaryCache, key)
-
-
-def load_cached_summaries(*, session: Session, keys: list[str]) -> dict[str, SummaryCache]:
-    """Cached answers for many keys in one query per 500 keys (a batch is one round trip)."""
-    found: dict[str, SummaryCache] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        for row in session.exec(select(SummaryCache).where(col(SummaryCache.key).in_(chunk))):
-            found[row.key] = row
-    return found
-
-
-def save_cached_summary(
-    *,
-    session: Session,
-    key: str,
-    model: str,
-    prompt_version: str,
-    text: str,
-    prompt_tokens: int = 0,
-    completion_tokens: int = 0,
-) -> None:
-    """Remember one validated LLM answer. Commits; a concurrent writer of the same key wins
-    quietly."""
-    if session.get(SummaryCache, key) is not None:
-        return
-    session.add(
-        SummaryCache(
-            key=key,
-            model=model,
-            prompt_version=prompt_version,
-            text=text,
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-        )
-    )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
 
 
 def _with_sources(session: Session, query: _Rows) -> list[ArticleRow]:

@@ -39,7 +39,7 @@ from core.model import DeepDive
 from core.summarise import ArticleText, text_hash
 from core.summarise.extractive import USABLE_WORDS, condense, summarise_extractive
 from core.summarise.usage import Estimate, RunBudget, Usage
-from storage import deep_dives
+from storage import summary_cache
 
 if TYPE_CHECKING:
     from core.editorial import LLMEditor
@@ -188,7 +188,7 @@ class LLMSummariser:
     def summarise(self, articles: Sequence[ArticleText], *, session: Session) -> list[DeepDive]:
         results: list[DeepDive | None] = [None] * len(articles)
         keys = [cache_key(text_hash(a.text), self.model) for a in articles]
-        cache = deep_dives.load_cached_summaries(session=session, keys=keys)
+        cache = summary_cache.load_cached_summaries(session=session, keys=keys)
         todo: list[int] = []
         for i, article in enumerate(articles):
             if len(article.text.split()) < USABLE_WORDS:
@@ -212,7 +212,7 @@ class LLMSummariser:
                 continue
             text, prompt_tokens, completion_tokens = answer
             self.usage.written += 1
-            deep_dives.save_cached_summary(
+            summary_cache.save_cached_summary(
                 session=session,
                 key=keys[i],
                 model=self.model,
@@ -233,7 +233,7 @@ class LLMSummariser:
     def estimate(self, articles: Sequence[ArticleText], *, session: Session) -> Estimate:
         """How many of `articles` would go to the model, and about how many tokens that costs."""
         keys = [cache_key(text_hash(a.text), self.model) for a in articles]
-        cache = deep_dives.load_cached_summaries(session=session, keys=keys)
+        cache = summary_cache.load_cached_summaries(session=session, keys=keys)
         posts = cached = title_only = tokens = 0
         for article, key in zip(articles, keys, strict=True):
             if len(article.text.split()) < USABLE_WORDS:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import Session
 
-from storage import deep_dives, deliveries, digests
+from storage import deep_dives, deliveries, digests, summary_cache
 from storage.digests import save_digest
 from storage.tables import Article, FeedSource
 
@@ -111,15 +111,15 @@ def test_saving_a_deep_dive_twice_replaces_it(session: Session) -> None:
 
 
 def test_the_summary_cache_keeps_the_first_answer(session: Session) -> None:
-    deep_dives.save_cached_summary(
+    summary_cache.save_cached_summary(
         session=session, key="k", model="m", prompt_version="v", text="first", prompt_tokens=3
     )
-    deep_dives.save_cached_summary(
+    summary_cache.save_cached_summary(
         session=session, key="k", model="m", prompt_version="v", text="second"
     )
-    cached = deep_dives.load_cached_summary(session=session, key="k")
+    cached = summary_cache.load_cached_summary(session=session, key="k")
     assert cached is not None and cached.text == "first" and cached.prompt_tokens == 3
-    assert deep_dives.load_cached_summary(session=session, key="other") is None
+    assert summary_cache.load_cached_summary(session=session, key="other") is None
 
 
 def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session) -> None:
