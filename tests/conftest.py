@@ -55,6 +55,8 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
             "DAILY_AT",
             "WEEKLY_AT",
             "PORT",
+            "METRICS",
+            "METRICS_TOKEN",
             "HTTP_PROXY",
             "HTTPS_PROXY",
             "ALL_PROXY",
