@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from storage.db import _alembic_config, make_engine, upgrade
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import new_postgres_database
 
 REVISION = "0005_topics_editions"
 
@@ -25,24 +24,12 @@ def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
-            autocommit=True,
-            connect_timeout=3,
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    name = f"digest_migration_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with new_postgres_database("digest_migration") as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _rows(engine: Engine, sql: str) -> list[tuple[object, ...]]:
