@@ -117,9 +117,13 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     for item in items:
         since = item["confirmed_at"] or item["created_at"]
         table.add_row(
-            str(item["id"]), escape(item["email"]), ",".join(item["editions"]), item["status"],
-            (since or "")[:16], escape(item["last_error"] or ""),
-        )  # fmt: skip
+            str(item["id"]),
+            escape(item["email"]),
+            ",".join(item["editions"]),
+            item["status"],
+            (since or "")[:16],
+            escape(item["last_error"] or ""),
+        )
     console = Console()
     console.print(table)
     counts: dict[str, int] = {}

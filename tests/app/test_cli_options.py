@@ -47,9 +47,15 @@ def test_shared_options_are_spelled_and_explained_alike(path: str, command: clic
 def test_the_commands_that_print_results_for_scripts_offer_json() -> None:
     offering = {path for path, command in COMMAND_LIST if "json" in _choices(command)}
     assert {
-        "digest ingest", "digest sources", "digest articles", "digest daily", "digest weekly",
-        "digest run", "digest status", "digest newsletter subscribers",
-    } <= offering  # fmt: skip
+        "digest ingest",
+        "digest sources",
+        "digest articles",
+        "digest daily",
+        "digest weekly",
+        "digest run",
+        "digest status",
+        "digest newsletter subscribers",
+    } <= offering
 
 
 def _choices(command: click.Command) -> list[str]:

@@ -120,8 +120,16 @@ def test_add_a_page_url_resolves_its_feed_and_keeps_the_files_comments(
     )
     before = sources_file.read_text()
 
-    result = _invoke(runtime, "sources", "add", server.url("/blog-home/index.html"),
-                     "--company", "Example Co", "--tag", "data")  # fmt: skip
+    result = _invoke(
+        runtime,
+        "sources",
+        "add",
+        server.url("/blog-home/index.html"),
+        "--company",
+        "Example Co",
+        "--tag",
+        "data",
+    )
 
     assert result.exit_code == 0, result.output
     feed = server.url("/medium-rss/feed.xml")
@@ -131,8 +139,11 @@ def test_add_a_page_url_resolves_its_feed_and_keeps_the_files_comments(
     listed = _listed(runtime)
     added = listed[next(n for n in listed if n != "Example Talks")]
     assert (added["url"], added["company"], added["edition"], added["tags"]) == (
-        feed, "Example Co", "tech", ["data"],
-    )  # fmt: skip
+        feed,
+        "Example Co",
+        "tech",
+        ["data"],
+    )
     assert added["status"] == "never"  # checked, not ingested
     assert server.paths().count("/medium-rss/feed.xml") == 1  # the feed fetched once
 
@@ -216,9 +227,13 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
 
 def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, server, tmp_path):
     opml = tmp_path / "reader.opml"
-    opml.write_text(OPML.format(medium=server.url("/medium-rss/feed.xml"),
-                                hugo=server.url("/hugo-site/feed.xml"),
-                                atom=server.url("/atom-excerpts/feed.xml")))  # fmt: skip
+    opml.write_text(
+        OPML.format(
+            medium=server.url("/medium-rss/feed.xml"),
+            hugo=server.url("/hugo-site/feed.xml"),
+            atom=server.url("/atom-excerpts/feed.xml"),
+        )
+    )
     result = _invoke(runtime, "sources", "import", str(opml), "--edition", "tech")
     assert result.exit_code == 0, result.output
     assert "skipped Example Medium: already in the sources file" in result.output
@@ -256,7 +271,8 @@ def test_export_opml_imports_back_into_the_same_editions(
     finally:
         other.close()
     assert {n: s["edition"] for n, s in listed.items()} == {
-        "Example Medium": "tech", "Example Talks": "videos",
-    }  # fmt: skip
+        "Example Medium": "tech",
+        "Example Talks": "videos",
+    }
     toml = _invoke(runtime, "sources", "export", "--format", "toml")
     assert toml.output == sources_file.read_text()

@@ -111,9 +111,17 @@ def test_status_leaves_out_sources_the_file_no_longer_lists_and_shows_warnings(
 ) -> None:
     _seed(engine, now)
     with Session(engine) as session:
-        session.add(FeedSource(name="Old Blog", company="Gone", url="https://old.example/feed",
-                               edition="tech", status="error", error_count=40,
-                               last_error="connection refused"))  # fmt: skip
+        session.add(
+            FeedSource(
+                name="Old Blog",
+                company="Gone",
+                url="https://old.example/feed",
+                edition="tech",
+                status="error",
+                error_count=40,
+                last_error="connection refused",
+            )
+        )
         row = session.exec(select(FeedSource).where(FeedSource.name == "Cloudflare Blog")).one()
         row.status, row.last_error, row.last_warning = (
             "ok",

@@ -261,9 +261,10 @@ def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
 
     def post(*args: str):  # noqa: ANN202
         return CliRunner().invoke(
-            cli, ["slack", "post-daily", "--date", "2026-04-01", *args],
+            cli,
+            ["slack", "post-daily", "--date", "2026-04-01", *args],
             obj=Runtime(settings=settings),
-        )  # fmt: skip
+        )
 
     first, again = post("--channel", "C404"), post("--channel", "C404")
     claimed = post("--channel", "C9")
@@ -286,9 +287,10 @@ def test_cli_a_quiet_day_is_not_a_failure(
     with Session(sqlite_engine) as session:
         store_daily(session, make_daily(DAY, dives=0))
     result = CliRunner().invoke(
-        cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
+        cli,
+        ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
         obj=Runtime(settings=slack_settings(sqlite_url, slack_api)),
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "skipped  C1: no new posts that day" in result.output
     assert slack_api.calls("chat.postMessage") == []

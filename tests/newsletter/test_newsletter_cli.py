@@ -40,19 +40,29 @@ def add_post(runtime: Runtime, title: str, published: datetime) -> None:
     """A stored post of the tech edition (with no deep dive yet: composing makes one)."""
     with session_scope(runtime.engine) as session:
         source = session.get(FeedSource, 1) or FeedSource(
-            id=1, name="Netflix Tech Blog", company="Netflix", url="https://n.example/feed",
-            edition="tech", status="ok",
-        )  # fmt: skip
+            id=1,
+            name="Netflix Tech Blog",
+            company="Netflix",
+            url="https://n.example/feed",
+            edition="tech",
+            status="ok",
+        )
         session.add(source)
         session.flush()
         session.add(
             Article(
                 url=f"https://n.example/{title.lower().replace(' ', '-')}",
-                fingerprint=title[:16], source_id=1, edition="tech", company="Netflix",
-                title=title, text=f"{title}. We moved the write path to a log. " * 20,
-                words=200, published_at=published, first_seen_at=published,
+                fingerprint=title[:16],
+                source_id=1,
+                edition="tech",
+                company="Netflix",
+                title=title,
+                text=f"{title}. We moved the write path to a log. " * 20,
+                words=200,
+                published_at=published,
+                first_seen_at=published,
             )
-        )  # fmt: skip
+        )
 
 
 def invoke(runtime: Runtime, *args: str):
@@ -62,9 +72,13 @@ def invoke(runtime: Runtime, *args: str):
 def store_rollup(runtime: Runtime, rollup) -> None:
     with session_scope(runtime.engine) as session:
         save_digest(
-            session=session, edition=rollup.edition, kind="weekly", period=rollup.week,
-            title=rollup.title, payload=rollup.to_dict(),
-        )  # fmt: skip
+            session=session,
+            edition=rollup.edition,
+            kind="weekly",
+            period=rollup.week,
+            title=rollup.title,
+            payload=rollup.to_dict(),
+        )
 
 
 def add_confirmed(runtime: Runtime, *emails: str) -> None:
@@ -189,9 +203,12 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
         ]
         # what a kill -9 leaves behind: a claim that was never finished
         deliveries.claim_many(
-            session=session, channel="email", issue="tech/weekly/2026-W14",
-            targets=[str(a_id)], now=datetime(2026, 4, 1, 9, 0, tzinfo=UTC),  # long ago
-        )  # fmt: skip
+            session=session,
+            channel="email",
+            issue="tech/weekly/2026-W14",
+            targets=[str(a_id)],
+            now=datetime(2026, 4, 1, 9, 0, tzinfo=UTC),  # long ago
+        )
     first = invoke(runtime, "send", "--week", "2026-W14")
     assert first.output.strip().startswith(
         "2 subscribers: 1 sent, 1 claimed by another run that has not recorded them (if no "
