@@ -30,7 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TypedDict
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import certifi
@@ -43,7 +44,7 @@ from core.dates import day_bounds, today
 from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
-from core.model import DailyDigest, WeeklyRollup
+from core.model import DailyDigest, Edition, WeeklyRollup
 from core.netguard import guarded_session
 from core.sources import mirror_catalogue
 from core.summarise import Summariser, article_text, pending_articles, summarise_pending
@@ -244,7 +245,7 @@ class Pipeline:
                 counts[key] = digests.backfill(session=session, **self._compose(key))
         return counts
 
-    def _compose(self, edition: str, *, write: bool = True) -> dict[str, Any]:
+    def _compose(self, edition: str, *, write: bool = True) -> _Composing:
         """What composing an edition's period needs besides the session."""
         catalogue = self.runtime.catalogue
         summariser = self.summariser()
@@ -256,7 +257,7 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if model and write else None,
+            "writer": summariser if isinstance(summariser, LLMSummariser) and write else None,
             "keep_summaries": not model,
         }
 
@@ -342,6 +343,17 @@ class Pipeline:
             on_plan=on_plan,
             stale_after=stale_after,
         )
+
+
+class _Composing(TypedDict):
+    """The keyword arguments of `core.digests`' composing functions besides the session."""
+
+    edition: Edition
+    sources: list[str]
+    tz: ZoneInfo
+    now: datetime
+    writer: digests.Writer | None
+    keep_summaries: bool
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import click
 from rich.console import Console
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The pipeline (aiohttp, the fetcher, the composer) is imported by the two functions that
 # ingest: `digest sources` and `digest articles` only read the database, and answer faster.
 
-__all__ = ["ingest_report", "summary_line"]
+__all__ = ["ArticleItem", "ingest_report", "stored_articles", "summary_line"]
 
 
 def ingest_report(
@@ -193,13 +193,29 @@ def articles_command(
     click.echo(f"{len(items)} articles")
 
 
+class ArticleItem(TypedDict):
+    """One stored article as `digest articles --format json` prints it."""
+
+    title: str
+    company: str
+    source: str
+    url: str
+    edition: str
+    published: str
+    first_seen: str
+    author: str
+    words: int
+    text_kind: str
+    tags: list[str]
+
+
 def stored_articles(
     runtime: Runtime,
     *,
     since: str | date | None = None,
     edition: str | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ArticleItem]:
     """Stored articles as JSON-ready dicts (title, company, source, url, published, …)."""
     tz = runtime.settings.tz
     start = None
@@ -219,8 +235,8 @@ def stored_articles(
             "source": source_name,
             "url": article.url,
             "edition": article.edition,
-            "published": _iso(article.published_at),
-            "first_seen": _iso(article.first_seen_at),
+            "published": format_utc(article.published_at),
+            "first_seen": format_utc(article.first_seen_at),
             "author": article.author,
             "words": article.words,
             "text_kind": article.text_kind,

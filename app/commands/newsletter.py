@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.console import Console
@@ -132,7 +132,21 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No subscribers yet.")
 
 
-def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
+class SubscriberItem(TypedDict):
+    """One subscriber as `digest newsletter subscribers --format json` prints it."""
+
+    id: int | None
+    email: str
+    editions: list[str]
+    status: str
+    created_at: str | None
+    confirmed_at: str | None
+    unsubscribed_at: str | None
+    bounced_at: str | None
+    last_error: str | None
+
+
+def _subscriber_dict(row: Subscriber) -> SubscriberItem:
     def stamp(value: datetime | None) -> str | None:
         return format_utc(value) if value else None
 

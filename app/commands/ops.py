@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import click
 from rich.console import Console
@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import format_option
-from app.jobs import JOBS, Schedule, flat_counts, steps_for
+from app.jobs import JOBS, Counts, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
 from core.dates import show_utc
@@ -26,7 +26,7 @@ from storage.db import current_revision
 if TYPE_CHECKING:
     from app.worker import Worker
 
-__all__ = ["build_worker", "status_report"]
+__all__ = ["StatusReport", "build_worker", "status_report"]
 
 _OVERDUE = timedelta(minutes=10)
 
@@ -158,7 +158,59 @@ def build_worker(runtime: Runtime) -> Worker:
     )
 
 
-def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
+class RunDetail(TypedDict, total=False):
+    """What `app.jobs.run_claimed` records of a run (JSON in `job_run.detail`)."""
+
+    counts: Counts
+    duration_ms: int
+    error: str
+    error_type: str
+    text: str | None  # a detail that is not JSON, as stored
+    value: object  # JSON that is not an object
+
+
+class JobStatus(TypedDict):
+    job: str
+    last_period: str | None
+    last_status: str  # ok | failed | running | never
+    last_started: datetime | None
+    last_finished: datetime | None
+    last_detail: RunDetail
+    next_run: datetime
+    worker_next_run: datetime | None  # the worker's own plan; long past: no worker runs
+    overdue: bool
+
+
+class SourceHealth(TypedDict):
+    name: str
+    edition: str
+    status: str
+    last_success: datetime | None
+    last_attempt: datetime | None
+    error_count: int
+    last_error: str | None
+    last_warning: str | None
+
+
+class PendingDelivery(TypedDict):
+    channel: str
+    target: str
+    issue: str
+    status: str
+    attempts: int
+    claimed_at: datetime
+    error: str | None
+
+
+class StatusReport(TypedDict):
+    """Everything `digest status` shows; `--format json` prints it (times in ISO 8601)."""
+
+    jobs: list[JobStatus]
+    sources: list[SourceHealth]
+    pending_deliveries: list[PendingDelivery]
+
+
+def status_report(runtime: Runtime, *, now: datetime) -> StatusReport:
     """Everything `digest status` shows, as plain data."""
     from app.worker import stored_next_runs
 
@@ -172,7 +224,7 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
         last = job_runs.last_runs(session=session)
         sources = feeds.list_feeds(session=session)
         pending = deliveries.pending(session=session)
-    jobs = []
+    jobs: list[JobStatus] = []
     for job in JOBS:
         run = last.get(job)
         jobs.append(
@@ -219,14 +271,15 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def _detail(text: str | None) -> dict[str, Any]:
+def _detail(text: str | None) -> RunDetail:
     import json
 
     try:
         value = json.loads(text or "{}")
     except ValueError:
         return {"text": text}
-    return value if isinstance(value, dict) else {"value": value}
+    # an object is what `run_claimed` wrote
+    return cast(RunDetail, value) if isinstance(value, dict) else {"value": value}
 
 
 def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
@@ -239,7 +292,7 @@ def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _print_report(report: dict[str, Any], console: Console) -> None:
+def _print_report(report: StatusReport, console: Console) -> None:
     jobs = Table(title="Jobs", title_justify="left")
     for column in (
         "job",

@@ -8,7 +8,7 @@ printed, with json for scripts wherever a command has a result worth reading bac
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
@@ -16,7 +16,7 @@ from core.sources import DEFAULT_EDITION
 
 __all__ = ["EDITION_HELP", "edition_option", "format_option"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+F = TypeVar("F", bound=Callable[..., object])  # the command function being decorated
 
 EDITION_HELP = "Edition, as named in sources.toml (tech, reads, videos, …)."
 _FORMAT_HELP = "How to print the result."

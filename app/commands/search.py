@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.table import Table
@@ -14,12 +14,25 @@ from app.commands.options import edition_option, format_option
 from app.wiring import Runtime
 from storage.search import ArticleHit, search_articles
 
-__all__ = ["search_command", "search_hits"]
+__all__ = ["HitItem", "search_command", "search_hits"]
+
+
+class HitItem(TypedDict):
+    """One search result as `digest search --format json` prints it."""
+
+    title: str
+    company: str
+    url: str
+    edition: str
+    published: str | None
+    tags: list[str]
+    deep_dive: str  # '' when not summarised yet
+    score: float  # higher is better, within one search
 
 
 def search_hits(
     runtime: Runtime, query: str, *, edition: str | None = None, limit: int = 10
-) -> list[dict[str, Any]]:
+) -> list[HitItem]:
     """The best matches as JSON-ready dicts (title, company, url, published, score, …)."""
     if edition is not None:
         runtime.catalogue.edition(edition)  # ConfigError for an unknown edition
@@ -28,7 +41,7 @@ def search_hits(
     return [_item(hit) for hit in hits]
 
 
-def _item(hit: ArticleHit) -> dict[str, Any]:
+def _item(hit: ArticleHit) -> HitItem:
     article = hit.article
     return {
         "title": article.title,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.table import Table
@@ -32,7 +32,7 @@ from core.sources import (
 from storage.feeds import article_counts, feed_status, list_feeds
 from storage.tables import FeedSource
 
-__all__ = ["follow_catalogue", "source_statuses", "sources_group"]
+__all__ = ["SourceItem", "follow_catalogue", "source_statuses", "sources_group"]
 
 
 def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalogue:
@@ -83,9 +83,27 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     _console().print(table)
 
 
+class SourceItem(TypedDict):
+    """One source as `digest sources --format json` prints it (docs/ingest.md)."""
+
+    name: str
+    company: str
+    url: str
+    fetch_url: str | None  # after a permanent redirect
+    edition: str
+    tags: list[str]
+    status: str
+    error: str | None
+    warning: str | None
+    articles: int
+    last_success: str | None
+    backoff_until: str | None
+    removed: str | None
+
+
 def source_statuses(
     runtime: Runtime, *, edition: str | None = None, removed: bool = False
-) -> list[dict[str, Any]]:
+) -> list[SourceItem]:
     """Every configured source (or one edition's) with its fetch state, as JSON-ready dicts;
     with `removed`, also the sources that left the file (status "removed")."""
     catalogue = follow_catalogue(runtime)
@@ -94,7 +112,7 @@ def source_statuses(
     with Session(runtime.engine) as session:
         rows = {row.name: row for row in list_feeds(session=session, removed=True)}
         counts = article_counts(session=session)
-    items = []
+    items: list[SourceItem] = []
     configured = {source.name for source in catalogue.sources}
     for source in catalogue.sources:
         if edition is not None and source.edition != edition:
@@ -133,7 +151,7 @@ def _item(
     status: str,
     row: FeedSource | None,
     counts: dict[int, int],
-) -> dict[str, Any]:
+) -> SourceItem:
     return {
         "name": name,
         "company": company,
