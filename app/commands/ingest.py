@@ -4,7 +4,6 @@ in sources.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypedDict
 
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.dates import day_bounds, format_utc, parse_day, today
@@ -51,7 +50,7 @@ def ingest_report(
 
 
 @click.command("ingest")
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option("--source", "-s", "source_name", default=None, help="Only the source with this name.")
 @click.option(
     "--no-fulltext",
@@ -86,7 +85,7 @@ def ingest_command(
     )
     if fmt == "json":
         outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
-        click.echo(json.dumps({"counts": report.counts(), "sources": outcomes}, indent=2))
+        echo_json({"counts": report.counts(), "sources": outcomes})
     else:
         console.print(_report_table(report))
         console.print(summary_line(report.counts()))
@@ -158,7 +157,7 @@ def _escape(text: str) -> str:
     default=None,
     help="Only posts published on or after this day (2026-04-01, today, yesterday; DIGEST_TZ).",
 )
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first)."
 )
@@ -176,7 +175,7 @@ def articles_command(
     """
     items = stored_articles(runtime, since=since, edition=edition, limit=limit)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     table = Table(show_edge=False, pad_edge=False)
     for name in ("Published", "Company", "Title", "Words", "Text"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -12,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.options import format_option
+from app.commands.options import echo_json, format_option
 from app.jobs import JOBS, Counts, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
@@ -103,17 +104,25 @@ def serve(runtime: Runtime, host: str, port: int | None, with_worker: bool) -> N
     is_flag=True,
     help="Run whatever is due now (and not yet done), then exit; for cron-style platforms.",
 )
+@format_option("text", "json", default="text")
 @click.pass_obj
-def worker_command(runtime: Runtime, once: bool) -> None:
+def worker_command(runtime: Runtime, once: bool, fmt: str) -> None:
     """Run the scheduler: ingest every INGEST_EVERY, post daily at DAILY_AT, mail at WEEKLY_AT.
 
     Stops on SIGTERM or Ctrl-C after the running job has finished. Several workers may
     share one database: each period is claimed once, so nothing is posted or mailed twice.
+    `--format json` is for `--once`: {runs: [{job, period, status, counts, error, duration_ms}]}.
     """
+    if fmt == "json" and not once:
+        raise click.UsageError("--format json reports the runs of --once: add --once")
     worker = build_worker(runtime)
     _log_jobs()
     if once:
-        for result in worker.catch_up():
+        results = worker.catch_up()
+        if fmt == "json":
+            echo_json({"runs": [dataclasses.asdict(result) for result in results]})
+            return
+        for result in results:
             click.echo(f"{result.job} {result.period}: {result.status}")
         return
     settings = runtime.settings
@@ -133,9 +142,7 @@ def status(runtime: Runtime, fmt: str, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
     report = status_report(runtime, now=runtime.clock())
     if as_json or fmt == "json":
-        import json
-
-        click.echo(json.dumps(report, indent=2, default=str))
+        echo_json(report)
         return
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: wide lines beat folded cells for grep

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TypedDict
 
 import click
@@ -10,7 +9,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.ingest import _console, _escape, _iso
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.wiring import Runtime
 from storage.search import ArticleHit, search_articles
 
@@ -57,7 +56,7 @@ def _item(hit: ArticleHit) -> HitItem:
 
 @click.command("search")
 @click.argument("words", nargs=-1, required=True)
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @format_option("table", "json", default="table")
 @click.pass_obj
@@ -75,7 +74,7 @@ def search_command(
     query = " ".join(words)
     items = search_hits(runtime, query, edition=edition, limit=limit)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     if not items:
         click.echo(f"Nothing stored matches {query!r}.")

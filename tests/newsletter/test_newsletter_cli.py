@@ -270,3 +270,121 @@ def test_send_exits_non_zero_while_a_delivery_of_the_issue_has_failed(
     assert first.exit_code == 1 and "1 failed" in first.output
     assert again.exit_code == 1, again.output  # the failure is still there: say so
     assert "1 delivery of this issue failed" in again.output
+
+
+# --- --format json --------------------------------------------------------------------------
+
+
+def invoke_json(runtime: Runtime, *args: str, exit_code: int = 0) -> dict:
+    result = CliRunner().invoke(cli, ["newsletter", *args, "--format", "json"], obj=runtime)
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout)
+
+
+def test_send_dry_run_as_json_counts_who_would_get_it(runtime: Runtime, sink: Sink, rollup) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    issue = plan.pop("issue")
+    assert plan == {
+        "edition": "tech",
+        "week": "2026-W14",
+        "dry_run": True,
+        "has_posts": True,
+        "audience": 2,
+        "already": 0,
+        "would_send": 2,
+    }
+    assert issue["subject"].startswith("Engineering @ Scale, week of 30 Mar: ")
+    assert issue["html_bytes"] > 1000 and issue["stories_shown"] == issue["stories_total"] > 0
+    assert sink.messages == []
+
+
+def test_send_as_json_reports_the_tally_and_a_second_run_sends_nothing(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    first = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert first == {
+        "edition": "tech",
+        "week": "2026-W14",
+        "dry_run": False,
+        "has_posts": True,
+        "audience": 2,
+        "sent": 2,
+        "already": 0,
+        "unrecorded": 0,
+        "deferred": 0,
+        "failed": 0,
+        "bounced": 0,
+        "unsubscribed": 0,
+        "remaining": 0,
+        "failed_for_good": 0,
+        "paused": None,
+    }
+    again = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert (again["sent"], again["already"]) == (0, 2)
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert (plan["already"], plan["would_send"]) == (2, 0)
+    assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
+
+
+def test_send_as_json_exits_1_with_the_failures_in_the_document(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "ok@example.com", "gone@example.com")
+    sink.answers["gone@example.com"] = "550 5.1.1 no such user"
+    first = invoke_json(runtime, "send", "--week", "2026-W14", exit_code=1)
+    assert (first["sent"], first["failed"], first["failed_for_good"]) == (1, 1, 1)
+    again = invoke_json(runtime, "send", "--week", "2026-W14", exit_code=1)
+    assert (again["sent"], again["failed"], again["failed_for_good"]) == (0, 0, 1)  # still there
+
+
+def test_a_week_without_posts_as_json_has_no_issue(runtime: Runtime, sink: Sink) -> None:
+    add_confirmed(runtime, "a@example.com")
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert (plan["has_posts"], plan["issue"], plan["would_send"]) == (False, None, 0)
+    sent = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert (sent["has_posts"], sent["audience"], sent["sent"]) == (False, 0, 0)
+    assert sink.messages == []
+
+
+def test_preview_as_json_carries_the_subject_and_both_bodies(runtime: Runtime, rollup) -> None:
+    store_rollup(runtime, rollup)
+    preview = invoke_json(runtime, "preview", "--week", "2026-W14")
+    assert set(preview) == {
+        "edition",
+        "week",
+        "subject",
+        "html_bytes",
+        "stories_shown",
+        "stories_total",
+        "html",
+        "text",
+    }
+    assert (preview["edition"], preview["week"]) == ("tech", "2026-W14")
+    assert preview["html"] == invoke(runtime, "preview", "--week", "2026-W14").output
+    assert (
+        preview["text"]
+        == invoke(runtime, "preview", "--week", "2026-W14", "--format", "text").output
+    )
+
+
+def test_import_as_json_counts_and_lists_the_invalid_lines(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email\nann@example.com\nbad\nann@example.com\n")
+    report = invoke_json(runtime, "import", str(path), "-e", "tech")
+    assert report == {
+        "edition": "tech",
+        "added": 1,
+        "existing": 0,
+        "duplicates": 1,
+        "invalid": [{"line": 3, "value": "bad", "reason": report["invalid"][0]["reason"]}],
+    }
+    assert "@-sign" in report["invalid"][0]["reason"]
+    again = invoke_json(runtime, "import", str(path))
+    assert (again["added"], again["existing"]) == (0, 1)
