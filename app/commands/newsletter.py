@@ -52,30 +52,39 @@ def newsletter_group() -> None:
 @newsletter_group.command("subscribe")
 @click.argument("email")
 @edition_option()
+@format_option("text", "json", default="text")
 @click.pass_obj
-def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
+def subscribe_command(runtime: Runtime, email: str, edition: str, fmt: str) -> None:
     """Subscribe EMAIL: it receives a confirmation link and nothing else until it is used.
 
     \b
     Examples:
       digest newsletter subscribe reader@example.com
+      digest newsletter subscribe reader@example.com --format json   # status, mailed, link
     """
     with Session(runtime.engine, expire_on_commit=False) as session:
         result = subscribers.subscribe(email, session=session, editions=[edition])
     row = result.subscriber
-    if not result.needs_confirmation or result.editions is not None:  # confirmed: as it is
-        click.echo(f"{row.email} is already subscribed (confirmed).")
-        return
-    if not runtime.settings.smtp_url:
-        click.echo(
+    confirmed = not result.needs_confirmation or result.editions is not None  # as it is
+    link = None
+    if confirmed:
+        text = f"{row.email} is already subscribed (confirmed)."
+    elif not runtime.settings.smtp_url:
+        link = subscribers.confirm_url(runtime.settings, row)
+        text = (
             f"{row.email} is pending. SMTP_URL is not set, so no mail was sent; "
-            f"the confirmation link is:\n{subscribers.confirm_url(runtime.settings, row)}"
+            f"the confirmation link is:\n{link}"
         )
-        return
-    message = subscribers.confirmation_message(row, settings=runtime.settings)
-    with SMTPSender.from_url(runtime.settings.smtp_url) as sender:
-        sender.send_message(message)
-    click.echo(f"{row.email} is pending: a confirmation link was mailed to it.")
+    else:
+        message = subscribers.confirmation_message(row, settings=runtime.settings)
+        with SMTPSender.from_url(runtime.settings.smtp_url) as sender:
+            sender.send_message(message)
+        text = f"{row.email} is pending: a confirmation link was mailed to it."
+    if fmt == "json":
+        mailed = not confirmed and link is None
+        echo_json({"email": row.email, "status": row.status, "mailed": mailed, "confirm_url": link})
+    else:
+        click.echo(text)
 
 
 @newsletter_group.command("unsubscribe")

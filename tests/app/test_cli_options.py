@@ -66,6 +66,7 @@ def test_the_commands_that_print_results_for_scripts_offer_json() -> None:
         "digest worker",
         "digest slack post-daily",
         "digest newsletter subscribers",
+        "digest newsletter subscribe",
         "digest newsletter import",
         "digest newsletter preview",
         "digest newsletter send",

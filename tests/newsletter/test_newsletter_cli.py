@@ -281,6 +281,25 @@ def invoke_json(runtime: Runtime, *args: str, exit_code: int = 0) -> dict:
     return json.loads(result.stdout)
 
 
+def test_subscribe_as_json_says_whether_the_link_was_mailed(runtime: Runtime, sink: Sink) -> None:
+    mailed = invoke_json(runtime, "subscribe", "Reader@Example.com")
+    assert mailed == {
+        "email": "reader@example.com",
+        "status": "pending",
+        "mailed": True,
+        "confirm_url": None,
+    }
+    assert len(sink.messages) == 1
+    runtime.settings = runtime.settings.replace(smtp_url="")
+    printed = invoke_json(runtime, "subscribe", "other@example.com")
+    assert (printed["mailed"], printed["status"]) == (False, "pending")
+    assert printed["confirm_url"].startswith("https://digest.example.org/confirm?token=")
+    add_confirmed(runtime, "known@example.com")
+    known = invoke_json(runtime, "subscribe", "known@example.com")
+    assert (known["status"], known["mailed"], known["confirm_url"]) == ("confirmed", False, None)
+    assert len(sink.messages) == 1
+
+
 def test_send_dry_run_as_json_counts_who_would_get_it(runtime: Runtime, sink: Sink, rollup) -> None:
     store_rollup(runtime, rollup)
     add_confirmed(runtime, "a@example.com", "b@example.com")
