@@ -254,8 +254,9 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, server, tmp_path):
-    opml = tmp_path / "reader.opml"
+def _reader_opml(folder: Path, server: FeedServer) -> Path:
+    """Another reader's export: one feed already in the sources file, two new ones."""
+    opml = folder / "reader.opml"
     opml.write_text(
         OPML.format(
             medium=server.url("/medium-rss/feed.xml"),
@@ -263,6 +264,11 @@ def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, 
             atom=server.url("/atom-excerpts/feed.xml"),
         )
     )
+    return opml
+
+
+def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, server, tmp_path):
+    opml = _reader_opml(tmp_path, server)
     result = _invoke(runtime, "sources", "import", str(opml), "--edition", "tech")
     assert result.exit_code == 0, result.output
     assert "skipped Example Medium: already in the sources file" in result.output
@@ -274,14 +280,7 @@ def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, 
 
 
 def test_import_as_json_lists_what_was_added_and_the_notes(runtime, sources_file, server, tmp_path):
-    opml = tmp_path / "reader.opml"
-    opml.write_text(
-        OPML.format(
-            medium=server.url("/medium-rss/feed.xml"),
-            hugo=server.url("/hugo-site/feed.xml"),
-            atom=server.url("/atom-excerpts/feed.xml"),
-        )
-    )
+    opml = _reader_opml(tmp_path, server)
     result = _invoke(runtime, "sources", "import", str(opml), "-e", "tech", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
