@@ -73,7 +73,7 @@ def ingest_command(
       digest ingest
       digest ingest --edition reads --no-fulltext
       digest ingest --source "Netflix Tech Blog"
-      digest ingest --format json     # the counts and every source's outcome
+      digest ingest --format json     # the counts, every source's outcome, the digests composed
     """
     console = _console()
     report = ingest_report(
@@ -83,16 +83,16 @@ def ingest_command(
         fulltext=False if no_fulltext else None,
         progress=console.is_terminal,
     )
-    if fmt == "json":
-        outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
-        echo_json({"counts": report.counts(), "sources": outcomes})
-    else:
-        console.print(_report_table(report))
-        console.print(summary_line(report.counts()))
     # the archive, its feeds and /digest list the recent periods with posts from here on
     from app.pipeline import Pipeline
 
-    Pipeline(runtime).backfill(edition=edition)
+    composed = Pipeline(runtime).backfill(edition=edition)
+    if fmt == "json":
+        outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
+        echo_json({"counts": report.counts(), "sources": outcomes, "backfill": composed})
+    else:
+        console.print(_report_table(report))
+        console.print(summary_line(report.counts()))
 
 
 def summary_line(counts: dict[str, int]) -> str:

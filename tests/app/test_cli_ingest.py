@@ -215,3 +215,6 @@ def test_ingest_format_json_gives_the_counts_and_each_outcome(runtime):
     outcomes = {item["name"]: item for item in report["sources"]}
     assert outcomes["Example Medium"]["status"] == "ok" and outcomes["Example Medium"]["new"] == 2
     assert outcomes["Broken Host"]["error"] == "the server sent an HTML page, not a feed"
+    assert set(report) == {"counts", "sources", "backfill"}
+    # Example Medium's two posts, on two days of one week, composed and stored
+    assert report["backfill"] == {"tech": {"days": 2, "weeks": 1}}
