@@ -33,6 +33,7 @@ def _summarise(
     since: str | None,
     *,
     estimate: bool = False,
+    edition: str | None = None,
     line: bool = True,
     fmt: str = "text",
 ) -> None:
@@ -41,15 +42,26 @@ def _summarise(
     the counts on stdout."""
     day = parse_day(since, today=pipeline.today()) if since else None
     if estimate:
-        if fmt == "json":  # `Pipeline.estimate` says it in a sentence, made for people
-            raise click.UsageError("--estimate prints a sentence: use it without --format json")
-        click.echo(pipeline.estimate(since=day), err=True)
+        plan = pipeline.estimate(since=day, edition=edition)
+        if fmt == "json":
+            echo_json(
+                {"since": day.isoformat() if day else None, "edition": edition, **plan.as_dict()}
+            )
+        click.echo(plan.sentence(), err=True)
         return
     with progress_bar("Summarising") as bar, pipeline.run() as summariser:
-        counts = pipeline.summarise(since=day, on_progress=bar.update if bar else None)
+        counts = pipeline.summarise(
+            since=day, edition=edition, on_progress=bar.update if bar else None
+        )
     if fmt == "json":
         by_kind = {kind: counts.get(kind, 0) for kind in ("extractive", "llm", "title-only")}
-        echo_json({"since": day.isoformat() if day else None, "counts": {**counts, **by_kind}})
+        echo_json(
+            {
+                "since": day.isoformat() if day else None,
+                "edition": edition,
+                "counts": {**counts, **by_kind},
+            }
+        )
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
@@ -78,12 +90,18 @@ _ESTIMATE = click.option(
 _SUMMARY_FORMAT = format_option("text", "json", default="text")
 
 
+_ANY_EDITION = edition_option(unset="every edition")
+
+
 @click.command("summarise")
 @_SINCE
+@_ANY_EDITION
 @_ESTIMATE
 @_SUMMARY_FORMAT
 @click.pass_obj
-def summarise_command(runtime: Runtime, since: str | None, estimate: bool, fmt: str) -> None:
+def summarise_command(
+    runtime: Runtime, since: str | None, edition: str | None, estimate: bool, fmt: str
+) -> None:
     """Write deep dives for articles that have none (alias: summarize).
 
     Uses DIGEST_SUMMARISER: extractive (default, offline) or llm (LLM_BASE_URL, LLM_MODEL).
@@ -92,19 +110,23 @@ def summarise_command(runtime: Runtime, since: str | None, estimate: bool, fmt: 
     \b
     Examples:
       digest summarise --since yesterday
-      digest summarise --format json   # {since, counts: {pending, summarised, extractive, …}}
+      digest summarise -e tech --estimate --format json   # {pending, model, estimate, …}
+      digest summarise --format json   # {since, edition, counts: {pending, summarised, …}}
     """
-    _summarise(Pipeline(runtime), since, estimate=estimate, fmt=fmt)
+    if edition is not None:
+        runtime.catalogue.edition(edition)  # ConfigError for an unknown edition
+    _summarise(Pipeline(runtime), since, edition=edition, estimate=estimate, fmt=fmt)
 
 
 @click.command("summarize", hidden=True)
 @_SINCE
+@_ANY_EDITION
 @_ESTIMATE
 @_SUMMARY_FORMAT
-@click.pass_obj
-def summarize_command(runtime: Runtime, since: str | None, estimate: bool, fmt: str) -> None:
+@click.pass_context
+def summarize_command(ctx: click.Context, **options: object) -> None:
     """Alias of `summarise`."""
-    _summarise(Pipeline(runtime), since, estimate=estimate, fmt=fmt)
+    ctx.invoke(summarise_command, **options)
 
 
 _EDITION = edition_option()
