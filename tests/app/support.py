@@ -1,8 +1,10 @@
-"""Helpers of tests/app: the web app served by uvicorn on loopback, and sample digests."""
+"""Helpers of tests/app: the web app served by uvicorn on loopback, sample digests, and
+calls raced against each other in threads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
@@ -22,6 +24,30 @@ def serve_app(app: ASGIApp) -> Iterator[str]:
     """Run `app` (with its lifespan) under a real uvicorn on loopback; yields its base URL."""
     with serve_asgi(app, lifespan="on") as url:
         yield url
+
+
+def at_once(*calls: Callable[[], object], timeout: float = 30) -> list[BaseException]:
+    """Run each call in a thread of its own, all released together; what they raised.
+
+    How two workers race for one claim: the errors come back so the test asserts on them
+    (an exception in a thread would otherwise only be printed).
+    """
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors
 
 
 def daily_digest(day: date, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> DailyDigest:

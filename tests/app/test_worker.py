@@ -6,6 +6,7 @@ wait for APScheduler's own thread to hand a job over.
 
 from __future__ import annotations
 
+import functools
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from core.config import Settings
 from storage.db import make_engine
 from storage.tables import JobRun
 from tests.app.fakes import FakeSteps
+from tests.app.support import at_once
 
 CHILD = Path(__file__).with_name("worker_child.py")
 THURSDAY_1030 = datetime(2026, 4, 2, 10, 30, tzinfo=UTC)  # DAILY_AT 08:00 UTC has passed
@@ -121,21 +123,7 @@ def test_two_workers_on_one_database_post_once(
 ) -> None:
     engines = [make_engine(database_url), make_engine(database_url)]
     pair = [_worker(worker_settings, e, fake, THURSDAY_1030) for e in engines]
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def fire(worker: Worker) -> None:
-        barrier.wait()
-        try:
-            worker.fire("daily")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fire, args=(w,)) for w in pair]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = at_once(*(functools.partial(w.fire, "daily") for w in pair))
     for engine in engines:
         engine.dispose()
 

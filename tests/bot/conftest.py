@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,13 +12,14 @@ from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.pipeline import Pipeline
 from app.wiring import Runtime
-from bot.app import build_app
+from bot.app import build_app, installation_store
 from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
 from storage.digests import save_digest
@@ -185,6 +186,29 @@ def slack_settings(database_url: str, api: SlackAPI, **extra: str) -> Settings:
             **extra,
         }
     )
+
+
+# An app installed by OAuth: no bot token in the settings, one stored per workspace.
+OAUTH = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "111.222", "SLACK_CLIENT_SECRET": "secret"}
+
+
+def install_workspaces(
+    settings: Settings, *, engine: Engine, teams: Sequence[str] = ("T1", "T2"), **fields: Any
+) -> None:
+    """Store an OAuth installation for each team, with bot token `xoxb-<team>`."""
+    store = installation_store(settings, engine=engine)
+    for team in teams:
+        store.save(
+            Installation(
+                app_id="A0APP",
+                team_id=team,
+                user_id="U0INSTALLER",
+                bot_token=f"xoxb-{team}",
+                bot_id="B0BOT",
+                bot_user_id="U0BOT",
+                **fields,
+            )
+        )
 
 
 def command_body(api: SlackAPI, text: str, **fields: str) -> str:

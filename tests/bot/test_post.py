@@ -17,8 +17,10 @@ from core.errors import ConfigError
 from storage import channels as subscriptions
 from storage import deliveries
 from tests.bot.conftest import (
+    OAUTH,
     add_article,
     add_source,
+    install_workspaces,
     make_daily,
     slack_settings,
     store_daily,
@@ -295,30 +297,8 @@ def test_cli_a_quiet_day_is_not_a_failure(
 
 
 def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: SlackAPI) -> None:
-    from slack_sdk.oauth.installation_store import Installation
-
-    from bot.app import installation_store
-
-    settings = _settings(
-        stored,
-        slack_api,
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID="111.222",
-        SLACK_CLIENT_SECRET="secret",
-    )
-    store = installation_store(settings, engine=stored)
-    for team in ("T1", "T2"):
-        store.save(
-            Installation(
-                app_id="A0APP",
-                team_id=team,
-                user_id="U0INSTALLER",
-                bot_token=f"xoxb-{team}",
-                bot_id="B0BOT",
-                bot_user_id="U0BOT",
-                bot_scopes="commands,chat:write",
-            )
-        )
+    settings = _settings(stored, slack_api, **OAUTH)
+    install_workspaces(settings, engine=stored, bot_scopes="commands,chat:write")
     with Session(stored) as session:
         for team in ("T1", "T2", "T3"):
             subscriptions.subscribe(session=session, team_id=team, channel_id="C1", edition="tech")
