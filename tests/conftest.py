@@ -1,4 +1,5 @@
-"""Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL).
+"""Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL),
+and `store_digest`, which stores a composed digest as composing would.
 
 The network is blocked except loopback (pytest-socket, `--allow-hosts` in pyproject.toml).
 Every test that takes `engine` runs twice: on SQLite and on the local PostgreSQL. PostgreSQL
@@ -22,7 +23,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.config import Settings
+from core.model import DailyDigest, WeeklyRollup
 from storage.db import make_engine, upgrade
+from storage.digests import save_digest
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -71,6 +74,23 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def now() -> datetime:
     return FIXED_NOW
+
+
+def store_digest(session: Session, digest: DailyDigest | WeeklyRollup) -> None:
+    """Store a daily digest or weekly rollup under its edition and period, with its tags. Commits."""
+    if isinstance(digest, DailyDigest):
+        kind, period = "daily", digest.date.isoformat()
+    else:
+        kind, period = "weekly", digest.week
+    save_digest(
+        session=session,
+        edition=digest.edition,
+        kind=kind,
+        period=period,
+        title=digest.title,
+        payload=digest.to_dict(),
+        tags=digest.tags,
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp
 
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
-from storage.digests import save_digest
+from tests.conftest import store_digest
 from tests.peers.asgi import serve_asgi
 
 BASE_URL = "https://digest.example.org"
@@ -117,17 +117,6 @@ def weekly_rollup(week: str, *, edition: str = "tech", tags: tuple[str, ...] = (
 
 
 def store(engine: Engine, digest: DailyDigest | WeeklyRollup) -> None:
+    """`store_digest` in a session of its own."""
     with Session(engine) as session:
-        if isinstance(digest, DailyDigest):
-            kind, period = "daily", digest.date.isoformat()
-        else:
-            kind, period = "weekly", digest.week
-        save_digest(
-            session=session,
-            edition=digest.edition,
-            kind=kind,
-            period=period,
-            title=digest.title,
-            payload=digest.to_dict(),
-            tags=digest.tags,
-        )
+        store_digest(session, digest)

@@ -22,7 +22,6 @@ from app.wiring import Runtime
 from bot.app import build_app, installation_store
 from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
-from storage.digests import save_digest
 from storage.tables import Article, DeepDiveRow, FeedSource
 from tests.peers.slack_api import TEAM_ID, SlackAPI
 from tests.peers.slack_api import slack_api as _slack_api
@@ -99,28 +98,6 @@ def make_weekly(week: str = "2026-W14", *, stories: int = 3) -> WeeklyRollup:
             for i in range(stories)
         ),
         patterns=(),
-    )
-
-
-def store_daily(session: Session, digest: DailyDigest) -> None:
-    save_digest(
-        session=session,
-        edition=digest.edition,
-        kind="daily",
-        period=digest.date.isoformat(),
-        title=digest.title,
-        payload=digest.to_dict(),
-    )
-
-
-def store_weekly(session: Session, rollup: WeeklyRollup) -> None:
-    save_digest(
-        session=session,
-        edition=rollup.edition,
-        kind="weekly",
-        period=rollup.week,
-        title=rollup.title,
-        payload=rollup.to_dict(),
     )
 
 

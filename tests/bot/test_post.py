@@ -23,8 +23,8 @@ from tests.bot.conftest import (
     install_workspaces,
     make_daily,
     slack_settings,
-    store_daily,
 )
+from tests.conftest import store_digest
 from tests.peers.slack_api import SlackAPI
 
 DAY = date(2026, 4, 1)
@@ -34,7 +34,7 @@ DIGEST = make_daily(DAY, dives=6)  # what the stored fixture holds, and what is 
 @pytest.fixture
 def stored(engine: Engine) -> Engine:
     with Session(engine) as session:
-        store_daily(session, DIGEST)
+        store_digest(session, DIGEST)
     return engine
 
 
@@ -197,7 +197,7 @@ def test_cli_posts_and_reports_each_channel(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
     env = {
         "DATABASE_URL": sqlite_url,
@@ -253,7 +253,7 @@ def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
         # a run that crashed mid-post left its claim behind
         deliveries.claim(
             session=session, channel="slack", target="C9", issue="tech/daily/2026-04-01"
@@ -286,7 +286,7 @@ def test_cli_a_quiet_day_is_not_a_failure(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=0))
+        store_digest(session, make_daily(DAY, dives=0))
     result = CliRunner().invoke(
         cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
         obj=Runtime(settings=slack_settings(sqlite_url, slack_api)),

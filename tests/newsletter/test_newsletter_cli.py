@@ -17,8 +17,9 @@ from app.wiring import Runtime
 from core.config import Settings
 from storage import subscribers as store
 from storage.db import session_scope
-from storage.digests import load_digest, save_digest
+from storage.digests import load_digest
 from storage.tables import Article, FeedSource
+from tests.conftest import store_digest
 from tests.peers.smtp import Sink
 
 NOW = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)  # the Wednesday after week 2026-W14
@@ -61,10 +62,7 @@ def invoke(runtime: Runtime, *args: str):
 
 def store_rollup(runtime: Runtime, rollup) -> None:
     with session_scope(runtime.engine) as session:
-        save_digest(
-            session=session, edition=rollup.edition, kind="weekly", period=rollup.week,
-            title=rollup.title, payload=rollup.to_dict(),
-        )  # fmt: skip
+        store_digest(session, rollup)
 
 
 def add_confirmed(runtime: Runtime, *emails: str) -> None:
