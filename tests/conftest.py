@@ -115,23 +115,23 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def new_postgres_database(prefix: str) -> Iterator[str]:
-    """The URL of a new, empty database on the local PostgreSQL server, dropped on exit;
-    skips the test when no server answers."""
+def new_postgres_database(prefix: str, *, admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """The URL of a new, empty database on the PostgreSQL server of `admin_url`, dropped on
+    exit; skips the test when no server answers (bench/search.py uses it too)."""
     try:
         import psycopg
 
         admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
+            admin_url.replace("postgresql+psycopg://", "postgresql://"),
             autocommit=True,
             connect_timeout=3,
         )
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url}: {exc}")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
