@@ -1,8 +1,9 @@
-"""Helpers of tests/app: the web app served by uvicorn on loopback, sample digests, and
-calls raced against each other in threads."""
+"""Helpers of tests/app: the web app served by uvicorn on loopback, sample digests, calls
+raced against each other in threads, and `digest` run as a child process."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,24 @@ def at_once(*calls: Callable[[], object], timeout: float = 30) -> list[BaseExcep
     for thread in threads:
         thread.join(timeout=timeout)
     return errors
+
+
+@contextmanager
+def child(args: list[str], *, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """Start `args` with text output on a pipe (stderr joined); killed on exit if still running.
+
+    The test signals and waits for it itself; this only makes sure a failed assertion
+    never leaves a server behind.
+    """
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def daily_digest(day: date, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> DailyDigest:
