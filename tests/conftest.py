@@ -1,5 +1,5 @@
 """Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL),
-and `store_digest`, which stores a composed digest as composing would.
+and the rows tests of every package store: sources, articles, composed digests.
 
 The network is blocked except loopback (pytest-socket, `--allow-hosts` in pyproject.toml).
 Every test that takes `engine` runs twice: on SQLite and on the local PostgreSQL. PostgreSQL
@@ -26,6 +26,7 @@ from core.config import Settings
 from core.model import DailyDigest, WeeklyRollup
 from storage.db import make_engine, upgrade
 from storage.digests import save_digest
+from storage.tables import Article, DeepDiveRow, FeedSource
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -74,6 +75,58 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def now() -> datetime:
     return FIXED_NOW
+
+
+def add_source(session: Session, name: str = "Netflix Tech Blog", **fields: object) -> FeedSource:
+    """Store a feed source (Netflix's, in the tech edition, unless `fields` say otherwise)."""
+    values: dict[str, object] = {
+        "company": "Netflix",
+        "url": f"https://{name.replace(' ', '').lower()}.example/feed",
+        "edition": "tech",
+        "status": "ok",
+    }
+    values.update(fields)
+    source = FeedSource(name=name, **values)
+    session.add(source)
+    session.commit()
+    session.refresh(source)
+    return source
+
+
+def add_article(
+    session: Session,
+    source: FeedSource,
+    *,
+    title: str,
+    company: str | None = None,
+    tags: str = "",
+    dive: str = "",
+    published: datetime | None = None,
+    url: str | None = None,
+    **fields: object,
+) -> Article:
+    """Store an article of `source` (other columns from `fields`), with an extractive deep
+    dive when `dive` is given."""
+    published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
+    values: dict[str, object] = {
+        "url": url or f"https://example.com/{abs(hash((title, published)))}",
+        "fingerprint": str(abs(hash(title)))[:16],
+        "source_id": source.id or 0,
+        "edition": source.edition,
+        "company": company or source.company,
+        "title": title,
+        "tags": tags,
+        "published_at": published,
+    }
+    values.update(fields)
+    article = Article(**values)  # type: ignore[arg-type]
+    session.add(article)
+    session.commit()
+    session.refresh(article)
+    if dive:
+        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
+        session.commit()
+    return article
 
 
 def store_digest(session: Session, digest: DailyDigest | WeeklyRollup) -> None:

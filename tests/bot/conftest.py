@@ -15,14 +15,12 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from app.pipeline import Pipeline
 from app.wiring import Runtime
 from bot.app import build_app, installation_store
 from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
-from storage.tables import Article, DeepDiveRow, FeedSource
 from tests.peers.slack_api import TEAM_ID, SlackAPI
 from tests.peers.slack_api import slack_api as _slack_api
 
@@ -99,52 +97,6 @@ def make_weekly(week: str = "2026-W14", *, stories: int = 3) -> WeeklyRollup:
         ),
         patterns=(),
     )
-
-
-def add_source(session: Session, name: str = "Netflix Tech Blog", **fields: object) -> FeedSource:
-    values: dict[str, object] = {
-        "company": "Netflix",
-        "url": f"https://{name.replace(' ', '').lower()}.example/feed",
-        "edition": "tech",
-        "status": "ok",
-    }
-    values.update(fields)
-    source = FeedSource(name=name, **values)
-    session.add(source)
-    session.commit()
-    session.refresh(source)
-    return source
-
-
-def add_article(
-    session: Session,
-    source: FeedSource,
-    *,
-    title: str,
-    company: str | None = None,
-    tags: str = "",
-    dive: str = "",
-    published: datetime | None = None,
-    url: str | None = None,
-) -> Article:
-    published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
-    article = Article(
-        url=url or f"https://example.com/{abs(hash((title, published)))}",
-        fingerprint=str(abs(hash(title)))[:16],
-        source_id=source.id or 0,
-        edition=source.edition,
-        company=company or source.company,
-        title=title,
-        tags=tags,
-        published_at=published,
-    )
-    session.add(article)
-    session.commit()
-    session.refresh(article)
-    if dive:
-        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
-        session.commit()
-    return article
 
 
 # --- signed Slack requests ---------------------------------------------------------------

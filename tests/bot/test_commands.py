@@ -17,15 +17,13 @@ from bot.commands import Query, parse_command
 from storage import channels as subscriptions
 from tests.bot.conftest import (
     action_body,
-    add_article,
-    add_source,
     command_body,
     dispatch,
     front,
     make_daily,
     make_weekly,
 )
-from tests.conftest import store_digest
+from tests.conftest import add_article, add_source, store_digest
 from tests.peers.slack_api import SlackAPI
 
 TODAY = date(2026, 4, 1)  # a Wednesday in ISO week 2026-W14

@@ -18,13 +18,11 @@ from storage import channels as subscriptions
 from storage import deliveries
 from tests.bot.conftest import (
     OAUTH,
-    add_article,
-    add_source,
     install_workspaces,
     make_daily,
     slack_settings,
 )
-from tests.conftest import store_digest
+from tests.conftest import add_article, add_source, store_digest
 from tests.peers.slack_api import SlackAPI
 
 DAY = date(2026, 4, 1)

@@ -1,4 +1,5 @@
-"""Helpers of tests/storage: a stored source and articles one number apart, at a fixed T0."""
+"""Helpers of tests/storage: Acme's blog and its numbered posts at a fixed T0 (stored with
+tests/conftest.py's add_source and add_article)."""
 
 from __future__ import annotations
 
@@ -7,34 +8,28 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from storage.tables import Article, FeedSource
+from tests.conftest import add_article, add_source
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 
-def add_source(session: Session, name: str = "Acme Blog", edition: str = "tech") -> FeedSource:
-    source = FeedSource(
-        name=name, company="Acme", url=f"https://{name}.example/feed", edition=edition, weight=1.2
-    )
-    session.add(source)
-    session.commit()
-    return source
+def add_acme(session: Session, name: str = "Acme Blog", edition: str = "tech") -> FeedSource:
+    return add_source(
+        session, name, company="Acme", url=f"https://{name}.example/feed", edition=edition,
+        weight=1.2, status="never",
+    )  # fmt: skip
 
 
-def add_article(session: Session, source: FeedSource, n: int, **fields: object) -> Article:
+def add_post(
+    session: Session, source: FeedSource, n: int, *, published_at: datetime = T0, **fields: object
+) -> Article:
+    """Post `n` of `source`, published, first seen and updated at T0 unless `fields` say."""
     values: dict[str, object] = {
         "url": f"https://acme.example/{n}",
         "fingerprint": f"fp{n}",
-        "source_id": source.id,
-        "edition": source.edition,
-        "company": source.company,
-        "title": f"Post {n}",
         "text": f"Text of post {n}.",
-        "published_at": T0,
         "first_seen_at": T0,
         "updated_at": T0,
+        **fields,
     }
-    values.update(fields)
-    article = Article(**values)  # type: ignore[arg-type]
-    session.add(article)
-    session.commit()
-    return article
+    return add_article(session, source, title=f"Post {n}", published=published_at, **values)  # type: ignore[arg-type]

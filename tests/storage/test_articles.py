@@ -20,7 +20,7 @@ from storage.articles import (
 )
 from storage.feeds import article_counts, sync_sources
 from storage.tables import Article
-from tests.storage.conftest import T0, add_article, add_source
+from tests.storage.conftest import T0, add_acme, add_post
 
 BLOG = Source(name="Blog", company="Acme", url="https://acme.example/feed", edition="tech")
 VIDS = Source(name="Vids", company="Acme", url="https://acme.example/vids", edition="videos")
@@ -83,9 +83,9 @@ def test_list_articles_filters_by_time_and_edition_newest_first(session, now):
 
 
 def test_articles_without_a_deep_dive_need_one(session: Session) -> None:
-    source = add_source(session)
-    first = add_article(session, source, 1)
-    second = add_article(session, source, 2)
+    source = add_acme(session)
+    first = add_post(session, source, 1)
+    second = add_post(session, source, 2)
     assert first.id is not None
     deep_dives.save_deep_dive(
         session=session, article_id=first.id, text="dd", summariser="extractive"
@@ -96,8 +96,8 @@ def test_articles_without_a_deep_dive_need_one(session: Session) -> None:
 
 
 def test_an_article_updated_after_its_deep_dive_needs_one_again(session: Session) -> None:
-    source = add_source(session)
-    article = add_article(session, source, 1)
+    source = add_acme(session)
+    article = add_post(session, source, 1)
     assert article.id is not None
     row = deep_dives.save_deep_dive(
         session=session, article_id=article.id, text="dd", summariser="extractive", text_hash="h"
@@ -112,19 +112,19 @@ def test_an_article_updated_after_its_deep_dive_needs_one_again(session: Session
 
 
 def test_pending_articles_come_newest_first(session: Session) -> None:
-    source = add_source(session)
+    source = add_acme(session)
     for n in range(3):
-        add_article(session, source, n, published_at=T0 + timedelta(hours=n))
+        add_post(session, source, n, published_at=T0 + timedelta(hours=n))
     pending = articles_needing_summary(session=session)
     assert [a.url for a, _ in pending] == [f"https://acme.example/{n}" for n in (2, 1, 0)]
 
 
 def test_since_and_edition_narrow_the_pending_articles(session: Session) -> None:
-    tech = add_source(session)
-    reads = add_source(session, "Reads", edition="reads")
-    add_article(session, tech, 1, published_at=T0 - timedelta(days=3))
-    add_article(session, tech, 2)
-    add_article(session, reads, 3)
+    tech = add_acme(session)
+    reads = add_acme(session, "Reads", edition="reads")
+    add_post(session, tech, 1, published_at=T0 - timedelta(days=3))
+    add_post(session, tech, 2)
+    add_post(session, reads, 3)
     since = articles_needing_summary(session=session, since=T0 - timedelta(days=1))
     assert [a.url for a, _ in since] == ["https://acme.example/3", "https://acme.example/2"]
     only = articles_needing_summary(session=session, edition="reads")
@@ -132,12 +132,12 @@ def test_since_and_edition_narrow_the_pending_articles(session: Session) -> None
 
 
 def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session) -> None:
-    source = add_source(session)
+    source = add_acme(session)
     day, start, end = date(2026, 4, 1), T0 - timedelta(hours=9), T0 + timedelta(hours=15)
-    in_day = add_article(session, source, 1)
-    late = add_article(session, source, 2, published_at=T0 - timedelta(days=2))
-    add_article(session, source, 3, published_at=T0 - timedelta(days=2), first_seen_at=end)
-    add_article(session, source, 4, published_at=T0 + timedelta(days=2))
+    in_day = add_post(session, source, 1)
+    late = add_post(session, source, 2, published_at=T0 - timedelta(days=2))
+    add_post(session, source, 3, published_at=T0 - timedelta(days=2), first_seen_at=end)
+    add_post(session, source, 4, published_at=T0 + timedelta(days=2))
     keys = digests.post_keys(session=session, edition="tech", days=[day], start=start, end=end)
     assert [k.id for k in keys] == [in_day.id]
     with_late = digests.post_keys(

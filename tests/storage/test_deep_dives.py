@@ -8,12 +8,12 @@ from sqlmodel import Session
 
 from storage import deep_dives
 from storage.articles import articles_in_window
-from tests.storage.conftest import T0, add_article, add_source
+from tests.storage.conftest import T0, add_acme, add_post
 
 
 def test_saving_a_deep_dive_twice_replaces_it(session: Session) -> None:
-    source = add_source(session)
-    article = add_article(session, source, 1)
+    source = add_acme(session)
+    article = add_post(session, source, 1)
     assert article.id is not None
     deep_dives.save_deep_dive(
         session=session, article_id=article.id, text="one", summariser="extractive"

@@ -10,7 +10,7 @@ from sqlmodel import Session, delete, select
 
 from storage import search
 from storage.tables import Article, DeepDiveRow
-from tests.bot.conftest import add_article, add_source
+from tests.conftest import add_article, add_source
 
 
 def _titles(session: Session, query: str, **options: object) -> list[str]:
