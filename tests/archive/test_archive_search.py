@@ -17,7 +17,7 @@ from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from tests.app.support import BASE_URL, serve_app
-from tests.bot.conftest import add_article, add_source
+from tests.conftest import add_article, add_source
 
 
 @pytest.fixture
