@@ -287,7 +287,7 @@ def test_cli_as_json_reports_each_channel_and_exits_as_the_text_does(
     import json
 
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
     settings = slack_settings(sqlite_url, slack_api)
 

@@ -15,9 +15,14 @@ T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 
 def add_acme(session: Session, name: str = "Acme Blog", edition: str = "tech") -> FeedSource:
     return add_source(
-        session, name, company="Acme", url=f"https://{name}.example/feed", edition=edition,
-        weight=1.2, status="never",
-    )  # fmt: skip
+        session,
+        name,
+        company="Acme",
+        url=f"https://{name}.example/feed",
+        edition=edition,
+        weight=1.2,
+        status="never",
+    )
 
 
 def add_post(

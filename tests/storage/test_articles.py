@@ -159,14 +159,22 @@ def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session)
     keys = digests.post_keys(session=session, edition="tech", days=[day], start=start, end=end)
     assert [k.id for k in keys] == [in_day.id]
     with_late = digests.post_keys(
-        session=session, edition="tech", days=[day], start=start, end=end,
+        session=session,
+        edition="tech",
+        days=[day],
+        start=start,
+        end=end,
         late=(start - timedelta(days=3), end),
-    )  # fmt: skip
+    )
     assert [k.id for k in with_late] == [late.id, in_day.id]  # 3 was first seen after the day
     older = digests.post_keys(
-        session=session, edition="tech", days=[day], start=start, end=end,
+        session=session,
+        edition="tech",
+        days=[day],
+        start=start,
+        end=end,
         late=(start - timedelta(days=1), end),
-    )  # fmt: skip
+    )
     assert [k.id for k in older] == [in_day.id]  # 2 was published before the first delivery
     assert late.id is not None
     assign_digest_day(session=session, article_ids=[late.id], day=day)

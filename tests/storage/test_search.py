@@ -39,14 +39,25 @@ def test_title_outranks_deep_dive_which_outranks_body(session: Session) -> None:
     newest = datetime(2026, 4, 3, tzinfo=UTC)  # recency must not beat relevance
     in_body = add_article(session, source, title="Notes from the week", published=newest)
     _body(session, in_body, "We moved the sharding layer. " + "Other news. " * 20)
-    add_article(session, source, title="A quiet release", dive="Sharding the ledger by account.",
-                published=datetime(2026, 4, 2, tzinfo=UTC))  # fmt: skip
-    add_article(session, source, title="Sharding Postgres without downtime",
-                published=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+    add_article(
+        session,
+        source,
+        title="A quiet release",
+        dive="Sharding the ledger by account.",
+        published=datetime(2026, 4, 2, tzinfo=UTC),
+    )
+    add_article(
+        session,
+        source,
+        title="Sharding Postgres without downtime",
+        published=datetime(2026, 3, 1, tzinfo=UTC),
+    )
     hits = search.search_articles(session=session, query="sharding")
     assert [h.article.title for h in hits] == [
-        "Sharding Postgres without downtime", "A quiet release", "Notes from the week",
-    ]  # fmt: skip
+        "Sharding Postgres without downtime",
+        "A quiet release",
+        "Notes from the week",
+    ]
     assert hits[0].score > hits[1].score > 0 == hits[2].score  # a body-only match: last
 
 
@@ -57,14 +68,16 @@ def test_web_search_syntax_phrases_exclusions_and_alternatives(session: Session)
     add_article(session, source, title="Kafka on legacy hardware")
     add_article(session, source, title="Pulsar tiered storage")
     assert _titles(session, '"schema registry" kafka') == [  # the phrase first, then its words
-        "Schema registry migrations in Kafka", "A registry of every schema, said nobody about Kafka",
-    ]  # fmt: skip
+        "Schema registry migrations in Kafka",
+        "A registry of every schema, said nobody about Kafka",
+    ]
     assert _titles(session, '"schema registry" -kafka') == []
     assert "Kafka on legacy hardware" not in _titles(session, "kafka -legacy")
     assert len(_titles(session, "kafka -legacy")) == 2
     assert sorted(_titles(session, "legacy or pulsar")) == [
-        "Kafka on legacy hardware", "Pulsar tiered storage",
-    ]  # fmt: skip
+        "Kafka on legacy hardware",
+        "Pulsar tiered storage",
+    ]
     for nonsense in ('"', "-", "or", "AND NOT (", "NEAR(a b", "*", "col:kafka", "'); drop"):
         search.search_articles(session=session, query=nonsense)  # never a syntax error
 
@@ -81,8 +94,9 @@ def test_edition_and_limit(session: Session) -> None:
     tech = add_source(session, "Tech Blog")
     reads = add_source(session, "Reads Blog", edition="reads")
     for day in range(1, 6):
-        add_article(session, tech, title=f"Tracing tip {day}",
-                    published=datetime(2026, 3, day, tzinfo=UTC))  # fmt: skip
+        add_article(
+            session, tech, title=f"Tracing tip {day}", published=datetime(2026, 3, day, tzinfo=UTC)
+        )
     add_article(session, reads, title="Tracing for one person")
     assert _titles(session, "tracing", edition="reads") == ["Tracing for one person"]
     assert _titles(session, "tracing", edition="tech", limit=2) == [
@@ -95,8 +109,11 @@ def test_the_index_follows_article_and_deep_dive_changes(session: Session) -> No
     source = add_source(session)
     article = add_article(session, source, title="Plain title")
     assert _titles(session, "backpressure") == []
-    session.add(DeepDiveRow(article_id=article.id or 0, text="Backpressure in the ingest.",
-                            summariser="extractive"))  # fmt: skip
+    session.add(
+        DeepDiveRow(
+            article_id=article.id or 0, text="Backpressure in the ingest.", summariser="extractive"
+        )
+    )
     session.commit()
     assert _titles(session, "backpressure") == ["Plain title"]
     dive = session.exec(select(DeepDiveRow).where(DeepDiveRow.article_id == article.id)).one()

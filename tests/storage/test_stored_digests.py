@@ -15,9 +15,13 @@ from storage.digests import save_digest
 def test_lists_leave_out_digests_without_posts(session: Session) -> None:
     for period, posts in [("2026-04-01", 3), ("2026-04-02", 0)]:
         save_digest(
-            session=session, edition="tech", kind="daily", period=period, title="t",
+            session=session,
+            edition="tech",
+            kind="daily",
+            period=period,
+            title="t",
             payload={"stats": {"posts": posts}},
-        )  # fmt: skip
+        )
     assert [d.period for d in digests.list_digests(session=session)] == ["2026-04-01"]
 
 
