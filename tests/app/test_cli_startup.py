@@ -89,7 +89,8 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
 ) -> None:
     """The hourly run's fixed cost: 304s need neither feedparser, nor Alembic (the schema is
     current), nor the PostgreSQL dialect on SQLite, nor the front-ends' libraries (Slack,
-    email, page extraction): an ingest delivers nothing."""
+    email, page extraction), nor httpx (the model's client: composing after an ingest asks no
+    model when DIGEST_SUMMARISER is extractive), nor lxml (HTML is made text in the workers)."""
     with feed_server() as server:
         sources = tmp_path / "sources.toml"
         sources.write_text(
@@ -123,6 +124,8 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
         "premailer",
         "slack_bolt",
         "slack_sdk",
+        "httpx",
+        "lxml",
     }
     assert loaded.isdisjoint(avoidable), sorted(loaded & avoidable)
 
