@@ -171,3 +171,17 @@ def test_listing_commands_read_the_database_without_the_fetcher(
     loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
     assert "sqlalchemy" in loaded  # it did read the database
     assert loaded.isdisjoint(HEAVY[:-2]), sorted(loaded & set(HEAVY))
+
+
+def test_a_command_is_imported_with_the_collector_paused_then_frozen() -> None:
+    """The collector is back on after the import, and what the import made is frozen."""
+    probe = (
+        "import gc, click\nfrom app.cli import cli\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+        "cli.get_command(click.Context(cli), 'sources')\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10_000)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["True", "True"]
