@@ -17,11 +17,15 @@ is the time until the reply reached response_url. Two configurations, measured i
 run:
 
 - ours: `bot.web` + `bot.app.build_app` (ack inline, `process_before_response=True`, lazy
-  answers on a dedicated 32-thread executor, dispatch in Starlette's thread pool);
+  answers on a dedicated 32-thread executor that steps aside for acks, dispatch in
+  Starlette's thread pool);
 - bolt default: the same listeners in `App()` with its defaults (5-thread executor shared by
   acks and lazy listeners) behind the stock `SlackRequestHandler` (dispatch in the event loop).
 
-Targets (issue 4): ours p99 ack < 100 ms steady (≤ 0.033 of 3 s) and < 300 ms in bursts.
+Answers step aside while an ack is being made (`bot.acks`): they share the process, and
+so the GIL, with the acks.
+
+Targets (issue 13): ours p99 ack ≤ 10 ms steady and ≤ 100 ms in bursts of 20.
 """
 
 from __future__ import annotations
@@ -424,9 +428,8 @@ def report(args: argparse.Namespace, rows: list[tuple[str, str, list[float], int
         steady, bursts = ours["steady"], ours[f"bursts of {args.burst}"]
         print()
         print(
-            f"targets: steady p99 < 100 ms (0.033 of 3 s): {steady:.1f} ms "
-            f"{'OK' if steady < 100 else 'MISSED'}; bursts p99 < 300 ms (0.1): {bursts:.1f} ms "
-            f"{'OK' if bursts < 300 else 'MISSED'}"
+            f"targets: steady p99 ≤ 10 ms: {steady:.1f} ms {'OK' if steady <= 10 else 'MISSED'}; "
+            f"bursts p99 ≤ 100 ms: {bursts:.1f} ms {'OK' if bursts <= 100 else 'MISSED'}"
         )
 
 

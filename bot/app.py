@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy.engine import Engine
 
 from bot import commands
+from bot.acks import AnswerPool, watch
 from core.config import Settings
 from core.digests import Digests
 from core.errors import ConfigError
@@ -136,10 +137,12 @@ def build_app(
     - `client`: the Web API client (default: `web_client(settings)` with the bot token).
     - `mode`: `http` or `socket`; decides which settings are required.
     - `clock`: returns an aware datetime (tests fix it); decides what `today` is.
-    - `executor`: runs the lazy listeners (default: a dedicated pool of 32 threads).
+    - `executor`: runs the lazy listeners (default: a dedicated pool of 32 threads whose
+      answers step aside while an ack is being made, `bot.acks`).
     """
     check_settings(settings, mode=mode)
-    executor = executor or ThreadPoolExecutor(LAZY_WORKERS, thread_name_prefix="digest-slack")
+    executor = executor or AnswerPool(LAZY_WORKERS, thread_name_prefix="digest-slack")
+    watch(engine)  # answers step aside for acks before each statement (bot.acks)
     oauth = oauth_enabled(settings) and mode == "http"
     options: dict[str, object] = {
         "name": "engineering-digest",

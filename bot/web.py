@@ -34,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.acks import acking
 from bot.app import build_app
 from core.config import Settings
 from core.digests import Digests
@@ -96,6 +97,10 @@ def slack_routes(
     verifier = SignatureVerifier(signing_secret)
 
     async def events(request: Request) -> Response:
+        with acking():  # answers running in this process step aside meanwhile
+            return await _event(request)
+
+    async def _event(request: Request) -> Response:
         started = time.perf_counter()  # a duration, not a date: monotonic
         body = await request.body()
         if len(body) > MAX_BODY:

@@ -148,8 +148,9 @@ def weekly_rollup(
         return None
     key = edition.key
     row = stored.find_digest(session=session, edition=key, kind="weekly", period=week)
-    delivered = stored.delivered_periods(session=session, edition=key, kind="weekly")
-    if row is not None and week in delivered:
+    if row is not None and stored.delivered(
+        session=session, edition=key, kind="weekly", period=week
+    ):
         return WeeklyRollup.from_dict(json.loads(row.payload))
     keys = _week_keys(session, key, week, tz)
     if row is not None and not force and (_current(row.basis, keys, writer) or not keys):

@@ -21,25 +21,13 @@ inputs always choose the same signal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from core.facts import figures
 from core.summarise.sentences import split_sentences as _sentences
-from core.themes import RESULT, count_words, join_names
+from core.themes import LESSON, RESULT, TRADE_OFF, count_words, join_names
 
 __all__ = ["SignalFeatures", "count_figures", "score_signal", "why_signal"]
-
-_TRADE_OFF = re.compile(
-    r"\b(?:trade-?offs?|in exchange|at the cost|at the expense|accepted|sacrific\w*|downside|"
-    r"drawback|compromise|instead of|rather than|chose)\b",
-    re.IGNORECASE,
-)
-_LESSON = re.compile(
-    r"\b(?:lesson|takeaway|learned|learnt|should|must|key insight|the key|is that|means that)\b",
-    re.IGNORECASE,
-)
-
 
 @dataclass(frozen=True)
 class SignalFeatures:
@@ -65,8 +53,8 @@ def _parts(features: SignalFeatures) -> dict[str, float]:
         depth /= 2
     return {
         "cross-company": min(len(features.related_companies), 3) * 0.8,
-        "lessons": (1.0 if _TRADE_OFF.search(features.deep_dive) else 0.0)
-        + (0.6 if _LESSON.search(features.deep_dive) else 0.0),
+        "lessons": (1.0 if TRADE_OFF.search(features.deep_dive) else 0.0)
+        + (0.6 if LESSON.search(features.deep_dive) else 0.0),
         "results": min(count_figures(features.deep_dive), 3) * 0.3,
         "depth": depth,
     }
@@ -101,9 +89,9 @@ def why_signal(features: SignalFeatures, *, company: str) -> str:
             f"({join_names(list(others[:3]))})"
         )
     states = []
-    if _TRADE_OFF.search(features.deep_dive):
+    if TRADE_OFF.search(features.deep_dive):
         states.append("the trade-off it accepted")
-    elif _LESSON.search(features.deep_dive):
+    elif LESSON.search(features.deep_dive):
         states.append("the lesson it drew")
     found = [f for s in _sentences(features.deep_dive) if RESULT.search(s) for f in figures(s)]
     if found:

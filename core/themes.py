@@ -27,7 +27,9 @@ from core.facts import capitalised_words, figures
 from core.summarise.sentences import split_sentences
 
 __all__ = [
+    "LESSON",
     "RESULT",
+    "TRADE_OFF",
     "Written",
     "clause_of",
     "count_words",
@@ -42,12 +44,12 @@ __all__ = [
 CLAUSE_WORDS = 32  # a company's part of a theme paragraph
 MAX_COMPANIES = 4  # named one by one in a theme paragraph
 
-_LESSON = re.compile(
+LESSON = re.compile(
     r"\b(?:lesson|takeaway|learned|learnt|should|must|key insight|the key|is that|means that|"
     r"proves|shows that|demonstrates|worth paying|pays off|matters)\b",
     re.IGNORECASE,
 )
-_TRADE_OFF = re.compile(
+TRADE_OFF = re.compile(
     r"\b(?:trade-?offs?|in exchange|at the cost|at the expense|accepted|accepting|sacrific\w*|"
     r"downside|drawback|compromise|instead of|rather than|chose|the price)\b",
     re.IGNORECASE,
@@ -168,7 +170,7 @@ def lesson_of(post: Written) -> str | None:
     """The deep dive's sentence stating the lesson, else its headline result, if any."""
     sentences = _sentences(post)
     for sentence in reversed(sentences):
-        if _LESSON.search(sentence):
+        if LESSON.search(sentence):
             return sentence
     with_figures = [s for s in sentences if figures(s) and RESULT.search(s)]
     return with_figures[-1] if with_figures else None  # results come last
@@ -177,7 +179,7 @@ def lesson_of(post: Written) -> str | None:
 def trade_off_of(post: Written) -> str | None:
     """The deep dive's sentence stating the trade-off, if any."""
     for sentence in _sentences(post):
-        if _TRADE_OFF.search(sentence):
+        if TRADE_OFF.search(sentence):
             return sentence
     return None
 

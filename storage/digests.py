@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, union_all
+from sqlalchemy import CompoundSelect, and_, bindparam, union_all
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
@@ -23,6 +24,7 @@ from storage.tables import Article, DeepDiveRow, Delivery, Digest, utcnow
 
 __all__ = [
     "PostKey",
+    "delivered",
     "delivered_periods",
     "find_digest",
     "list_digests",
@@ -108,6 +110,9 @@ def list_digests(
     return list(session.exec(query.order_by(col(Digest.period).desc()).limit(limit)))
 
 
+_OUT = col(Delivery.status).in_(("sent", "claimed"))  # went out, or is going out
+
+
 def delivered_periods(*, session: Session, edition: str, kind: str) -> set[str]:
     """Periods whose digest went out (or is going out): a sent or claimed delivery.
 
@@ -116,12 +121,20 @@ def delivered_periods(*, session: Session, edition: str, kind: str) -> set[str]:
     """
     prefix = f"{edition}/{kind}/"
     rows = session.exec(
-        select(Delivery.issue)
-        .where(col(Delivery.issue).startswith(prefix))
-        .where(col(Delivery.status).in_(("sent", "claimed")))
-        .distinct()
+        select(Delivery.issue).where(col(Delivery.issue).startswith(prefix), _OUT).distinct()
     )
     return {issue[len(prefix) :].split("/", 1)[0] for issue in rows}
+
+
+def delivered(*, session: Session, edition: str, kind: str, period: str) -> bool:
+    """Whether that one period's digest went out (or is going out), read through the issue
+    index, however many readers the newsletter has (a thread reply is claimed after its
+    channel message, so the issue itself is enough)."""
+    issue = f"{edition}/{kind}/{period}"
+    found = session.exec(
+        select(Delivery.id).where(col(Delivery.issue) == issue, _OUT).limit(1)
+    ).first()
+    return found is not None
 
 
 @dataclass(frozen=True)
@@ -153,23 +166,36 @@ def post_keys(
     """Keys of the posts that may belong to a period: assigned to one of `days`, or not
     assigned and published in [start, end); with `late` = (since, seen_before), also those
     not assigned, published in [since, start) and first seen before `seen_before` (the
-    candidates of the late-post rule). No texts are read."""
+    candidates of the late-post rule). No texts are read: `ix_article_period` answers alone.
+
+    Every read of a period's digest asks this first (is the stored one still current?), so
+    the statement is built once per shape and only its parameters change."""
+    params: dict[str, object] = {"edition": edition, "days": days, "start": start, "end": end}
+    if late is not None:
+        params["since"], params["seen_before"] = late
+    found: dict[int, PostKey] = {}
+    for row in session.execute(_post_keys_statement(late=late is not None), params):
+        found.setdefault(row[0], PostKey(*row))
+    return sorted(found.values(), key=lambda k: (k.published_at, k.id))
+
+
+@cache
+def _post_keys_statement(*, late: bool) -> CompoundSelect[Any]:
     unassigned = col(Article.digest_day).is_(None)
     published = col(Article.published_at)
-    # One branch per index (digest_day, published_at), in one UNION ALL, rather than one OR,
-    # which SQLite answers by reading every article of the edition.
+    # One branch per way in (assigned days, unassigned by date), in one UNION ALL, rather
+    # than one OR, which SQLite answers by reading every article of the edition.
     wheres = [
-        col(Article.digest_day).in_(days),
-        and_(unassigned, published >= start, published < end),
+        col(Article.digest_day).in_(bindparam("days", expanding=True)),
+        and_(unassigned, published >= bindparam("start"), published < bindparam("end")),
     ]
-    if late is not None:
-        since, seen_before = late
+    if late:
         wheres.append(
             and_(
                 unassigned,
-                published >= since,
-                published < start,
-                col(Article.first_seen_at) < seen_before,
+                published >= bindparam("since"),
+                published < bindparam("start"),
+                col(Article.first_seen_at) < bindparam("seen_before"),
             )
         )
     columns = (
@@ -179,20 +205,15 @@ def post_keys(
         col(Article.digest_day),
         col(Article.updated_at),
         col(DeepDiveRow.created_at),
-        col(Article.edition),
     )
-    branches = [
-        sa_select(*columns)
-        .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
-        .where(where)
-        for where in wheres
-    ]
-    found: dict[int, PostKey] = {}
-    # the edition is checked here: in SQL, SQLite would pick its index over the dates'
-    for *key, row_edition in session.execute(union_all(*branches)):
-        if row_edition == edition:
-            found.setdefault(key[0], PostKey(*key))
-    return sorted(found.values(), key=lambda k: (k.published_at, k.id))
+    return union_all(
+        *(
+            sa_select(*columns)
+            .join(DeepDiveRow, col(DeepDiveRow.article_id) == col(Article.id), isouter=True)
+            .where(col(Article.edition) == bindparam("edition"), where)
+            for where in wheres
+        )
+    )
 
 
 def recent_post_days(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -66,6 +66,16 @@ class Article(SQLModel, table=True):
     """One post, unique by canonical URL."""
 
     __tablename__ = "article"
+    __table_args__ = (  # a period's post keys, from the index alone (migration 0006)
+        Index(
+            "ix_article_period",
+            "edition",
+            "digest_day",
+            "published_at",
+            "first_seen_at",
+            "updated_at",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(index=True, unique=True, max_length=2000)  # canonical
@@ -93,6 +103,7 @@ class DeepDiveRow(SQLModel, table=True):
     """The deep dive of one article."""
 
     __tablename__ = "deep_dive"
+    __table_args__ = (Index("ix_deep_dive_version", "article_id", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", unique=True, index=True)

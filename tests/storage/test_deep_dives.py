@@ -175,3 +175,20 @@ def test_delivered_periods_come_from_the_ledger(session: Session) -> None:
         "2026-04-01"
     }
     assert digests.delivered_periods(session=session, edition="tech", kind="weekly") == {"2026-W14"}
+    delivered = {
+        (kind, period): digests.delivered(session=session, edition="tech", kind=kind, period=period)
+        for kind, period in [
+            ("daily", "2026-04-01"),
+            ("daily", "2026-04-02"),
+            ("daily", "2026-04-03"),
+            ("weekly", "2026-W14"),
+            ("weekly", "2026-W15"),
+        ]
+    }
+    assert delivered == {
+        ("daily", "2026-04-01"): True,
+        ("daily", "2026-04-02"): False,  # failed: it did not go out
+        ("daily", "2026-04-03"): False,  # another edition's
+        ("weekly", "2026-W14"): True,  # claimed: going out
+        ("weekly", "2026-W15"): False,
+    }
