@@ -14,9 +14,9 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import click
 
@@ -103,14 +103,13 @@ COMMANDS: dict[str, LazyCommand] = {
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported on first use, from a name → `LazyCommand` table.
+    """A group whose commands are imported on first use, from its name → `LazyCommand`
+    table `lazy` (`COMMANDS`; a subclass may name another).
 
     Prints a `DigestError` as one plain line (exit 1); `--debug` shows the traceback.
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, LazyCommand], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lazy = lazy
+    lazy: ClassVar[Mapping[str, LazyCommand]] = COMMANDS
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})
@@ -142,7 +141,7 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except DigestError as exc:
@@ -152,7 +151,7 @@ class LazyGroup(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--sources",
     "sources_path",

@@ -36,7 +36,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import certifi
@@ -48,12 +49,13 @@ from core.dates import day_bounds, today
 from core.deliver import Outcome
 from core.errors import ComposeError, DigestError
 from core.ingest import IngestOptions, IngestReport, SourceOutcome, ingest_sources
-from core.model import DailyDigest, WeeklyRollup
+from core.model import DailyDigest, Edition, WeeklyRollup
 from core.netguard import guarded_session
 from core.sources import mirror_catalogue
 from core.summarise import Summariser, article_text, pending_articles, summarise_pending
 from core.summarise.extractive import ExtractiveSummariser
 from core.summarise.llm import LLMSummariser, RunBudget
+from core.summarise.usage import Estimate
 from core.workpool import RenewingPool
 from storage.db import session_scope
 from storage.digests import list_digests
@@ -62,7 +64,55 @@ if TYPE_CHECKING:
     from newsletter.render import Issue
     from newsletter.send import Tally
 
-__all__ = ["Pipeline", "worker_pool"]
+__all__ = ["Pipeline", "Plan", "worker_pool"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `summarise` would do (`digest summarise --estimate`): how many articles wait,
+    and, with the LLM summariser, what would go to the model (`estimate`, None without)."""
+
+    pending: int
+    model: str | None
+    budget: int | None  # LLM_TOKEN_BUDGET
+    estimate: Estimate | None
+
+    def sentence(self) -> str:
+        """The plan in words, for a person."""
+        if self.estimate is None:
+            return (
+                f"{_n(self.pending, 'article')} to summarise, all extractive "
+                "(DIGEST_SUMMARISER is not llm): no model, no tokens."
+            )
+        e = self.estimate
+        fits = "within" if e.tokens <= (self.budget or 0) else "over"
+        return (
+            f"{_n(e.posts, 'post')} would go to the model ({self.model}), about "
+            f"{e.tokens:,} tokens, {fits} LLM_TOKEN_BUDGET ({self.budget:,}); {e.cached} "
+            f"already cached, {e.title_only} title-only. Nothing was sent."
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """The plan as `--format json` prints it (`estimate` null without a model)."""
+        e = self.estimate
+        return {
+            "pending": self.pending,
+            "model": self.model,
+            "token_budget": self.budget,
+            "estimate": None
+            if e is None
+            else {
+                "posts": e.posts,
+                "tokens": e.tokens,
+                "cached": e.cached,
+                "title_only": e.title_only,
+                "within_budget": e.tokens <= (self.budget or 0),
+            },
+        }
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 class Pipeline:
@@ -165,6 +215,7 @@ class Pipeline:
         self,
         *,
         since: date | None = None,
+        edition: str | None = None,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, int]:
         """Summarise every article without a deep dive; returns counts.
@@ -177,7 +228,11 @@ class Pipeline:
         start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
         with session_scope(self.runtime.engine) as session:
             counts = summarise_pending(
-                session=session, summariser=summariser, since=start, on_progress=on_progress
+                session=session,
+                summariser=summariser,
+                since=start,
+                edition=edition,
+                on_progress=on_progress,
             )
         if isinstance(summariser, LLMSummariser):
             usage = summariser.usage
@@ -190,25 +245,22 @@ class Pipeline:
             )
         return counts
 
-    def estimate(self, *, since: date | None = None) -> str:
+    def estimate(self, *, since: date | None = None, edition: str | None = None) -> Plan:
         """What `summarise` would send to the model and about what it costs, sending nothing."""
         summariser = self.summariser()
-        start = day_bounds(since, self.runtime.settings.tz)[0] if since else None
-        with session_scope(self.runtime.engine) as session:
-            pending = [article_text(a) for a, _ in pending_articles(session=session, since=start)]
-            if not isinstance(summariser, LLMSummariser):
-                return (
-                    f"{len(pending)} article{'s' if len(pending) != 1 else ''} to summarise, "
-                    "all extractive (DIGEST_SUMMARISER is not llm): no model, no tokens."
-                )
-            estimate = summariser.estimate(pending, session=session)
         settings = self.runtime.settings
-        fits = "within" if estimate.tokens <= settings.llm_token_budget else "over"
-        return (
-            f"{estimate.posts} post{'s' if estimate.posts != 1 else ''} would go to the model "
-            f"({settings.llm_model}), about {estimate.tokens:,} tokens, {fits} "
-            f"LLM_TOKEN_BUDGET ({settings.llm_token_budget:,}); {estimate.cached} already "
-            f"cached, {estimate.title_only} title-only. Nothing was sent."
+        start = day_bounds(since, settings.tz)[0] if since else None
+        with session_scope(self.runtime.engine) as session:
+            todo = pending_articles(session=session, since=start, edition=edition)
+            pending = [article_text(a) for a, _ in todo]
+            if not isinstance(summariser, LLMSummariser):
+                return Plan(pending=len(pending), model=None, budget=None, estimate=None)
+            estimate = summariser.estimate(pending, session=session)
+        return Plan(
+            pending=len(pending),
+            model=settings.llm_model,
+            budget=settings.llm_token_budget,
+            estimate=estimate,
         )
 
     # --- compose (reads) ---------------------------------------------------------------
@@ -250,7 +302,7 @@ class Pipeline:
                 counts[key] = digests.backfill(session=session, **self._compose(key))
         return counts
 
-    def _compose(self, edition: str, *, write: bool = True) -> dict[str, Any]:
+    def _compose(self, edition: str, *, write: bool = True) -> _Composing:
         """What composing an edition's period needs besides the session."""
         catalogue = self.runtime.catalogue
         summariser = self.summariser()
@@ -262,7 +314,7 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if model and write else None,
+            "writer": summariser if isinstance(summariser, LLMSummariser) and write else None,
             "keep_summaries": not model,
         }
 
@@ -357,6 +409,17 @@ class Pipeline:
             on_plan=on_plan,
             stale_after=stale_after,
         )
+
+
+class _Composing(TypedDict):
+    """The keyword arguments of `core.digests`' composing functions besides the session."""
+
+    edition: Edition
+    sources: list[str]
+    tz: ZoneInfo
+    now: datetime
+    writer: digests.Writer | None
+    keep_summaries: bool
 
 
 @dataclass(frozen=True)

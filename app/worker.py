@@ -29,13 +29,15 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.job import Job
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import inspect, text
@@ -75,12 +77,12 @@ class _JobStore(SQLAlchemyJobStore):  # type: ignore[misc]
         super().__init__(engine=engine, tablename=JOB_TABLE)
         self._dispatch = dispatch
 
-    def _reconstitute_job(self, job_state: bytes) -> Any:
+    def _reconstitute_job(self, job_state: bytes) -> Job:
         job = super()._reconstitute_job(job_state)
         job.func = self._dispatch  # the stored reference stays `app.worker:_stored_job`
         return job
 
-    def start(self, scheduler: Any, alias: str) -> None:
+    def start(self, scheduler: BaseScheduler, alias: str) -> None:
         try:
             super().start(scheduler, alias)
         except DBAPIError:
@@ -198,7 +200,7 @@ class Worker:
 
     # --- the scheduler ---------------------------------------------------------------
 
-    def triggers(self) -> dict[str, tuple[Any, int]]:
+    def triggers(self) -> dict[str, tuple[BaseTrigger, int]]:
         """{job: (trigger, misfire grace in seconds)} from the settings."""
         s = self.schedule
         return {

@@ -135,9 +135,11 @@ def _naive_send(
     """The textbook way: per recipient, fill the template, inline it with premailer, build
     an EmailMessage (the email package picks quoted-printable), open an SMTP connection."""
     context = render._context(
-        rollup, title="Engineering @ Scale", archive_url="https://digest.example.org/weekly/x",
+        rollup,
+        title="Engineering @ Scale",
+        archive_url="https://digest.example.org/weekly/x",
         shown=len(rollup.top_stories),
-    )  # fmt: skip
+    )
     context["base_host"] = "digest.example.org"
     template = render._env().get_template("email/weekly.html")
     text = render._env().get_template("email/weekly.txt").render(context)

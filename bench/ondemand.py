@@ -65,11 +65,14 @@ def seed(engine: object, posts: int) -> None:
     with Session(engine) as session:  # type: ignore[arg-type]
         sources = [
             FeedSource(
-                name=f"{company} Engineering", company=company, url=f"https://{company}.example/feed",
-                edition="tech", status="ok",
+                name=f"{company} Engineering",
+                company=company,
+                url=f"https://{company}.example/feed",
+                edition="tech",
+                status="ok",
             )
             for company in COMPANIES
-        ]  # fmt: skip
+        ]
         session.add_all(sources)
         session.commit()
         articles = []
@@ -79,13 +82,19 @@ def seed(engine: object, posts: int) -> None:
             words = [rng.choice(TOPICS) for _ in range(300)]
             articles.append(
                 Article(
-                    url=f"https://{source.company}.example/{i}", fingerprint=f"{i:016d}",
-                    source_id=source.id or 0, edition="tech", company=source.company,
-                    title=" ".join(rng.sample(TOPICS, 6)).capitalize(), text=" ".join(words),
-                    words=300, published_at=published, first_seen_at=published,
+                    url=f"https://{source.company}.example/{i}",
+                    fingerprint=f"{i:016d}",
+                    source_id=source.id or 0,
+                    edition="tech",
+                    company=source.company,
+                    title=" ".join(rng.sample(TOPICS, 6)).capitalize(),
+                    text=" ".join(words),
+                    words=300,
+                    published_at=published,
+                    first_seen_at=published,
                     updated_at=published,
                 )
-            )  # fmt: skip
+            )
         session.add_all(articles)
         session.commit()
         session.add_all(
@@ -148,9 +157,12 @@ def main() -> None:
         )
         runtime = Runtime(settings=settings, database=engine, clock=lambda: NOW)
         app = build_app(
-            settings, engine=engine, editions=["tech"], digests=Pipeline(runtime),
+            settings,
+            engine=engine,
+            editions=["tech"],
+            digests=Pipeline(runtime),
             clock=runtime.clock,
-        )  # fmt: skip
+        )
         fresh, stored, acks = [], [], []
         with (
             serve_asgi(

@@ -88,10 +88,16 @@ def _seed(engine: Engine, *, articles: int, words: int, rng: random.Random) -> l
     with Session(engine) as session:
         connection = session.connection()
         sources = [
-            {"name": f"Blog {i}", "company": f"Company {i}", "url": f"https://b{i}.example/feed",
-             "edition": EDITIONS[i % 3], "status": "ok", "error_count": 0}
+            {
+                "name": f"Blog {i}",
+                "company": f"Company {i}",
+                "url": f"https://b{i}.example/feed",
+                "edition": EDITIONS[i % 3],
+                "status": "ok",
+                "error_count": 0,
+            }
             for i in range(100)
-        ]  # fmt: skip
+        ]
         connection.execute(insert(FeedSource.__table__), sources)  # type: ignore[attr-defined]
         ids = [row.id for row in session.exec(select(FeedSource.id))]  # type: ignore[call-overload]
         batch: list[dict[str, object]] = []
@@ -100,14 +106,26 @@ def _seed(engine: Engine, *, articles: int, words: int, rng: random.Random) -> l
             source = n % 100
             published = start + timedelta(minutes=17 * n)
             url = f"https://b{source}.example/post/{n}"
-            batch.append({
-                "url": url, "fingerprint": f"{n:016x}", "guid": url, "source_id": ids[source],
-                "edition": EDITIONS[source % 3], "company": f"Company {source}",
-                "title": text(8).capitalize(), "author": "", "text": text(words),
-                "text_kind": "full", "words": words, "tags": "data,infrastructure",
-                "published_at": published, "first_seen_at": published, "updated_at": published,
-                "content_hash": "",
-            })  # fmt: skip
+            batch.append(
+                {
+                    "url": url,
+                    "fingerprint": f"{n:016x}",
+                    "guid": url,
+                    "source_id": ids[source],
+                    "edition": EDITIONS[source % 3],
+                    "company": f"Company {source}",
+                    "title": text(8).capitalize(),
+                    "author": "",
+                    "text": text(words),
+                    "text_kind": "full",
+                    "words": words,
+                    "tags": "data,infrastructure",
+                    "published_at": published,
+                    "first_seen_at": published,
+                    "updated_at": published,
+                    "content_hash": "",
+                }
+            )
             dives.append((url, text(60)))
             if len(batch) == 1000 or n == articles - 1:
                 connection.execute(insert(Article.__table__), batch)  # type: ignore[attr-defined]
@@ -120,9 +138,19 @@ def _seed(engine: Engine, *, articles: int, words: int, rng: random.Random) -> l
                 )
                 connection.execute(
                     insert(DeepDiveRow.__table__),  # type: ignore[attr-defined]
-                    [{"article_id": by_url[u], "text": t, "summariser": "extractive", "model": "",
-                      "text_hash": "", "tokens": 0, "created_at": start} for u, t in dives],
-                )  # fmt: skip
+                    [
+                        {
+                            "article_id": by_url[u],
+                            "text": t,
+                            "summariser": "extractive",
+                            "model": "",
+                            "text_hash": "",
+                            "tokens": 0,
+                            "created_at": start,
+                        }
+                        for u, t in dives
+                    ],
+                )
                 session.commit()
                 connection = session.connection()
                 batch, dives = [], []
@@ -204,8 +232,9 @@ def _database(kind: str, postgres: str) -> Iterator[str]:
         return
     import psycopg
 
-    admin = psycopg.connect(postgres.replace("postgresql+psycopg://", "postgresql://"),
-                            autocommit=True)  # fmt: skip
+    admin = psycopg.connect(
+        postgres.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    )
     name = f"bench_search_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -277,9 +306,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--engines", default="sqlite,postgres")
     parser.add_argument(
-        "--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+        "--postgres",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
         help="an admin URL of the PostgreSQL server (a temporary database is made there)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     for kind in args.engines.split(","):
         run(kind.strip(), args)

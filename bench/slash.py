@@ -82,10 +82,8 @@ from tests.peers.slack_api import slack_api  # noqa: E402
 SLACK_LIMIT_MS = 3000.0
 TODAY = date(2026, 4, 1)
 COMPANIES = ["Netflix", "Uber", "Datadog", "Cloudflare", "GitHub", "Stripe", "Meta", "Google"]
-TOPICS = [
-    "kafka", "replication", "postgres", "latency", "kubernetes", "caching", "sharding",
-    "observability", "rust", "inference", "gpu", "queues", "consensus", "migrations",
-]  # fmt: skip
+TOPICS = """kafka replication postgres latency kubernetes caching sharding observability rust
+inference gpu queues consensus migrations""".split()
 
 
 def seed(engine: object, rng: random.Random) -> None:
@@ -221,9 +219,13 @@ def default_bolt_routes(settings: Settings, engine: object, clock: object) -> li
         token_verification_enabled=False,
     )
     commands.register(
-        app, engine=engine, digests=_digests(settings, engine, clock), editions=["tech"],
-        clock=clock, tz=settings.tz,
-    )  # type: ignore[arg-type]  # fmt: skip
+        app,
+        engine=engine,
+        digests=_digests(settings, engine, clock),
+        editions=["tech"],
+        clock=clock,
+        tz=settings.tz,
+    )  # type: ignore[arg-type]
     handler = SlackRequestHandler(app)
 
     async def events(request: Request):  # type: ignore[no-untyped-def]
@@ -315,9 +317,12 @@ def serve(config: str, db_url: str, api_url: str, port_file: str) -> None:
     clock = lambda: datetime(2026, 4, 1, 9, tzinfo=UTC)  # noqa: E731
     if config == "ours":
         app = build_app(
-            settings, engine=engine, editions=["tech"],
-            digests=_digests(settings, engine, clock), clock=clock,
-        )  # fmt: skip
+            settings,
+            engine=engine,
+            editions=["tech"],
+            digests=_digests(settings, engine, clock),
+            clock=clock,
+        )
         routes = slack_routes(app, signing_secret=settings.slack_signing_secret)
     else:
         routes = default_bolt_routes(settings, engine, clock)

@@ -29,6 +29,7 @@ from core.themes import LESSON, RESULT, TRADE_OFF, count_words, join_names
 
 __all__ = ["SignalFeatures", "count_figures", "score_signal", "why_signal"]
 
+
 @dataclass(frozen=True)
 class SignalFeatures:
     """What the score looks at for one post."""

@@ -48,9 +48,12 @@ def test_the_llm_summariser_is_built_from_the_llm_environment() -> None:
     with serve_llm() as llm:
         env["LLM_BASE_URL"] = llm.url + "/v1"
         result = _run(
-            str(SAMPLE / "articles"), str(SAMPLE / "references.json"), "--summariser", "llm",
+            str(SAMPLE / "articles"),
+            str(SAMPLE / "references.json"),
+            "--summariser",
+            "llm",
             env=env,
-        )  # fmt: skip
+        )
     assert result.returncode == 0, result.stderr
     assert len(llm.calls) == 3 and {c["model"] for c in llm.calls} == {"test-model"}
     assert sorted(_rows(result.stdout)) == ["01", "02", "03"]
@@ -62,9 +65,12 @@ def test_with_the_llm_summariser_the_rejections_are_printed() -> None:
     with serve_llm(inventing_a_name(), inventing_a_name(), writing_we()) as llm:
         env["LLM_BASE_URL"] = llm.url + "/v1"
         result = _run(
-            str(SAMPLE / "articles"), str(SAMPLE / "references.json"), "--summariser", "llm",
+            str(SAMPLE / "articles"),
+            str(SAMPLE / "references.json"),
+            "--summariser",
+            "llm",
             env=env,
-        )  # fmt: skip
+        )
     assert result.returncode == 0, result.stderr
     assert sorted(_rows(result.stdout)) == ["01", "02", "03"]
     assert result.stdout.splitlines()[-1].startswith(
@@ -75,9 +81,12 @@ def test_with_the_llm_summariser_the_rejections_are_printed() -> None:
 
 def test_without_llm_settings_the_llm_run_is_a_one_line_error() -> None:
     result = _run(
-        str(SAMPLE / "articles"), str(SAMPLE / "references.json"), "--summariser", "llm",
+        str(SAMPLE / "articles"),
+        str(SAMPLE / "references.json"),
+        "--summariser",
+        "llm",
         env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: DIGEST_SUMMARISER=llm needs LLM_BASE_URL and LLM_MODEL"

@@ -13,7 +13,7 @@ from datetime import timedelta
 import click
 
 from app.commands.ingest import ingest_report, summary_line
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -29,16 +29,39 @@ __all__ = ["daily_command", "run_command", "summarise_command", "weekly_command"
 
 
 def _summarise(
-    pipeline: Pipeline, since: str | None, *, estimate: bool = False, line: bool = True
+    pipeline: Pipeline,
+    since: str | None,
+    *,
+    estimate: bool = False,
+    edition: str | None = None,
+    line: bool = True,
+    fmt: str = "text",
 ) -> None:
-    """Summarise and print the summary line; `line=False` leaves the LLM line to a run that
-    has more steps (it prints one line for all of them)."""
+    """Summarise and print the summary line (stderr); `line=False` leaves the LLM line to a
+    run that has more steps (it prints one line for all of them). `fmt="json"` also prints
+    the counts on stdout."""
     day = parse_day(since, today=pipeline.today()) if since else None
     if estimate:
-        click.echo(pipeline.estimate(since=day), err=True)
+        plan = pipeline.estimate(since=day, edition=edition)
+        if fmt == "json":
+            echo_json(
+                {"since": day.isoformat() if day else None, "edition": edition, **plan.as_dict()}
+            )
+        click.echo(plan.sentence(), err=True)
         return
     with progress_bar("Summarising") as bar, pipeline.run() as summariser:
-        counts = pipeline.summarise(since=day, on_progress=bar.update if bar else None)
+        counts = pipeline.summarise(
+            since=day, edition=edition, on_progress=bar.update if bar else None
+        )
+    if fmt == "json":
+        by_kind = {kind: counts.get(kind, 0) for kind in ("extractive", "llm", "title-only")}
+        echo_json(
+            {
+                "since": day.isoformat() if day else None,
+                "edition": edition,
+                "counts": {**counts, **by_kind},
+            }
+        )
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
@@ -64,26 +87,46 @@ _ESTIMATE = click.option(
 )
 
 
+_SUMMARY_FORMAT = format_option("text", "json", default="text")
+
+
+_ANY_EDITION = edition_option(unset="every edition")
+
+
 @click.command("summarise")
 @_SINCE
+@_ANY_EDITION
 @_ESTIMATE
+@_SUMMARY_FORMAT
 @click.pass_obj
-def summarise_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
+def summarise_command(
+    runtime: Runtime, since: str | None, edition: str | None, estimate: bool, fmt: str
+) -> None:
     """Write deep dives for articles that have none (alias: summarize).
 
     Uses DIGEST_SUMMARISER: extractive (default, offline) or llm (LLM_BASE_URL, LLM_MODEL).
     Articles already summarised are skipped, so running it twice does nothing the second time.
+
+    \b
+    Examples:
+      digest summarise --since yesterday
+      digest summarise -e tech --estimate --format json   # {pending, model, estimate, …}
+      digest summarise --format json   # {since, edition, counts: {pending, summarised, …}}
     """
-    _summarise(Pipeline(runtime), since, estimate=estimate)
+    if edition is not None:
+        runtime.catalogue.edition(edition)  # ConfigError for an unknown edition
+    _summarise(Pipeline(runtime), since, edition=edition, estimate=estimate, fmt=fmt)
 
 
 @click.command("summarize", hidden=True)
 @_SINCE
+@_ANY_EDITION
 @_ESTIMATE
-@click.pass_obj
-def summarize_command(runtime: Runtime, since: str | None, estimate: bool) -> None:
+@_SUMMARY_FORMAT
+@click.pass_context
+def summarize_command(ctx: click.Context, **options: object) -> None:
     """Alias of `summarise`."""
-    _summarise(Pipeline(runtime), since, estimate=estimate)
+    ctx.invoke(summarise_command, **options)
 
 
 _EDITION = edition_option()

@@ -72,8 +72,14 @@ def _settings(folder: Path, base: str, port: int) -> Settings:
         'description = "Sample posts from three fictional engineering blogs."',
     ]
     for slug, company in COMPANIES.items():
-        lines += ["", "[[sources]]", f'name = "{company} Engineering"', f'company = "{company}"',
-                  f'url = "{base}/{slug}.xml"', 'edition = "tech"']  # fmt: skip
+        lines += [
+            "",
+            "[[sources]]",
+            f'name = "{company} Engineering"',
+            f'company = "{company}"',
+            f'url = "{base}/{slug}.xml"',
+            'edition = "tech"',
+        ]
     sources.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Settings.from_env(
         {

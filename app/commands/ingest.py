@@ -4,16 +4,15 @@ in sources.py)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import click
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.dates import day_bounds, format_utc, parse_day, today
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
 # The pipeline (aiohttp, the fetcher, the composer) is imported by the two functions that
 # ingest: `digest sources` and `digest articles` only read the database, and answer faster.
 
-__all__ = ["ingest_report", "summary_line"]
+__all__ = ["ArticleItem", "ingest_report", "stored_articles", "summary_line"]
 
 
 def ingest_report(
@@ -51,7 +50,7 @@ def ingest_report(
 
 
 @click.command("ingest")
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option("--source", "-s", "source_name", default=None, help="Only the source with this name.")
 @click.option(
     "--no-fulltext",
@@ -74,7 +73,7 @@ def ingest_command(
       digest ingest
       digest ingest --edition reads --no-fulltext
       digest ingest --source "Netflix Tech Blog"
-      digest ingest --format json     # the counts and every source's outcome
+      digest ingest --format json     # the counts, every source's outcome, the digests composed
     """
     console = _console()
     report = ingest_report(
@@ -84,16 +83,16 @@ def ingest_command(
         fulltext=False if no_fulltext else None,
         progress=console.is_terminal,
     )
-    if fmt == "json":
-        outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
-        click.echo(json.dumps({"counts": report.counts(), "sources": outcomes}, indent=2))
-    else:
-        console.print(_report_table(report))
-        console.print(summary_line(report.counts()))
     # the archive, its feeds and /digest list the recent periods with posts from here on
     from app.pipeline import Pipeline
 
-    Pipeline(runtime).backfill(edition=edition)
+    composed = Pipeline(runtime).backfill(edition=edition)
+    if fmt == "json":
+        outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
+        echo_json({"counts": report.counts(), "sources": outcomes, "backfill": composed})
+    else:
+        console.print(_report_table(report))
+        console.print(summary_line(report.counts()))
 
 
 def summary_line(counts: dict[str, int]) -> str:
@@ -158,7 +157,7 @@ def _escape(text: str) -> str:
     default=None,
     help="Only posts published on or after this day (2026-04-01, today, yesterday; DIGEST_TZ).",
 )
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most this many (newest first)."
 )
@@ -176,7 +175,7 @@ def articles_command(
     """
     items = stored_articles(runtime, since=since, edition=edition, limit=limit)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     table = Table(show_edge=False, pad_edge=False)
     for name in ("Published", "Company", "Title", "Words", "Text"):
@@ -193,13 +192,29 @@ def articles_command(
     click.echo(f"{len(items)} articles")
 
 
+class ArticleItem(TypedDict):
+    """One stored article as `digest articles --format json` prints it."""
+
+    title: str
+    company: str
+    source: str
+    url: str
+    edition: str
+    published: str
+    first_seen: str
+    author: str
+    words: int
+    text_kind: str
+    tags: list[str]
+
+
 def stored_articles(
     runtime: Runtime,
     *,
     since: str | date | None = None,
     edition: str | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ArticleItem]:
     """Stored articles as JSON-ready dicts (title, company, source, url, published, …)."""
     tz = runtime.settings.tz
     start = None
@@ -219,8 +234,8 @@ def stored_articles(
             "source": source_name,
             "url": article.url,
             "edition": article.edition,
-            "published": _iso(article.published_at),
-            "first_seen": _iso(article.first_seen_at),
+            "published": format_utc(article.published_at),
+            "first_seen": format_utc(article.first_seen_at),
             "author": article.author,
             "words": article.words,
             "text_kind": article.text_kind,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.console import Console
@@ -14,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -22,7 +21,7 @@ from core.config import parse_duration
 from core.dates import format_utc, iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError
 from newsletter import subscribers
-from newsletter.render import issue_key
+from newsletter.render import Issue, issue_key
 from newsletter.send import Tally
 from newsletter.smtp import SMTPSender
 from storage import deliveries
@@ -53,30 +52,39 @@ def newsletter_group() -> None:
 @newsletter_group.command("subscribe")
 @click.argument("email")
 @edition_option()
+@format_option("text", "json", default="text")
 @click.pass_obj
-def subscribe_command(runtime: Runtime, email: str, edition: str) -> None:
+def subscribe_command(runtime: Runtime, email: str, edition: str, fmt: str) -> None:
     """Subscribe EMAIL: it receives a confirmation link and nothing else until it is used.
 
     \b
     Examples:
       digest newsletter subscribe reader@example.com
+      digest newsletter subscribe reader@example.com --format json   # status, mailed, link
     """
     with Session(runtime.engine, expire_on_commit=False) as session:
         result = subscribers.subscribe(email, session=session, editions=[edition])
     row = result.subscriber
-    if not result.needs_confirmation or result.editions is not None:  # confirmed: as it is
-        click.echo(f"{row.email} is already subscribed (confirmed).")
-        return
-    if not runtime.settings.smtp_url:
-        click.echo(
+    confirmed = not result.needs_confirmation or result.editions is not None  # as it is
+    link = None
+    if confirmed:
+        text = f"{row.email} is already subscribed (confirmed)."
+    elif not runtime.settings.smtp_url:
+        link = subscribers.confirm_url(runtime.settings, row)
+        text = (
             f"{row.email} is pending. SMTP_URL is not set, so no mail was sent; "
-            f"the confirmation link is:\n{subscribers.confirm_url(runtime.settings, row)}"
+            f"the confirmation link is:\n{link}"
         )
-        return
-    message = subscribers.confirmation_message(row, settings=runtime.settings)
-    with SMTPSender.from_url(runtime.settings.smtp_url) as sender:
-        sender.send_message(message)
-    click.echo(f"{row.email} is pending: a confirmation link was mailed to it.")
+    else:
+        message = subscribers.confirmation_message(row, settings=runtime.settings)
+        with SMTPSender.from_url(runtime.settings.smtp_url) as sender:
+            sender.send_message(message)
+        text = f"{row.email} is pending: a confirmation link was mailed to it."
+    if fmt == "json":
+        mailed = not confirmed and link is None
+        echo_json({"email": row.email, "status": row.status, "mailed": mailed, "confirm_url": link})
+    else:
+        click.echo(text)
 
 
 @newsletter_group.command("unsubscribe")
@@ -109,7 +117,7 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
         rows = store.list_subscribers(session=session, status=status)
     items = [_subscriber_dict(r) for r in rows]
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     table = Table(show_edge=False, pad_edge=False)
     for name in ("Id", "Email", "Edition", "Status", "Since", "Last error"):
@@ -117,9 +125,13 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     for item in items:
         since = item["confirmed_at"] or item["created_at"]
         table.add_row(
-            str(item["id"]), escape(item["email"]), ",".join(item["editions"]), item["status"],
-            (since or "")[:16], escape(item["last_error"] or ""),
-        )  # fmt: skip
+            str(item["id"]),
+            escape(item["email"]),
+            ",".join(item["editions"]),
+            item["status"],
+            (since or "")[:16],
+            escape(item["last_error"] or ""),
+        )
     console = Console()
     console.print(table)
     counts: dict[str, int] = {}
@@ -128,7 +140,21 @@ def subscribers_command(runtime: Runtime, status: str | None, fmt: str) -> None:
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "No subscribers yet.")
 
 
-def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
+class SubscriberItem(TypedDict):
+    """One subscriber as `digest newsletter subscribers --format json` prints it."""
+
+    id: int | None
+    email: str
+    editions: list[str]
+    status: str
+    created_at: str | None
+    confirmed_at: str | None
+    unsubscribed_at: str | None
+    bounced_at: str | None
+    last_error: str | None
+
+
+def _subscriber_dict(row: Subscriber) -> SubscriberItem:
     def stamp(value: datetime | None) -> str | None:
         return format_utc(value) if value else None
 
@@ -148,8 +174,9 @@ def _subscriber_dict(row: Subscriber) -> dict[str, Any]:
 @newsletter_group.command("import")
 @click.argument("path", metavar="FILE.csv", type=click.Path(dir_okay=False))
 @edition_option()
+@format_option("text", "json", default="text")
 @click.pass_obj
-def import_command(runtime: Runtime, path: str, edition: str) -> None:
+def import_command(runtime: Runtime, path: str, edition: str, fmt: str) -> None:
     """Import an existing, already-confirmed list from a CSV file with an `email` column.
 
     Addresses already known keep their state: an import never re-subscribes someone who
@@ -158,9 +185,22 @@ def import_command(runtime: Runtime, path: str, edition: str) -> None:
     \b
     Examples:
       digest newsletter import subscribers.csv
+      digest newsletter import subscribers.csv --format json   # counts and invalid lines
     """
     with Session(runtime.engine, expire_on_commit=False) as session:
         report = subscribers.import_csv(path, session=session, edition=edition)
+    if fmt == "json":
+        invalid = [{"line": n, "value": value, "reason": why} for n, value, why in report.invalid]
+        echo_json(
+            {
+                "edition": edition,
+                "added": report.added,
+                "existing": report.existing,
+                "duplicates": report.duplicates,
+                "invalid": invalid,
+            }
+        )
+        return
     console = Console()
     for line, value, reason in report.invalid:
         console.print(f"[yellow]line {line}: skipped {escape(value)!s}: {escape(reason)}[/]")
@@ -175,7 +215,7 @@ def import_command(runtime: Runtime, path: str, edition: str) -> None:
     "--week", "-w", default="last", show_default=True, help="ISO week (2026-W14), this or last."
 )
 @edition_option()
-@format_option("html", "text", "eml", default="html")
+@format_option("html", "text", "eml", "json", default="html")
 @click.pass_obj
 def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None:
     """Print the week's issue exactly as subscribers get it (to open in a browser).
@@ -184,6 +224,7 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
     Examples:
       digest newsletter preview --week 2026-W14 > issue.html
       digest newsletter preview --format eml > issue.eml
+      digest newsletter preview --format json   # subject, sizes, stories, html and text
     """
     week = resolve_week(runtime, week)
     issue = Pipeline(runtime).issue(edition, week)
@@ -199,9 +240,13 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
     if fmt == "eml":
         sys.stdout.buffer.write(message.as_bytes())
         return
-    part = message.get_body(("html",) if fmt == "html" else ("plain",))
-    assert part is not None
-    click.echo(part.get_content(), nl=False)
+    html, text = (message.get_body((kind,)) for kind in ("html", "plain"))
+    assert html is not None and text is not None
+    if fmt == "json":
+        body = {"html": html.get_content(), "text": text.get_content()}
+        echo_json({"edition": edition, "week": week, **_issue_item(issue), **body})
+        return
+    click.echo((html if fmt == "html" else text).get_content(), nl=False)
     if issue.stories_shown < issue.stories_total:
         click.echo(
             f"(size limit: {issue.stories_shown} of {issue.stories_total} stories in the mail; "
@@ -223,9 +268,10 @@ def preview_command(runtime: Runtime, week: str, edition: str, fmt: str) -> None
     help="Also send deliveries left claimed this long ago by a run that was killed "
     "(e.g. 1h). Some of them may have gone out already: off by default.",
 )
+@format_option("text", "json", default="text")
 @click.pass_obj
 def send_command(
-    runtime: Runtime, week: str, edition: str, dry_run: bool, retake_after: str | None
+    runtime: Runtime, week: str, edition: str, dry_run: bool, retake_after: str | None, fmt: str
 ) -> None:
     """Mail the week's issue to every confirmed subscriber who has not had it yet.
 
@@ -238,23 +284,14 @@ def send_command(
       digest newsletter send --dry-run
       digest newsletter send --week 2026-W14
       digest newsletter send --week 2026-W14 --retake-after 1h   # after a kill -9
+      digest newsletter send --dry-run --format json
     """
     week = resolve_week(runtime, week)
     stale_after = parse_duration(retake_after, name="--retake-after") if retake_after else None
     console = Console(stderr=True)
     pipeline = Pipeline(runtime)
     if dry_run:  # the same rollup and checks as a send, composed now
-        plan = pipeline.plan_weekly(edition, week)
-        if plan is None:
-            click.echo(f"The {edition} rollup for {week} has no posts; nothing would be sent.")
-            return
-        issue, audience, done = plan
-        click.echo(
-            f"{issue.subject}: {audience} confirmed subscribers, {done} already done, "
-            f"{audience - done} would be sent now "
-            f"({len(issue.html.encode()) // 1024} KB HTML, {issue.stories_shown} of "
-            f"{issue.stories_total} stories). Nothing was sent."
-        )
+        _print_plan(pipeline.plan_weekly(edition, week), edition=edition, week=week, fmt=fmt)
         return
     with progress_bar(f"Sending {edition} {week}", console=console) as bar:
         tally = pipeline.send_weekly(
@@ -264,27 +301,75 @@ def send_command(
             on_plan=bar.total if bar else None,
             stale_after=stale_after,
         )
-    if tally is None:
+    with Session(runtime.engine) as session:  # this run's and earlier runs' failures
+        failed = deliveries.counts(session=session, issue=issue_key(edition, week)).get("failed", 0)
+    if fmt == "json":
+        counts = (tally or Tally()).as_dict()
+        paused = tally.paused if tally else ""
+        head = {"edition": edition, "week": week, "dry_run": False, "has_posts": tally is not None}
+        echo_json({**head, **counts, "failed_for_good": failed, "paused": paused or None})
+    elif tally is None:
         click.echo(f"The {edition} rollup for {week} has no posts; nothing was sent.")
+    else:
+        click.echo(_tally_line(tally))
+    if tally is None:
         return
-    click.echo(_tally_line(tally))
     if tally.paused:
         raise DeliveryError(
             f"{tally.paused}; run the same command again to resume", permanent=False
         )
-    _exit_unless_delivered(runtime, tally, key=issue_key(edition, week))
-
-
-def _exit_unless_delivered(runtime: Runtime, tally: Tally, *, key: str) -> None:
-    """Exit 1 while a subscriber is not known to have the issue: failed (now or in an
-    earlier run), deferred, or claimed by a run that never recorded it; cron should hear."""
-    with Session(runtime.engine) as session:
-        failed = deliveries.counts(session=session, issue=key).get("failed", 0)
-    if failed > tally.failed:  # this run's line counts only its own failures
+    if failed > tally.failed and fmt != "json":  # this run's line counts only its own failures
         noun = "delivery" if failed == 1 else "deliveries"
         click.echo(f"{failed} {noun} of this issue failed for good earlier; not retried.")
+    # exit 1 while a subscriber is not known to have the issue: failed (now or in an
+    # earlier run), deferred, or claimed by a run that never recorded it; cron should hear
     if failed or tally.deferred or tally.unrecorded:
         raise click.exceptions.Exit(1)
+
+
+def _print_plan(plan: tuple[Issue, int, int] | None, *, edition: str, week: str, fmt: str) -> None:
+    """What `send --dry-run` prints of `Pipeline.plan_weekly`: (issue, audience, done)."""
+    issue, audience, done = plan or (None, 0, 0)
+    if fmt == "json":
+        echo_json(
+            {
+                "edition": edition,
+                "week": week,
+                "dry_run": True,
+                "has_posts": issue is not None,
+                "issue": _issue_item(issue) if issue else None,
+                "audience": audience,
+                "already": done,
+                "would_send": audience - done,
+            }
+        )
+    elif issue is None:
+        click.echo(f"The {edition} rollup for {week} has no posts; nothing would be sent.")
+    else:
+        click.echo(
+            f"{issue.subject}: {audience} confirmed subscribers, {done} already done, "
+            f"{audience - done} would be sent now "
+            f"({len(issue.html.encode()) // 1024} KB HTML, {issue.stories_shown} of "
+            f"{issue.stories_total} stories). Nothing was sent."
+        )
+
+
+class IssueItem(TypedDict):
+    """What `preview` and `send --dry-run` print of an issue in json, besides its body."""
+
+    subject: str
+    html_bytes: int
+    stories_shown: int
+    stories_total: int
+
+
+def _issue_item(issue: Issue) -> IssueItem:
+    return {
+        "subject": issue.subject,
+        "html_bytes": len(issue.html.encode()),
+        "stories_shown": issue.stories_shown,
+        "stories_total": issue.stories_total,
+    }
 
 
 def _tally_line(tally: Tally) -> str:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import click
 from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.options import format_option
-from app.jobs import JOBS, Schedule, flat_counts, steps_for
+from app.commands.options import echo_json, format_option
+from app.jobs import JOBS, Counts, Schedule, flat_counts, steps_for
 from app.pipeline import Pipeline
 from app.wiring import Runtime, open_engine
 from core.dates import show_utc
@@ -26,7 +27,7 @@ from storage.db import current_revision
 if TYPE_CHECKING:
     from app.worker import Worker
 
-__all__ = ["build_worker", "status_report"]
+__all__ = ["StatusReport", "build_worker", "status_report"]
 
 _OVERDUE = timedelta(minutes=10)
 
@@ -103,17 +104,25 @@ def serve(runtime: Runtime, host: str, port: int | None, with_worker: bool) -> N
     is_flag=True,
     help="Run whatever is due now (and not yet done), then exit; for cron-style platforms.",
 )
+@format_option("text", "json", default="text")
 @click.pass_obj
-def worker_command(runtime: Runtime, once: bool) -> None:
+def worker_command(runtime: Runtime, once: bool, fmt: str) -> None:
     """Run the scheduler: ingest every INGEST_EVERY, post daily at DAILY_AT, mail at WEEKLY_AT.
 
     Stops on SIGTERM or Ctrl-C after the running job has finished. Several workers may
     share one database: each period is claimed once, so nothing is posted or mailed twice.
+    `--format json` is for `--once`: {runs: [{job, period, status, counts, error, duration_ms}]}.
     """
+    if fmt == "json" and not once:
+        raise click.UsageError("--format json reports the runs of --once: add --once")
     worker = build_worker(runtime)
     _log_jobs()
     if once:
-        for result in worker.catch_up():
+        results = worker.catch_up()
+        if fmt == "json":
+            echo_json({"runs": [dataclasses.asdict(result) for result in results]})
+            return
+        for result in results:
             click.echo(f"{result.job} {result.period}: {result.status}")
         return
     settings = runtime.settings
@@ -133,9 +142,7 @@ def status(runtime: Runtime, fmt: str, as_json: bool) -> None:
     """Show each job's last and next run, the last ingest per source, and pending deliveries."""
     report = status_report(runtime, now=runtime.clock())
     if as_json or fmt == "json":
-        import json
-
-        click.echo(json.dumps(report, indent=2, default=str))
+        echo_json(report)
         return
     console = Console(highlight=False)
     if not console.is_terminal:  # piped or captured: wide lines beat folded cells for grep
@@ -158,7 +165,59 @@ def build_worker(runtime: Runtime) -> Worker:
     )
 
 
-def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
+class RunDetail(TypedDict, total=False):
+    """What `app.jobs.run_claimed` records of a run (JSON in `job_run.detail`)."""
+
+    counts: Counts
+    duration_ms: int
+    error: str
+    error_type: str
+    text: str | None  # a detail that is not JSON, as stored
+    value: object  # JSON that is not an object
+
+
+class JobStatus(TypedDict):
+    job: str
+    last_period: str | None
+    last_status: str  # ok | failed | running | never
+    last_started: datetime | None
+    last_finished: datetime | None
+    last_detail: RunDetail
+    next_run: datetime
+    worker_next_run: datetime | None  # the worker's own plan; long past: no worker runs
+    overdue: bool
+
+
+class SourceHealth(TypedDict):
+    name: str
+    edition: str
+    status: str
+    last_success: datetime | None
+    last_attempt: datetime | None
+    error_count: int
+    last_error: str | None
+    last_warning: str | None
+
+
+class PendingDelivery(TypedDict):
+    channel: str
+    target: str
+    issue: str
+    status: str
+    attempts: int
+    claimed_at: datetime
+    error: str | None
+
+
+class StatusReport(TypedDict):
+    """Everything `digest status` shows; `--format json` prints it (times in ISO 8601)."""
+
+    jobs: list[JobStatus]
+    sources: list[SourceHealth]
+    pending_deliveries: list[PendingDelivery]
+
+
+def status_report(runtime: Runtime, *, now: datetime) -> StatusReport:
     """Everything `digest status` shows, as plain data."""
     from app.worker import stored_next_runs
 
@@ -172,7 +231,7 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
         last = job_runs.last_runs(session=session)
         sources = feeds.list_feeds(session=session)
         pending = deliveries.pending(session=session)
-    jobs = []
+    jobs: list[JobStatus] = []
     for job in JOBS:
         run = last.get(job)
         jobs.append(
@@ -219,14 +278,15 @@ def status_report(runtime: Runtime, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def _detail(text: str | None) -> dict[str, Any]:
+def _detail(text: str | None) -> RunDetail:
     import json
 
     try:
         value = json.loads(text or "{}")
     except ValueError:
         return {"text": text}
-    return value if isinstance(value, dict) else {"value": value}
+    # an object is what `run_claimed` wrote
+    return cast(RunDetail, value) if isinstance(value, dict) else {"value": value}
 
 
 def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
@@ -239,7 +299,7 @@ def _when(moment: datetime | None, tz: tzinfo | None = None) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _print_report(report: dict[str, Any], console: Console) -> None:
+def _print_report(report: StatusReport, console: Console) -> None:
     jobs = Table(title="Jobs", title_justify="left")
     for column in (
         "job",

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.ingest import _console, _escape, _iso
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.wiring import Runtime
 from storage.search import ArticleHit, search_articles
 
-__all__ = ["search_command", "search_hits"]
+__all__ = ["HitItem", "search_command", "search_hits"]
+
+
+class HitItem(TypedDict):
+    """One search result as `digest search --format json` prints it."""
+
+    title: str
+    company: str
+    url: str
+    edition: str
+    published: str | None
+    tags: list[str]
+    deep_dive: str  # '' when not summarised yet
+    score: float  # higher is better, within one search
 
 
 def search_hits(
     runtime: Runtime, query: str, *, edition: str | None = None, limit: int = 10
-) -> list[dict[str, Any]]:
+) -> list[HitItem]:
     """The best matches as JSON-ready dicts (title, company, url, published, score, …)."""
     if edition is not None:
         runtime.catalogue.edition(edition)  # ConfigError for an unknown edition
@@ -28,7 +40,7 @@ def search_hits(
     return [_item(hit) for hit in hits]
 
 
-def _item(hit: ArticleHit) -> dict[str, Any]:
+def _item(hit: ArticleHit) -> HitItem:
     article = hit.article
     return {
         "title": article.title,
@@ -44,7 +56,7 @@ def _item(hit: ArticleHit) -> dict[str, Any]:
 
 @click.command("search")
 @click.argument("words", nargs=-1, required=True)
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option("--limit", type=click.IntRange(1, 100), default=10, show_default=True)
 @format_option("table", "json", default="table")
 @click.pass_obj
@@ -62,7 +74,7 @@ def search_command(
     query = " ".join(words)
     items = search_hits(runtime, query, edition=edition, limit=limit)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     if not items:
         click.echo(f"Nothing stored matches {query!r}.")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
-from app.commands.options import edition_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
@@ -42,8 +44,11 @@ def slack() -> None:
     help="Post to this channel id only (default: SLACK_CHANNEL and every subscribed channel).",
 )
 @edition_option()
+@format_option("text", "json", default="text")
 @click.pass_obj
-def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition: str) -> None:
+def post_daily_command(
+    runtime: Runtime, day: str, channel: str | None, edition: str, fmt: str
+) -> None:
     """Post the day's Signal of the Day, deep dives in the thread; once per channel.
 
     The day's digest is composed from its stored posts first, and what is posted is what
@@ -51,8 +56,9 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
     rate-limited ones are retried.
 
     \b
-    Example:
+    Examples:
       digest slack post-daily --date 2026-04-01 --channel C0123456789
+      digest slack post-daily --format json   # {edition, date, posts: [{target, status, …}]}
     """
     check_settings(runtime.settings, mode="post")  # before opening anything
     runtime.catalogue.edition(edition)  # unknown editions fail with the list of known ones
@@ -64,14 +70,20 @@ def post_daily_command(runtime: Runtime, day: str, channel: str | None, edition:
         outcomes = pipeline.post_daily(
             edition, when, channel=channel, on_outcome=bar.advance if bar else None
         )
-    if not outcomes:
+    if fmt == "json":
+        posts = [dataclasses.asdict(outcome) for outcome in outcomes]
+        echo_json({"edition": edition, "date": when.isoformat(), "posts": posts})
+    else:
+        for outcome in outcomes:
+            reason = f": {outcome.error}" if outcome.error else ""
+            style = _STYLE.get(outcome.status)
+            click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=style)
+    if not outcomes:  # a note for people: beside the json, on stderr
         click.echo(
             "Nothing to post to: set SLACK_CHANNEL, pass --channel, or run /digest subscribe "
-            "in a channel."
+            "in a channel.",
+            err=fmt == "json",
         )
-    for outcome in outcomes:
-        reason = f": {outcome.error}" if outcome.error else ""
-        click.secho(f"{outcome.status:>8}  {outcome.target}{reason}", fg=_STYLE.get(outcome.status))
     if not outcomes or undelivered(outcomes):  # could not post: say so to cron and CI
         raise click.exceptions.Exit(1)
 

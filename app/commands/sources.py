@@ -7,17 +7,16 @@ reads the table after that, so the CLI, `digest status` and `/digest sources` ag
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import click
 from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.ingest import _console, _escape, _iso
-from app.commands.options import edition_option, format_option
+from app.commands.options import echo_json, edition_option, format_option
 from app.wiring import Runtime
 from core.errors import ConfigError
 from core.opml import read_opml, sources_from_opml, write_opml
@@ -32,7 +31,7 @@ from core.sources import (
 from storage.feeds import article_counts, feed_status, list_feeds
 from storage.tables import FeedSource
 
-__all__ = ["follow_catalogue", "source_statuses", "sources_group"]
+__all__ = ["SourceItem", "follow_catalogue", "source_statuses", "sources_group"]
 
 
 def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalogue:
@@ -45,7 +44,7 @@ def follow_catalogue(runtime: Runtime, *, now: datetime | None = None) -> Catalo
 
 
 @click.group("sources", invoke_without_command=True)
-@edition_option(default=None)
+@edition_option(unset="every edition")
 @click.option("--all", "show_all", is_flag=True, help="Also sources no longer in the file.")
 @format_option("table", "json", default="table")
 @click.pass_context
@@ -64,7 +63,7 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     runtime: Runtime = ctx.obj
     items = source_statuses(runtime, edition=edition, removed=show_all)
     if fmt == "json":
-        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        echo_json(items)
         return
     table = Table(show_edge=False, pad_edge=False)
     for name in ("Source", "Company", "Edition", "Status", "Articles", "Last success", "Note"):
@@ -83,9 +82,27 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     _console().print(table)
 
 
+class SourceItem(TypedDict):
+    """One source as `digest sources --format json` prints it (docs/ingest.md)."""
+
+    name: str
+    company: str
+    url: str
+    fetch_url: str | None  # after a permanent redirect
+    edition: str
+    tags: list[str]
+    status: str
+    error: str | None
+    warning: str | None
+    articles: int
+    last_success: str | None
+    backoff_until: str | None
+    removed: str | None
+
+
 def source_statuses(
     runtime: Runtime, *, edition: str | None = None, removed: bool = False
-) -> list[dict[str, Any]]:
+) -> list[SourceItem]:
     """Every configured source (or one edition's) with its fetch state, as JSON-ready dicts;
     with `removed`, also the sources that left the file (status "removed")."""
     catalogue = follow_catalogue(runtime)
@@ -94,7 +111,7 @@ def source_statuses(
     with Session(runtime.engine) as session:
         rows = {row.name: row for row in list_feeds(session=session, removed=True)}
         counts = article_counts(session=session)
-    items = []
+    items: list[SourceItem] = []
     configured = {source.name for source in catalogue.sources}
     for source in catalogue.sources:
         if edition is not None and source.edition != edition:
@@ -133,7 +150,7 @@ def _item(
     status: str,
     row: FeedSource | None,
     counts: dict[int, int],
-) -> dict[str, Any]:
+) -> SourceItem:
     return {
         "name": name,
         "company": company,
@@ -167,18 +184,20 @@ def _changed(runtime: Runtime) -> None:
 
 @sources_group.command("add")
 @click.argument("url")
-@edition_option(default=None, shown="the first edition")
+@edition_option()
 @click.option("--company", "-c", default=None, help="Who publishes it (default: its name).")
 @click.option("--name", "-n", default=None, help="Display name (default: the feed's title).")
 @click.option("--tag", "-t", "tags", multiple=True, help="A default tag; repeat for more.")
+@format_option("text", "json", default="text")
 @click.pass_obj
 def add_command(
     runtime: Runtime,
     url: str,
-    edition: str | None,
+    edition: str,
     company: str | None,
     name: str | None,
     tags: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """Add a feed to the sources file. URL may be the feed or a page that names it
     (<link rel="alternate">); the feed is fetched once to check it.
@@ -187,10 +206,9 @@ def add_command(
     Examples:
       digest sources add https://blog.example.com/
       digest sources add https://blog.example.com/feed.xml --edition reads --tag data
+      digest sources add https://blog.example.com/ --format json   # what was added
     """
-    catalogue = runtime.catalogue
-    edition = edition or next(iter(catalogue.editions))
-    catalogue.edition(edition)  # an unknown edition fails before any fetch
+    runtime.catalogue.edition(edition)  # an unknown edition fails before any fetch
     settings = runtime.settings
     # Here, not at the top: the fetcher and the pipeline (aiohttp, feedparser, the
     # front-ends) are for `add` alone; `digest sources` itself only reads the database.
@@ -213,8 +231,32 @@ def add_command(
     )
     add_sources(_path(runtime), [new])
     _changed(runtime)
-    via = f" (found on {url})" if found.url != url.strip() else ""
+    found_on = url.strip() if found.url != url.strip() else None
+    if fmt == "json":
+        echo_json({**_new_item(new), "entries": found.entries, "found_on": found_on})
+        return
+    via = f" (found on {found_on})" if found_on else ""
     click.echo(f"Added {new.name} to {edition}: {found.url}{via}, {found.entries} entries now.")
+
+
+class NewSourceItem(TypedDict):
+    """A source added to the file, as `sources add` and `sources import` print it in json."""
+
+    name: str
+    company: str
+    url: str
+    edition: str
+    tags: list[str]
+
+
+def _new_item(source: NewSource) -> NewSourceItem:
+    return {
+        "name": source.name,
+        "company": source.company,
+        "url": source.url,
+        "edition": source.edition,
+        "tags": list(source.tags),
+    }
 
 
 @sources_group.command("remove")
@@ -255,15 +297,17 @@ def enable_command(runtime: Runtime, name: str) -> None:
 
 @sources_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@edition_option(default=None, shown="the OPML folder's, else the first edition")
+@edition_option(unset="the OPML folder's, else the first edition")
+@format_option("text", "json", default="text")
 @click.pass_obj
-def import_command(runtime: Runtime, file: str, edition: str | None) -> None:
+def import_command(runtime: Runtime, file: str, edition: str | None, fmt: str) -> None:
     """Add the feeds of an OPML file (another reader's export). Feeds already in the file are
     skipped; a folder or category named like an edition picks it. Feeds are not fetched.
 
     \b
     Example:
       digest sources import subscriptions.opml --edition reads
+      digest sources import subscriptions.opml --format json   # added, skipped and why
     """
     try:
         body = Path(file).read_bytes()
@@ -273,6 +317,9 @@ def import_command(runtime: Runtime, file: str, edition: str | None) -> None:
     chosen, notes = sources_from_opml(feeds, catalogue=runtime.catalogue, edition=edition)
     add_sources(_path(runtime), chosen)
     _changed(runtime)
+    if fmt == "json":
+        echo_json({"feeds": len(feeds), "imported": [_new_item(s) for s in chosen], "notes": notes})
+        return
     for note in notes:
         click.echo(note)
     click.echo(f"Imported {len(chosen)} of {len(feeds)} feeds from {file}.")

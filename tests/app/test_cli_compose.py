@@ -150,6 +150,40 @@ def test_summarise_since_skips_older_articles(runtime: Runtime) -> None:
     assert "Summarised 1 article (1 extractive)." in result.output
 
 
+def test_summarise_as_json_prints_the_counts_and_keeps_the_line_on_stderr(
+    runtime: Runtime,
+) -> None:
+    add(runtime, "datadog-replication.txt", published_at=datetime(2026, 3, 1, tzinfo=UTC))
+    add(runtime, "github-oidc.txt")
+    result = invoke(runtime, "summarise", "--since", "2026-03-31", "--format", "json")
+    assert json.loads(result.stdout) == {
+        "since": "2026-03-31",
+        "edition": None,
+        "counts": {"pending": 1, "summarised": 1, "extractive": 1, "llm": 0, "title-only": 0},
+    }
+    assert "Summarised 1 article (1 extractive)." in result.stderr
+    plan = invoke(runtime, "summarise", "-e", "tech", "--estimate", "--format", "json")
+    assert json.loads(plan.stdout) == {
+        "since": None,
+        "edition": "tech",
+        "pending": 1,
+        "model": None,  # extractive: nothing would go to a model
+        "token_budget": None,
+        "estimate": None,
+    }
+    assert "1 article to summarise, all extractive" in plan.stderr
+    elsewhere = invoke(runtime, "summarise", "-e", "reads", "--format", "json")
+    assert json.loads(elsewhere.stdout)["counts"]["pending"] == 0  # the post is tech's
+    rest = json.loads(invoke(runtime, "summarise", "--format", "json").stdout)
+    assert rest == {
+        "since": None,
+        "edition": None,
+        "counts": {"pending": 1, "summarised": 1, "extractive": 1, "llm": 0, "title-only": 0},
+    }
+    unknown = CliRunner().invoke(cli, ["summarise", "-e", "nope"], obj=runtime)
+    assert unknown.exit_code != 0 and "unknown edition 'nope'" in unknown.output
+
+
 def test_daily_json_is_the_stable_interface_and_is_stored(runtime: Runtime) -> None:
     for name in ("datadog-replication.txt", "github-oidc.txt", "hashicorp-delegation.txt"):
         add(runtime, name)

@@ -116,8 +116,11 @@ def test_unknown_edition_is_one_plain_line(runtime):
 def test_run_ingest_returns_the_counts_the_worker_reads(runtime):
     counts = run_ingest(runtime, fulltext=False)
     assert {k: counts[k] for k in ("sources", "new", "unchanged", "errors")} == {
-        "sources": 3, "new": 3, "unchanged": 0, "errors": 1,
-    }  # fmt: skip
+        "sources": 3,
+        "new": 3,
+        "unchanged": 0,
+        "errors": 1,
+    }
     again = run_ingest(runtime, fulltext=False)
     # only the failing source is parsed again: its body's hash is kept only after a success
     assert (again["new"], again["unchanged"], again["parsed"]) == (0, 2, 1)
@@ -196,8 +199,11 @@ def test_ingest_brings_the_recent_periods_with_posts_into_the_archive(runtime, n
         weekly = {(d.edition, d.period) for d in list_digests(session=session, kind="weekly")}
         articles = [a for a, _ in list_articles(session=session)]
     today = now.astimezone(runtime.settings.tz).date()
-    days = {(a.edition, a.published_at.astimezone(runtime.settings.tz).date().isoformat())
-            for a in articles if a.published_at.astimezone(runtime.settings.tz).date() <= today}  # fmt: skip
+    days = {
+        (a.edition, a.published_at.astimezone(runtime.settings.tz).date().isoformat())
+        for a in articles
+        if a.published_at.astimezone(runtime.settings.tz).date() <= today
+    }
     assert daily == days  # fewer than 7 days with posts: every one of them
     assert weekly == {(e, iso_week(date.fromisoformat(d))) for e, d in days}
 
@@ -209,3 +215,6 @@ def test_ingest_format_json_gives_the_counts_and_each_outcome(runtime):
     outcomes = {item["name"]: item for item in report["sources"]}
     assert outcomes["Example Medium"]["status"] == "ok" and outcomes["Example Medium"]["new"] == 2
     assert outcomes["Broken Host"]["error"] == "the server sent an HTML page, not a feed"
+    assert set(report) == {"counts", "sources", "backfill"}
+    # Example Medium's two posts, on two days of one week, composed and stored
+    assert report["backfill"] == {"tech": {"days": 2, "weeks": 1}}

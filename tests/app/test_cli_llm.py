@@ -186,6 +186,7 @@ def test_summarise_estimate_counts_without_calling_the_model(runtime: Runtime) -
         llm_runtime = _llm_runtime(runtime, llm.url)
         try:
             result = invoke(llm_runtime, "summarise", "--estimate")
+            plan = invoke(llm_runtime, "summarize", "--estimate", "--format", "json")
             plain = invoke(runtime, "summarise", "--estimate")
             again = invoke(llm_runtime, "summarise")
         finally:
@@ -197,6 +198,15 @@ def test_summarise_estimate_counts_without_calling_the_model(runtime: Runtime) -
         "tokens, within LLM_TOKEN_BUDGET (200,000); 0 already cached, 1 title-only. "
         "Nothing was sent."
     )
+    assert json.loads(plan.stdout)["model"] == "test-model"
+    assert json.loads(plan.stdout)["estimate"] == {
+        "posts": 1,
+        "tokens": json.loads(plan.stdout)["estimate"]["tokens"],
+        "cached": 0,
+        "title_only": 1,
+        "within_budget": True,
+    }
+    assert f"about {json.loads(plan.stdout)['estimate']['tokens']:,} tokens" in line
     assert "all extractive (DIGEST_SUMMARISER is not llm)" in plain.output
     assert "Summarised 2 articles" in again.output
 

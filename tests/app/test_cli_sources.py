@@ -120,8 +120,16 @@ def test_add_a_page_url_resolves_its_feed_and_keeps_the_files_comments(
     )
     before = sources_file.read_text()
 
-    result = _invoke(runtime, "sources", "add", server.url("/blog-home/index.html"),
-                     "--company", "Example Co", "--tag", "data")  # fmt: skip
+    result = _invoke(
+        runtime,
+        "sources",
+        "add",
+        server.url("/blog-home/index.html"),
+        "--company",
+        "Example Co",
+        "--tag",
+        "data",
+    )
 
     assert result.exit_code == 0, result.output
     feed = server.url("/medium-rss/feed.xml")
@@ -131,10 +139,42 @@ def test_add_a_page_url_resolves_its_feed_and_keeps_the_files_comments(
     listed = _listed(runtime)
     added = listed[next(n for n in listed if n != "Example Talks")]
     assert (added["url"], added["company"], added["edition"], added["tags"]) == (
-        feed, "Example Co", "tech", ["data"],
-    )  # fmt: skip
+        feed,
+        "Example Co",
+        "tech",
+        ["data"],
+    )
     assert added["status"] == "never"  # checked, not ingested
     assert server.paths().count("/medium-rss/feed.xml") == 1  # the feed fetched once
+
+
+def test_add_as_json_says_what_was_added_and_where_it_was_found(runtime, sources_file, server):
+    sources_file.write_text(HEAD + _source("Example Talks", server.url("/youtube/feed.xml")))
+    page = server.url("/blog-home/index.html")
+    result = _invoke(runtime, "sources", "add", page, "--name", "Blog", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "name": "Blog",
+        "company": "Blog",
+        "url": server.url("/medium-rss/feed.xml"),
+        "edition": "tech",  # the catalogue's default
+        "tags": [],
+        "entries": 2,
+        "found_on": page,
+    }
+    feed = server.url("/hugo-site/feed.xml")
+    direct = _invoke(runtime, "sources", "add", feed, "-e", "videos", "--format", "json")
+    added = json.loads(direct.stdout)
+    assert (added["edition"], added["found_on"]) == ("videos", None)
+    assert _listed(runtime)[added["name"]]["edition"] == "videos"
+
+
+def test_add_defaults_to_tech_even_when_another_edition_comes_first(runtime, sources_file, server):
+    videos_first = '[editions.videos]\ntitle = "Tech Videos"\n\n[editions.tech]\ntitle = "E"\n'
+    sources_file.write_text(videos_first + _source("Talks", server.url("/youtube/feed.xml")))
+    result = _invoke(runtime, "sources", "add", server.url("/hugo-site/feed.xml"))
+    assert result.exit_code == 0, result.output
+    assert " to tech: " in result.output
 
 
 @pytest.mark.parametrize(
@@ -214,11 +254,21 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
+def _reader_opml(folder: Path, server: FeedServer) -> Path:
+    """Another reader's export: one feed already in the sources file, two new ones."""
+    opml = folder / "reader.opml"
+    opml.write_text(
+        OPML.format(
+            medium=server.url("/medium-rss/feed.xml"),
+            hugo=server.url("/hugo-site/feed.xml"),
+            atom=server.url("/atom-excerpts/feed.xml"),
+        )
+    )
+    return opml
+
+
 def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, server, tmp_path):
-    opml = tmp_path / "reader.opml"
-    opml.write_text(OPML.format(medium=server.url("/medium-rss/feed.xml"),
-                                hugo=server.url("/hugo-site/feed.xml"),
-                                atom=server.url("/atom-excerpts/feed.xml")))  # fmt: skip
+    opml = _reader_opml(tmp_path, server)
     result = _invoke(runtime, "sources", "import", str(opml), "--edition", "tech")
     assert result.exit_code == 0, result.output
     assert "skipped Example Medium: already in the sources file" in result.output
@@ -227,6 +277,20 @@ def test_import_opml_adds_new_feeds_and_skips_known_ones(runtime, sources_file, 
     assert (listed["Hugo Notes"]["edition"], listed["Hugo Notes"]["tags"]) == ("tech", ["data"])
     assert listed["Video Corner"]["edition"] == "videos"
     assert "# the talks feed" in sources_file.read_text()
+
+
+def test_import_as_json_lists_what_was_added_and_the_notes(runtime, sources_file, server, tmp_path):
+    opml = _reader_opml(tmp_path, server)
+    result = _invoke(runtime, "sources", "import", str(opml), "-e", "tech", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["feeds"] == 3
+    assert report["notes"] == ["skipped Example Medium: already in the sources file"]
+    imported = {s["name"]: (s["edition"], s["url"], s["tags"]) for s in report["imported"]}
+    assert imported == {
+        "Hugo Notes": ("tech", server.url("/hugo-site/feed.xml"), ["data"]),
+        "Video Corner": ("videos", server.url("/atom-excerpts/feed.xml"), []),
+    }
 
 
 def test_import_of_a_file_with_no_feeds_is_one_line(runtime, sources_file, tmp_path):
@@ -256,7 +320,8 @@ def test_export_opml_imports_back_into_the_same_editions(
     finally:
         other.close()
     assert {n: s["edition"] for n, s in listed.items()} == {
-        "Example Medium": "tech", "Example Talks": "videos",
-    }  # fmt: skip
+        "Example Medium": "tech",
+        "Example Talks": "videos",
+    }
     toml = _invoke(runtime, "sources", "export", "--format", "toml")
     assert toml.output == sources_file.read_text()

@@ -110,8 +110,11 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
         later = (now + timedelta(hours=1)).isoformat()
         result = subprocess.run(
             [sys.executable, "-c", _PROBE, sqlite_url, str(sources), later, "ingest"],
-            cwd=ROOT, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     output = result.stdout.splitlines()
     assert "2 sources: 0 new articles, 2 unchanged, 0 with errors" in output[-2]
     loaded = set(json.loads(output[-1]))
@@ -164,10 +167,22 @@ def test_listing_commands_read_the_database_without_the_fetcher(
         'url = "http://127.0.0.1:9/feed.xml"\nedition = "tech"\n'
     )
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, sqlite_url, str(sources), now.isoformat(), command,
-         "--format", "json"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            _PROBE,
+            sqlite_url,
+            str(sources),
+            now.isoformat(),
+            command,
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
     assert "sqlalchemy" in loaded  # it did read the database
     assert loaded.isdisjoint(HEAVY[:-2]), sorted(loaded & set(HEAVY))

@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_prints_todays_digest_of_the_sample_feeds_and_leaves_your_database_alone(
     sqlite_url: str,
 ) -> None:
-    runtime = Runtime(settings=Settings.from_env({"DATABASE_URL": sqlite_url}),
-                      clock=lambda: FIXED_NOW)  # fmt: skip
+    runtime = Runtime(
+        settings=Settings.from_env({"DATABASE_URL": sqlite_url}), clock=lambda: FIXED_NOW
+    )
     result = CliRunner().invoke(cli, ["demo", "--no-serve", "--format", "json"], obj=runtime)
 
     assert result.exit_code == 0, result.output
@@ -51,8 +52,13 @@ def test_scripts_run_passes_group_options_before_the_command(tmp_path: Path) -> 
         (tmp_path / name).chmod(0o755)
 
     def run(*args: str) -> str:
-        done = subprocess.run([str(tmp_path / "scripts" / "run"), *args], capture_output=True,
-                              text=True, check=True, timeout=30)  # fmt: skip
+        done = subprocess.run(
+            [str(tmp_path / "scripts" / "run"), *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
         return done.stdout.strip()
 
     assert run() == "run"

@@ -150,8 +150,12 @@ def test_a_scrape_reports_feeds_articles_deliveries_and_jobs_as_stored(
     samples = scrape(client)
 
     assert tech_feeds(samples) == {
-        "ok": 1, "failing": 2, "backing_off": 0, "disabled": 2, "never": 0,
-    }  # fmt: skip
+        "ok": 1,
+        "failing": 2,
+        "backing_off": 0,
+        "disabled": 2,
+        "never": 0,
+    }
     assert value(samples, "digest_feeds", edition="videos", state="ok") == 1
     with Session(runtime.engine) as session:
         failing = session.exec(select(FeedSource).where(FeedSource.status == "error")).all()
@@ -196,8 +200,12 @@ def test_a_scrape_reports_feeds_articles_deliveries_and_jobs_as_stored(
     path.write_text("\n[[sources]]\n".join(kept), encoding="utf-8")
     assert len(kept) == len(blocks) - 1
     assert tech_feeds(scrape(client)) == {
-        "ok": 1, "failing": 1, "backing_off": 0, "disabled": 2, "never": 0,
-    }  # fmt: skip
+        "ok": 1,
+        "failing": 1,
+        "backing_off": 0,
+        "disabled": 2,
+        "never": 0,
+    }
 
 
 def test_an_unreadable_sources_file_leaves_the_stored_feeds_reported(
@@ -258,8 +266,12 @@ def test_a_feed_backing_off_counts_until_its_backoff_ends(
                 return tech_feeds(scrape(client))
 
     assert tech_feeds_at(now) == {
-        "ok": 1, "failing": 1, "backing_off": 1, "disabled": 2, "never": 0,
-    }  # fmt: skip
+        "ok": 1,
+        "failing": 1,
+        "backing_off": 1,
+        "disabled": 2,
+        "never": 0,
+    }
     later = tech_feeds_at(now + timedelta(hours=1, seconds=1))  # due again: failing, not waiting
     assert (later["backing_off"], later["failing"]) == (0, 2)
 
@@ -329,15 +341,21 @@ def _fill_ledger(engine: Engine, now: datetime) -> None:
     with Session(engine) as session:
         for target, status in (("C1", "sent"), ("C2", "sent"), ("C3", "failed")):
             row = deliveries.claim(
-                session=session, channel="slack", target=target, issue="tech/daily/2026-03-31",
+                session=session,
+                channel="slack",
+                target=target,
+                issue="tech/daily/2026-03-31",
                 now=now,
-            )  # fmt: skip
+            )
             assert row is not None
             deliveries.finish(session=session, delivery=row, status=status, now=now)
         claimed = deliveries.claim_many(
-            session=session, channel="email", issue="tech/weekly/2026-W13",
-            targets=["1", "2", "3", "4", "5"], now=now,
-        )  # fmt: skip
+            session=session,
+            channel="email",
+            issue="tech/weekly/2026-W13",
+            targets=["1", "2", "3", "4", "5"],
+            now=now,
+        )
         outcomes = [("1", "sent"), ("2", "sent"), ("3", "failed"), ("4", "deferred")]
         deliveries.finish_many(
             session=session,

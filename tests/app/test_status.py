@@ -111,9 +111,17 @@ def test_status_leaves_out_sources_the_file_no_longer_lists_and_shows_warnings(
 ) -> None:
     _seed(engine, now)
     with Session(engine) as session:
-        session.add(FeedSource(name="Old Blog", company="Gone", url="https://old.example/feed",
-                               edition="tech", status="error", error_count=40,
-                               last_error="connection refused"))  # fmt: skip
+        session.add(
+            FeedSource(
+                name="Old Blog",
+                company="Gone",
+                url="https://old.example/feed",
+                edition="tech",
+                status="error",
+                error_count=40,
+                last_error="connection refused",
+            )
+        )
         row = session.exec(select(FeedSource).where(FeedSource.name == "Cloudflare Blog")).one()
         row.status, row.last_error, row.last_warning = (
             "ok",
@@ -215,12 +223,19 @@ def test_worker_once_ingests_summarises_and_composes_through_the_real_steps(
         }
         runtime = Runtime(settings=Settings.from_env(env), clock=lambda: wednesday)
         result = CliRunner().invoke(cli, ["worker", "--once"], obj=runtime)
+        again = CliRunner().invoke(cli, ["worker", "--once", "--format", "json"], obj=runtime)
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert any(re.fullmatch(r"ingest \S+: ok", line) for line in lines), result.output
     assert "daily 2026-03-31: ok" in lines, result.output
     assert not any(line.startswith("weekly") for line in lines), result.output
+    assert again.exit_code == 0, again.output
+    runs = {run["job"]: run for run in json.loads(again.stdout)["runs"]}
+    assert set(runs) == {"ingest", "daily"}  # weekly is not due
+    assert set(runs["daily"]) == {"job", "period", "status", "counts", "error", "duration_ms"}
+    # the periods just run are done: a second catch-up skips them
+    assert (runs["daily"]["period"], runs["daily"]["status"]) == ("2026-03-31", "skipped")
     assert server.requests, "the feed was never fetched"
     engine = make_engine(sqlite_url)
     with Session(engine) as session:

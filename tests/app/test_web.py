@@ -87,8 +87,10 @@ def test_a_day_without_posts_is_neither_listed_nor_served(
     quiet = replace(
         daily_digest(date(2026, 4, 2)),
         stats=Stats(sources_checked=31, unreachable=31),
-        signal=None, deep_dives=(), patterns=(),
-    )  # fmt: skip
+        signal=None,
+        deep_dives=(),
+        patterns=(),
+    )
     store(stored_digests, quiet)  # as reading used to store an empty day
 
     assert client.get("/daily/2026-04-02").status_code == 404
@@ -99,19 +101,28 @@ def test_a_day_without_posts_is_neither_listed_nor_served(
 def _post(engine: Engine, title: str, published: datetime) -> None:
     with Session(engine) as session:
         source = FeedSource(
-            name="Netflix Tech Blog", company="Netflix", url="https://n.example/feed",
-            edition="tech", status="ok",
-        )  # fmt: skip
+            name="Netflix Tech Blog",
+            company="Netflix",
+            url="https://n.example/feed",
+            edition="tech",
+            status="ok",
+        )
         session.add(source)
         session.commit()
         session.add(
             Article(
                 url="https://n.example/" + title.lower().replace(" ", "-"),
-                fingerprint=title[:16], source_id=source.id or 0, edition="tech",
-                company="Netflix", title=title, text=f"{title}: we moved the write path. " * 20,
-                words=120, published_at=published, first_seen_at=published,
+                fingerprint=title[:16],
+                source_id=source.id or 0,
+                edition="tech",
+                company="Netflix",
+                title=title,
+                text=f"{title}: we moved the write path. " * 20,
+                words=120,
+                published_at=published,
+                first_seen_at=published,
             )
-        )  # fmt: skip
+        )
         session.commit()
 
 

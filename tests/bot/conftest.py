@@ -271,9 +271,12 @@ def bot(
 ) -> Iterator[App]:
     executor = ThreadPoolExecutor(8)
     yield build_app(
-        bot_settings, engine=sqlite_engine, clock=clock, executor=executor,
+        bot_settings,
+        engine=sqlite_engine,
+        clock=clock,
+        executor=executor,
         **front(bot_settings, clock),
-    )  # fmt: skip
+    )
     executor.shutdown(wait=True)
 
 

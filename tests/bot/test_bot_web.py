@@ -40,9 +40,12 @@ from tests.peers.slack_api import SlackAPI
 def web(bot_settings: Settings, sqlite_engine: Engine, clock) -> Iterator[str]:  # noqa: ANN001
     executor = ThreadPoolExecutor(8)
     app = build_app(
-        bot_settings, engine=sqlite_engine, clock=clock, executor=executor,
+        bot_settings,
+        engine=sqlite_engine,
+        clock=clock,
+        executor=executor,
         **front(bot_settings, clock),
-    )  # fmt: skip
+    )
     with serve_asgi(Starlette(routes=slack_routes(app, signing_secret=SIGNING_SECRET))) as url:
         yield url
     executor.shutdown(wait=True)

@@ -272,10 +272,19 @@ def test_sources_leaves_out_removed_feeds_and_shows_warnings(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        add_source(session, "Good", last_success_at=datetime(2026, 4, 1, 7, tzinfo=UTC),
-                   last_warning="3 entries without a link skipped")  # fmt: skip
-        add_source(session, "Gone", status="error", last_error="refused",
-                   removed_at=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+        add_source(
+            session,
+            "Good",
+            last_success_at=datetime(2026, 4, 1, 7, tzinfo=UTC),
+            last_warning="3 entries without a link skipped",
+        )
+        add_source(
+            session,
+            "Gone",
+            status="error",
+            last_error="refused",
+            removed_at=datetime(2026, 3, 1, tzinfo=UTC),
+        )
     dispatch(bot, command_body(slack_api, "sources"))
     [reply] = _answers(slack_api)
     assert "Gone" not in _texts(reply) and "1 feeds · 1 ok" in _texts(reply)
@@ -329,9 +338,12 @@ def test_ack_never_touches_the_database(
 
     broken = make_engine("sqlite:////nonexistent-dir/never.db")  # any use raises
     app = build_app(
-        bot_settings, engine=broken, clock=clock, executor=ThreadPoolExecutor(2),
+        bot_settings,
+        engine=broken,
+        clock=clock,
+        executor=ThreadPoolExecutor(2),
         **front(bot_settings.replace(database_url=str(broken.url)), clock),
-    )  # fmt: skip
+    )
     response = dispatch(app, command_body(slack_api, "today"))
     assert response.status == 200
     [reply] = _answers(slack_api)

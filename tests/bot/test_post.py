@@ -261,9 +261,10 @@ def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
 
     def post(*args: str):  # noqa: ANN202
         return CliRunner().invoke(
-            cli, ["slack", "post-daily", "--date", "2026-04-01", *args],
+            cli,
+            ["slack", "post-daily", "--date", "2026-04-01", *args],
             obj=Runtime(settings=settings),
-        )  # fmt: skip
+        )
 
     first, again = post("--channel", "C404"), post("--channel", "C404")
     claimed = post("--channel", "C9")
@@ -280,15 +281,56 @@ def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
     assert [c["channel"] for c in slack_api.calls("chat.postMessage")] == ["C404", "C1", "C1"]
 
 
+def test_cli_as_json_reports_each_channel_and_exits_as_the_text_does(
+    sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
+) -> None:
+    import json
+
+    with Session(sqlite_engine) as session:
+        store_daily(session, make_daily(DAY, dives=2))
+    slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
+    settings = slack_settings(sqlite_url, slack_api)
+
+    def post(*args: str):  # noqa: ANN202
+        command = ["slack", "post-daily", "--date", "2026-04-01", "--format", "json", *args]
+        return CliRunner().invoke(cli, command, obj=Runtime(settings=settings))
+
+    sent, again, failed, nowhere = (
+        post("--channel", "C1"),
+        post("--channel", "C1"),
+        post("--channel", "C404"),
+        post(),
+    )
+
+    assert sent.exit_code == 0, sent.output
+    (posted,) = json.loads(sent.stdout)["posts"]
+    assert json.loads(sent.stdout) == {
+        "edition": "tech",
+        "date": "2026-04-01",
+        "posts": [
+            {"status": "sent", "target": "C1", "error": None, "external_id": posted["external_id"]}
+        ],
+    }
+    assert posted["external_id"]  # the channel message's ts
+    assert [p["status"] for p in json.loads(again.stdout)["posts"]] == ["skipped"]
+    assert failed.exit_code == 1
+    (refused,) = json.loads(failed.stdout)["posts"]
+    assert (refused["status"], refused["target"]) == ("failed", "C404")
+    assert "channel C404 was not found" in refused["error"]
+    assert nowhere.exit_code == 1 and json.loads(nowhere.stdout)["posts"] == []
+    assert "Nothing to post to" in nowhere.stderr  # the note beside the document
+
+
 def test_cli_a_quiet_day_is_not_a_failure(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     with Session(sqlite_engine) as session:
         store_daily(session, make_daily(DAY, dives=0))
     result = CliRunner().invoke(
-        cli, ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
+        cli,
+        ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
         obj=Runtime(settings=slack_settings(sqlite_url, slack_api)),
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "skipped  C1: no new posts that day" in result.output
     assert slack_api.calls("chat.postMessage") == []

@@ -102,15 +102,22 @@ def test_unreachable_sources_are_counted_not_blamed() -> None:
     ("sources", "unreachable", "note"),
     [
         (3, 0, "No new posts today: none of the 3 sources published anything new."),
-        (3, 1, "No new posts today: none of the 2 sources read published anything new "
-               "(1 could not be read)."),
-        (3, 2, "No new posts today: the one source read published nothing new "
-               "(2 could not be read)."),
+        (
+            3,
+            1,
+            "No new posts today: none of the 2 sources read published anything new "
+            "(1 could not be read).",
+        ),
+        (
+            3,
+            2,
+            "No new posts today: the one source read published nothing new (2 could not be read).",
+        ),
         (3, 3, "No new posts today: none of the 3 sources could be read."),
         (1, 0, "No new posts today: the source published nothing new."),
         (1, 1, "No new posts today: the source could not be read."),
     ],
-)  # fmt: skip
+)
 def test_a_quiet_day_says_whether_the_sources_were_read(
     sources: int, unreachable: int, note: str
 ) -> None:
@@ -250,16 +257,28 @@ def test_a_weekly_rollup_has_review_stories_and_patterns() -> None:
 
 def test_a_story_of_one_post_is_titled_by_the_post_and_a_shared_one_by_its_phrase() -> None:
     posts = [
-        post(1, company="A", title="Trusted publishing for npm",
-             text="A moved npm to trusted publishing. The trade-off is one more token exchange.",
-             tags=("security",)),
-        post(2, company="B", title="Trusted publishing for PyPI",
-             text="B adopted trusted publishing for PyPI and accepted slower first releases.",
-             tags=("security",)),
-        post(3, company="C", title="A new GPU inference server",
-             text="C built a GPU inference server. The lesson is that batching matters.",
-             tags=("ml-infrastructure",)),
-    ]  # fmt: skip
+        post(
+            1,
+            company="A",
+            title="Trusted publishing for npm",
+            text="A moved npm to trusted publishing. The trade-off is one more token exchange.",
+            tags=("security",),
+        ),
+        post(
+            2,
+            company="B",
+            title="Trusted publishing for PyPI",
+            text="B adopted trusted publishing for PyPI and accepted slower first releases.",
+            tags=("security",),
+        ),
+        post(
+            3,
+            company="C",
+            title="A new GPU inference server",
+            text="C built a GPU inference server. The lesson is that batching matters.",
+            tags=("ml-infrastructure",),
+        ),
+    ]
     rollup = compose_weekly(edition=TECH, week="2026-W14", posts=posts, sources=["a"])
     themes = [s.theme for s in rollup.top_stories]
     assert themes == ["Trusted publishing", "A new GPU inference server"]

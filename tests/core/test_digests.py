@@ -26,11 +26,18 @@ def _post(session: Session, title: str, published: datetime) -> Article:
         session.add(source)
         session.commit()
     article = Article(
-        url=f"https://n.example/{title.replace(' ', '-')}", fingerprint=title[:16],
-        source_id=source.id or 0, edition="tech", company="Netflix", title=title,
-        text=f"{title}: the write path moved to a log. " * 10, words=80,
-        published_at=published, first_seen_at=published, updated_at=published,
-    )  # fmt: skip
+        url=f"https://n.example/{title.replace(' ', '-')}",
+        fingerprint=title[:16],
+        source_id=source.id or 0,
+        edition="tech",
+        company="Netflix",
+        title=title,
+        text=f"{title}: the write path moved to a log. " * 10,
+        words=80,
+        published_at=published,
+        first_seen_at=published,
+        updated_at=published,
+    )
     session.add(article)
     session.commit()
     return article

@@ -12,15 +12,17 @@ from core.facts import figures, name_weights, names_in
     [
         ("In 2025 p99 fell 40% to 12 ms.", ["40%", "12 ms"]),
         ("Latency dropped from 7 seconds to 450 ms.", ["from 7 seconds to 450 ms"]),
-        ("It carries more than 3,000 databases and 650 employees.",
-         ["3,000 databases", "650 employees"]),
+        (
+            "It carries more than 3,000 databases and 650 employees.",
+            ["3,000 databases", "650 employees"],
+        ),
         ("ESLint v10.0.0 shipped on September 14, 2026.", []),
         ("In October 2015 the team had roughly 100x less traffic.", ["100x"]),
         ("Two years ago, 2 years ago, we ran 12 servers.", ["12 servers"]),
         ("Grants of up to $100,000 each.", ["$100,000"]),
         ("V8 and GPT-4.1 are names, not figures.", []),
     ],
-)  # fmt: skip
+)
 def test_figures_are_results_not_years_dates_or_versions(text: str, expected: list[str]) -> None:
     assert figures(text) == expected
 

@@ -61,16 +61,16 @@ def test_a_changed_feed_answers_200_despite_old_validators(server, fetcher):
     url = server.url("/medium-rss/feed.xml")
     first = fetcher.feed(url, allowed_hosts=LOCAL)
     server.files["/medium-rss/feed.xml"] = b"<rss><channel><title>new</title></channel></rss>"
-    second = fetcher.feed(url, etag=first.etag, last_modified=first.last_modified,
-                        allowed_hosts=LOCAL)  # fmt: skip
+    second = fetcher.feed(
+        url, etag=first.etag, last_modified=first.last_modified, allowed_hosts=LOCAL
+    )
     assert second.status == 200
     assert second.body.startswith(b"<rss>")
 
 
 @pytest.mark.parametrize("code", [301, 308])
 def test_a_permanent_redirect_is_reported_for_remembering(server, fetcher, code):
-    result = fetcher.feed(server.url(f"/redirect/{code}/youtube/feed.xml"),
-                        allowed_hosts=LOCAL)  # fmt: skip
+    result = fetcher.feed(server.url(f"/redirect/{code}/youtube/feed.xml"), allowed_hosts=LOCAL)
     assert result.status == 200
     assert result.permanent_redirect == server.url("/youtube/feed.xml")
     assert result.final_url == server.url("/youtube/feed.xml")
@@ -78,8 +78,7 @@ def test_a_permanent_redirect_is_reported_for_remembering(server, fetcher, code)
 
 @pytest.mark.parametrize("code", [302, 307])
 def test_a_temporary_redirect_is_followed_but_not_remembered(server, fetcher, code):
-    result = fetcher.feed(server.url(f"/redirect/{code}/youtube/feed.xml"),
-                        allowed_hosts=LOCAL)  # fmt: skip
+    result = fetcher.feed(server.url(f"/redirect/{code}/youtube/feed.xml"), allowed_hosts=LOCAL)
     assert result.status == 200
     assert result.permanent_redirect is None
 
@@ -94,8 +93,7 @@ def test_a_redirect_loop_stops_after_five_hops(server, fetcher):
 
 
 def test_429_with_retry_after_seconds_sets_when_to_come_back(server, fetcher):
-    result = fetcher.feed(server.url("/status/429?retry=120"), allowed_hosts=LOCAL,
-                        now=NOW)  # fmt: skip
+    result = fetcher.feed(server.url("/status/429?retry=120"), allowed_hosts=LOCAL, now=NOW)
     assert result.status == 429
     assert result.retry_after == NOW + timedelta(seconds=120)
     assert "429" in (result.error or "")
@@ -116,15 +114,15 @@ def test_410_is_reported_with_its_status(server, fetcher):
 
 
 def test_a_server_that_never_answers_hits_the_overall_deadline(server, fetcher):
-    result = fetcher.feed(server.url("/slow/medium-rss/feed.xml?delay=3"),
-                        timeout=0.5, allowed_hosts=LOCAL)  # fmt: skip
+    result = fetcher.feed(
+        server.url("/slow/medium-rss/feed.xml?delay=3"), timeout=0.5, allowed_hosts=LOCAL
+    )
     assert result.error == "no answer from 127.0.0.1 within 0.5 s"
 
 
 def test_a_body_dripped_byte_by_byte_hits_the_overall_deadline(server, fetcher):
     # each byte arrives well within the per-read timeout; only the overall deadline stops it
-    result = fetcher.feed(server.url("/drip?bytes=30&every=0.1"), timeout=1.0,
-                        allowed_hosts=LOCAL)  # fmt: skip
+    result = fetcher.feed(server.url("/drip?bytes=30&every=0.1"), timeout=1.0, allowed_hosts=LOCAL)
     assert result.error is not None
     assert "too slowly" in result.error or "within 1 s" in result.error
     assert result.body == b""
@@ -138,8 +136,7 @@ def test_an_oversized_body_stops_at_the_cap(server, fetcher, path):
 
 
 def test_a_gzip_bomb_stops_at_the_decompressed_cap(server, fetcher):
-    result = fetcher.feed(server.url("/gzip-bomb"), max_bytes=1_000_000,
-                        allowed_hosts=LOCAL)  # fmt: skip
+    result = fetcher.feed(server.url("/gzip-bomb"), max_bytes=1_000_000, allowed_hosts=LOCAL)
     assert result.error == "the body is larger than 1 MB"
 
 

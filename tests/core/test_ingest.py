@@ -51,8 +51,14 @@ def workers() -> Iterator[ThreadPoolExecutor]:
 def ingest(session, open_http, workers, now):
     def run(sources, **options):
         clock = options.pop("clock", lambda: now)
-        return ingest_sources(sources, session=session, open_http=open_http, workers=workers,
-                              options=IngestOptions(**options), now=clock)  # fmt: skip
+        return ingest_sources(
+            sources,
+            session=session,
+            open_http=open_http,
+            workers=workers,
+            options=IngestOptions(**options),
+            now=clock,
+        )
 
     return run
 
@@ -69,8 +75,14 @@ def _articles(session) -> list[Article]:
 def test_a_run_stores_every_post_with_its_source_fields(server, session, ingest, now):
     source = _source(server, "Medium Blog", "/medium-rss/feed.xml", tags=("distributed-systems",))
     report = ingest([source])
-    assert report.counts() == {"sources": 1, "new": 2, "unchanged": 0, "errors": 0,
-                               "skipped": 0, "parsed": 1}  # fmt: skip
+    assert report.counts() == {
+        "sources": 1,
+        "new": 2,
+        "unchanged": 0,
+        "errors": 0,
+        "skipped": 0,
+        "parsed": 1,
+    }
     first = _articles(session)[1]
     assert first.url == (
         "https://medium.com/example-tech/rebuilding-the-event-store-write-path-3f2a1b9c8d7e"
@@ -84,8 +96,10 @@ def test_a_run_stores_every_post_with_its_source_fields(server, session, ingest,
 
 
 def test_a_second_run_sends_conditional_requests_and_stores_nothing(server, session, ingest):
-    sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
-               _source(server, "RDF", "/rss1-rdf/feed.xml")]  # fmt: skip
+    sources = [
+        _source(server, "Medium Blog", "/medium-rss/feed.xml"),
+        _source(server, "RDF", "/rss1-rdf/feed.xml"),
+    ]
     ingest(sources)
     before = len(_articles(session))
     report = ingest(sources)
@@ -197,8 +211,11 @@ def test_a_permanent_redirect_is_remembered(server, session, ingest):
     moved = _source(server, "Moved", "/redirect/301/rss1-rdf/feed.xml")
     ingest([moved])
     ingest([moved])
-    assert server.paths() == ["/redirect/301/rss1-rdf/feed.xml", "/rss1-rdf/feed.xml",
-                              "/rss1-rdf/feed.xml"]  # fmt: skip
+    assert server.paths() == [
+        "/redirect/301/rss1-rdf/feed.xml",
+        "/rss1-rdf/feed.xml",
+        "/rss1-rdf/feed.xml",
+    ]
 
 
 def test_excerpts_are_completed_from_the_article_page(server, session, ingest):
@@ -226,8 +243,12 @@ def test_no_fulltext_fetches_no_pages(server, session, ingest):
 def test_links_to_another_private_host_are_never_fetched(server, session, ingest):
     # the feed is configured on feeds.test; its links point at 127.0.0.1 (another host name)
     port = server.server.port
-    source = Source(name="Elsewhere", company="X", edition="tech",
-                    url=f"http://feeds.test:{port}/atom-excerpts/feed.xml")  # fmt: skip
+    source = Source(
+        name="Elsewhere",
+        company="X",
+        edition="tech",
+        url=f"http://feeds.test:{port}/atom-excerpts/feed.xml",
+    )
     server.files["/atom-excerpts/feed.xml"] = (
         server_feed := (server_dir_feed()).replace(
             b'href="/atom-excerpts/pages/',
@@ -253,10 +274,15 @@ def test_parsing_runs_in_worker_processes(server, session, open_http, now):
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         report = ingest_sources(
-            [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
-             _source(server, "Excerpts", "/atom-excerpts/feed.xml")],
-            session=session, open_http=open_http, workers=pool, now=lambda: now,
-        )  # fmt: skip
+            [
+                _source(server, "Medium Blog", "/medium-rss/feed.xml"),
+                _source(server, "Excerpts", "/atom-excerpts/feed.xml"),
+            ],
+            session=session,
+            open_http=open_http,
+            workers=pool,
+            now=lambda: now,
+        )
     assert report.counts()["new"] == 4
     assert {a.text_kind for a in _articles(session)} == {"full", "excerpt"}
     assert sum(a.text_kind == "full" for a in _articles(session)) == 3
@@ -265,17 +291,20 @@ def test_parsing_runs_in_worker_processes(server, session, open_http, now):
 def test_two_runs_at_once_store_each_post_once(server, engine, open_http, now):
     from sqlmodel import Session
 
-    sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
-               _source(server, "Messy", "/messy/feed.xml"),
-               _source(server, "Company Blog", "/mirror/feed.xml")]  # fmt: skip
+    sources = [
+        _source(server, "Medium Blog", "/medium-rss/feed.xml"),
+        _source(server, "Messy", "/messy/feed.xml"),
+        _source(server, "Company Blog", "/mirror/feed.xml"),
+    ]
 
     def run() -> dict[str, int]:
         with (
             Session(engine, expire_on_commit=False) as session,
             ThreadPoolExecutor(max_workers=2) as pool,
         ):
-            return ingest_sources(sources, session=session, open_http=open_http, workers=pool,
-                                  now=lambda: now).counts()  # fmt: skip
+            return ingest_sources(
+                sources, session=session, open_http=open_http, workers=pool, now=lambda: now
+            ).counts()
 
     with ThreadPoolExecutor(max_workers=2) as runs:
         results = list(runs.map(lambda _: run(), range(2)))
@@ -307,12 +336,20 @@ def test_a_feed_that_kills_the_parser_process_fails_alone(server, session, open_
         b"<rss version='2.0'><channel><title>Crash</title><item><title>x</title>"
         b"<link>https://crash.example/x</link></item></channel></rss>"
     )
-    sources = [_source(server, "Medium Blog", "/medium-rss/feed.xml"),
-               _source(server, "Crash Blog", "/crash/feed.xml"),
-               _source(server, "Excerpts", "/atom-excerpts/feed.xml")]  # fmt: skip
+    sources = [
+        _source(server, "Medium Blog", "/medium-rss/feed.xml"),
+        _source(server, "Crash Blog", "/crash/feed.xml"),
+        _source(server, "Excerpts", "/atom-excerpts/feed.xml"),
+    ]
     with KilledOnCrashFeed(max_workers=2) as pool:
-        report = ingest_sources(sources, session=session, open_http=open_http, workers=pool,
-                                options=IngestOptions(fulltext=False), now=lambda: now)  # fmt: skip
+        report = ingest_sources(
+            sources,
+            session=session,
+            open_http=open_http,
+            workers=pool,
+            options=IngestOptions(fulltext=False),
+            now=lambda: now,
+        )
     crashed = report.outcomes[1]
     assert crashed.status == "error"
     assert crashed.error == (
@@ -336,19 +373,25 @@ def _refuse_urls_containing(session, marker: str) -> None:
     """A real storage failure that is not about the text: the database refuses the row."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.exec(text(
-            "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-            f"IF NEW.url LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
-            "RETURN NEW; END $$ LANGUAGE plpgsql"
-        ))  # fmt: skip
-        session.exec(text(
-            "CREATE TRIGGER refuse BEFORE INSERT ON article FOR EACH ROW EXECUTE FUNCTION refuse()"
-        ))  # fmt: skip
+        session.exec(
+            text(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.url LIKE '%{marker}%' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+        )
+        session.exec(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON article FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+        )
     else:
-        session.exec(text(
-            f"CREATE TRIGGER refuse BEFORE INSERT ON article WHEN NEW.url LIKE '%{marker}%' "
-            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-        ))  # fmt: skip
+        session.exec(
+            text(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON article WHEN NEW.url LIKE '%{marker}%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )
+        )
     session.commit()
 
 

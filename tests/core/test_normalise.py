@@ -117,15 +117,20 @@ def test_skipping_feedparsers_sanitiser_changes_no_article(slug, monkeypatch):
 
     def articles():
         try:
-            return [(a.url, a.title, a.text, a.text_kind, a.published_at)
-                    for a in _prepare(slug).articles]  # fmt: skip
+            return [
+                (a.url, a.title, a.text, a.text_kind, a.published_at)
+                for a in _prepare(slug).articles
+            ]
         except ParseError as exc:
             return str(exc)
 
     ours = articles()
     original = feedparser.parse
-    monkeypatch.setattr(feedparser, "parse",
-                        lambda body, **kw: original(body, response_headers=kw["response_headers"]))  # fmt: skip
+    monkeypatch.setattr(
+        feedparser,
+        "parse",
+        lambda body, **kw: original(body, response_headers=kw["response_headers"]),
+    )
     assert articles() == ours
 
 

@@ -99,7 +99,7 @@ def test_a_javascript_link_in_a_weekly_rollup_is_dead_in_the_web_body() -> None:
             "daily",
             {"edition": "tech", "period": "2026-04-01", "default_edition": "reads"},
             "/tech/daily/2026-04-01",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_archive_url_spells_the_archive_scheme(

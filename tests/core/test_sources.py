@@ -131,9 +131,11 @@ def test_edits_keep_every_other_line_and_comment(tmp_path: Path) -> None:
     assert path.read_text() == FILE
     add_sources(path, [NewSource("Gamma", "G", "https://g.example/feed", "tech", ("security",))])
     assert path.read_text().startswith(FILE)
-    assert path.read_text().endswith('\n[[sources]]\nname = "Gamma"\ncompany = "G"\n'
-                                     'url = "https://g.example/feed"\nedition = "tech"\n'
-                                     'tags = ["security"]\n')  # fmt: skip
+    assert path.read_text().endswith(
+        '\n[[sources]]\nname = "Gamma"\ncompany = "G"\n'
+        'url = "https://g.example/feed"\nedition = "tech"\n'
+        'tags = ["security"]\n'
+    )
     remove_source(path, "Alpha")
     text = path.read_text()
     assert "Alpha" not in text and "# Beta's note\n[[sources]]" in text
@@ -164,5 +166,6 @@ def test_feed_links_are_the_pages_feed_alternates_made_absolute() -> None:
     <link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
     </head></html>"""
     assert feed_links(page, base="https://blog.example/posts/") == [
-        "https://blog.example/posts/atom.xml", "https://cdn.example/rss",
-    ]  # fmt: skip
+        "https://blog.example/posts/atom.xml",
+        "https://cdn.example/rss",
+    ]

@@ -11,8 +11,10 @@ from core.voice import drop_connective, in_third_person, possessive
     ("sentence", "expected"),
     [
         ("We moved our queue to Postgres.", "Acme moved its queue to Postgres."),
-        ("So, we use Kafka and we also apply back-pressure.",
-         "Acme uses Kafka and it also applies back-pressure."),
+        (
+            "So, we use Kafka and we also apply back-pressure.",
+            "Acme uses Kafka and it also applies back-pressure.",
+        ),
         ("Our p99 fell from 900 ms to 210 ms.", "Acme's p99 fell from 900 ms to 210 ms."),
         ("We’ve built it, and we’ll ship it.", "Acme has built it, and it will ship it."),
         ("Today, we are expanding the beta.", "Today, Acme is expanding the beta."),
@@ -22,7 +24,7 @@ from core.voice import drop_connective, in_third_person, possessive
         ("In 2025 alone we saw 20 incidents.", "In 2025 alone Acme saw 20 incidents."),
         ("But the cache is cold after a deploy.", "The cache is cold after a deploy."),
     ],
-)  # fmt: skip
+)
 def test_first_person_becomes_the_company(sentence: str, expected: str) -> None:
     assert in_third_person(sentence, "Acme") == expected
 

@@ -133,9 +133,13 @@ def test_readers_choose_editions_and_send_mails_each_only_theirs(
         for edition in ("tech", "reads"):
             rollup = make_rollup(2, edition=edition)
             save_digest(
-                session=session, edition=edition, kind="weekly", period=rollup.week,
-                title=rollup.title, payload=rollup.to_dict(),
-            )  # fmt: skip
+                session=session,
+                edition=edition,
+                kind="weekly",
+                period=rollup.week,
+                title=rollup.title,
+                payload=rollup.to_dict(),
+            )
     confirmations = len(sink.messages)
     try:
         for edition in ("tech", "reads"):

@@ -90,8 +90,12 @@ def test_the_built_in_secret_key_cannot_serve_send_or_sign_for_a_public_site(
     }
     served = subprocess.run(
         [sys.executable, "-m", "app.cli", "serve"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert served.returncode == 1
     (line,) = served.stderr.strip().splitlines()
     assert line.startswith("Error: SECRET_KEY is the built-in default")

@@ -17,8 +17,9 @@ from app.wiring import Runtime
 from core.config import Settings
 from storage import subscribers as store
 from storage.db import session_scope
-from storage.digests import load_digest, save_digest
+from storage.digests import load_digest
 from storage.tables import Article, FeedSource
+from tests.bot.conftest import store_weekly
 from tests.peers.smtp import Sink
 
 NOW = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)  # the Wednesday after week 2026-W14
@@ -40,19 +41,29 @@ def add_post(runtime: Runtime, title: str, published: datetime) -> None:
     """A stored post of the tech edition (with no deep dive yet: composing makes one)."""
     with session_scope(runtime.engine) as session:
         source = session.get(FeedSource, 1) or FeedSource(
-            id=1, name="Netflix Tech Blog", company="Netflix", url="https://n.example/feed",
-            edition="tech", status="ok",
-        )  # fmt: skip
+            id=1,
+            name="Netflix Tech Blog",
+            company="Netflix",
+            url="https://n.example/feed",
+            edition="tech",
+            status="ok",
+        )
         session.add(source)
         session.flush()
         session.add(
             Article(
                 url=f"https://n.example/{title.lower().replace(' ', '-')}",
-                fingerprint=title[:16], source_id=1, edition="tech", company="Netflix",
-                title=title, text=f"{title}. We moved the write path to a log. " * 20,
-                words=200, published_at=published, first_seen_at=published,
+                fingerprint=title[:16],
+                source_id=1,
+                edition="tech",
+                company="Netflix",
+                title=title,
+                text=f"{title}. We moved the write path to a log. " * 20,
+                words=200,
+                published_at=published,
+                first_seen_at=published,
             )
-        )  # fmt: skip
+        )
 
 
 def invoke(runtime: Runtime, *args: str):
@@ -61,10 +72,7 @@ def invoke(runtime: Runtime, *args: str):
 
 def store_rollup(runtime: Runtime, rollup) -> None:
     with session_scope(runtime.engine) as session:
-        save_digest(
-            session=session, edition=rollup.edition, kind="weekly", period=rollup.week,
-            title=rollup.title, payload=rollup.to_dict(),
-        )  # fmt: skip
+        store_weekly(session, rollup)
 
 
 def add_confirmed(runtime: Runtime, *emails: str) -> None:
@@ -189,9 +197,12 @@ def test_deliveries_left_claimed_by_a_killed_run_are_sent_only_when_asked(
         ]
         # what a kill -9 leaves behind: a claim that was never finished
         deliveries.claim_many(
-            session=session, channel="email", issue="tech/weekly/2026-W14",
-            targets=[str(a_id)], now=datetime(2026, 4, 1, 9, 0, tzinfo=UTC),  # long ago
-        )  # fmt: skip
+            session=session,
+            channel="email",
+            issue="tech/weekly/2026-W14",
+            targets=[str(a_id)],
+            now=datetime(2026, 4, 1, 9, 0, tzinfo=UTC),  # long ago
+        )
     first = invoke(runtime, "send", "--week", "2026-W14")
     assert first.output.strip().startswith(
         "2 subscribers: 1 sent, 1 claimed by another run that has not recorded them (if no "
@@ -253,3 +264,130 @@ def test_send_exits_non_zero_while_a_delivery_of_the_issue_has_failed(
     assert first.exit_code == 1 and "1 failed" in first.output
     assert again.exit_code == 1, again.output  # the failure is still there: say so
     assert "1 delivery of this issue failed" in again.output
+    as_json = invoke_json(runtime, "send", "--week", "2026-W14", exit_code=1)
+    assert (as_json["sent"], as_json["failed"], as_json["failed_for_good"]) == (0, 0, 1)
+
+
+# --- --format json --------------------------------------------------------------------------
+
+
+def invoke_json(runtime: Runtime, *args: str, exit_code: int = 0) -> dict:
+    result = CliRunner().invoke(cli, ["newsletter", *args, "--format", "json"], obj=runtime)
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout)
+
+
+def test_subscribe_as_json_says_whether_the_link_was_mailed(runtime: Runtime, sink: Sink) -> None:
+    mailed = invoke_json(runtime, "subscribe", "Reader@Example.com")
+    assert mailed == {
+        "email": "reader@example.com",
+        "status": "pending",
+        "mailed": True,
+        "confirm_url": None,
+    }
+    assert len(sink.messages) == 1
+    runtime.settings = runtime.settings.replace(smtp_url="")
+    printed = invoke_json(runtime, "subscribe", "other@example.com")
+    assert (printed["mailed"], printed["status"]) == (False, "pending")
+    assert printed["confirm_url"].startswith("https://digest.example.org/confirm?token=")
+    add_confirmed(runtime, "known@example.com")
+    known = invoke_json(runtime, "subscribe", "known@example.com")
+    assert (known["status"], known["mailed"], known["confirm_url"]) == ("confirmed", False, None)
+    assert len(sink.messages) == 1
+
+
+def test_send_dry_run_as_json_counts_who_would_get_it(runtime: Runtime, sink: Sink, rollup) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    issue = plan.pop("issue")
+    assert plan == {
+        "edition": "tech",
+        "week": "2026-W14",
+        "dry_run": True,
+        "has_posts": True,
+        "audience": 2,
+        "already": 0,
+        "would_send": 2,
+    }
+    assert issue["subject"].startswith("Engineering @ Scale, week of 30 Mar: ")
+    assert issue["html_bytes"] > 1000 and issue["stories_shown"] == issue["stories_total"] > 0
+    assert sink.messages == []
+
+
+def test_send_as_json_reports_the_tally_and_a_second_run_sends_nothing(
+    runtime: Runtime, sink: Sink, rollup
+) -> None:
+    store_rollup(runtime, rollup)
+    add_confirmed(runtime, "a@example.com", "b@example.com")
+    first = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert first == {
+        "edition": "tech",
+        "week": "2026-W14",
+        "dry_run": False,
+        "has_posts": True,
+        "audience": 2,
+        "sent": 2,
+        "already": 0,
+        "unrecorded": 0,
+        "deferred": 0,
+        "failed": 0,
+        "bounced": 0,
+        "unsubscribed": 0,
+        "remaining": 0,
+        "failed_for_good": 0,
+        "paused": None,
+    }
+    again = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert (again["sent"], again["already"]) == (0, 2)
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert (plan["already"], plan["would_send"]) == (2, 0)
+    assert sorted(sink.recipients()) == ["a@example.com", "b@example.com"]
+
+
+def test_a_week_without_posts_as_json_has_no_issue(runtime: Runtime, sink: Sink) -> None:
+    add_confirmed(runtime, "a@example.com")
+    plan = invoke_json(runtime, "send", "--week", "2026-W14", "--dry-run")
+    assert (plan["has_posts"], plan["issue"], plan["would_send"]) == (False, None, 0)
+    sent = invoke_json(runtime, "send", "--week", "2026-W14")
+    assert (sent["has_posts"], sent["audience"], sent["sent"]) == (False, 0, 0)
+    assert sink.messages == []
+
+
+def test_preview_as_json_carries_the_subject_and_both_bodies(runtime: Runtime, rollup) -> None:
+    store_rollup(runtime, rollup)
+    preview = invoke_json(runtime, "preview", "--week", "2026-W14")
+    assert set(preview) == {
+        "edition",
+        "week",
+        "subject",
+        "html_bytes",
+        "stories_shown",
+        "stories_total",
+        "html",
+        "text",
+    }
+    assert (preview["edition"], preview["week"]) == ("tech", "2026-W14")
+    assert preview["html"] == invoke(runtime, "preview", "--week", "2026-W14").output
+    assert (
+        preview["text"]
+        == invoke(runtime, "preview", "--week", "2026-W14", "--format", "text").output
+    )
+
+
+def test_import_as_json_counts_and_lists_the_invalid_lines(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email\nann@example.com\nbad\nann@example.com\n")
+    report = invoke_json(runtime, "import", str(path), "-e", "tech")
+    assert report == {
+        "edition": "tech",
+        "added": 1,
+        "existing": 0,
+        "duplicates": 1,
+        "invalid": [{"line": 3, "value": "bad", "reason": report["invalid"][0]["reason"]}],
+    }
+    assert "@-sign" in report["invalid"][0]["reason"]
+    again = invoke_json(runtime, "import", str(path))
+    assert (again["added"], again["existing"]) == (0, 1)

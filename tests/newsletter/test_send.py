@@ -160,9 +160,12 @@ def test_a_crash_mid_send_resumes_without_duplicates(
     _CrashingSender.sent_count = 0
     with pytest.raises(KeyboardInterrupt):
         send_issue(
-            issue, engine=engine, settings=mail_settings, concurrency=1,
+            issue,
+            engine=engine,
+            settings=mail_settings,
+            concurrency=1,
             connect=lambda: _CrashingSender.from_url(sink.url),
-        )  # fmt: skip
+        )
     with Session(engine) as session:
         # the message in flight and the rest of its batch are released for the next run
         assert deliveries.counts(session=session, issue=issue.key) == {"sent": 3, "deferred": 7}

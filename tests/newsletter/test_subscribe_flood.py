@@ -54,8 +54,10 @@ def test_aliases_of_one_mailbox_get_one_mail_and_one_row(
     sqlite_engine: Engine, mail_settings: Settings, sink: Sink
 ) -> None:
     aliases = [f"victim+{n}@example.com" for n in range(40)] + [
-        "v.ictim@example.com", "vi.c.tim+x@example.com", "VICTIM@example.com",
-    ]  # fmt: skip
+        "v.ictim@example.com",
+        "vi.c.tim+x@example.com",
+        "VICTIM@example.com",
+    ]
     with form(sqlite_engine, mail_settings, lambda: SMTPSender.from_url(sink.url)) as (c, m):
         answers = [post(c, alias, ip=f"203.0.113.{n}") for n, alias in enumerate(aliases)]
         m.join()

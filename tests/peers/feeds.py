@@ -73,8 +73,11 @@ class FeedServer:
         if path == "/drip":
             count = int(request.query.get("bytes", ["20"])[0])
             every = float(request.query.get("every", ["0.5"])[0])
-            return Response(chunks=[b"<"] * count, chunk_delay=every,
-                            headers={"Content-Type": "application/xml"})  # fmt: skip
+            return Response(
+                chunks=[b"<"] * count,
+                chunk_delay=every,
+                headers={"Content-Type": "application/xml"},
+            )
         if path == "/huge":
             body = b"<rss>" + b" " * 11_000_000 + b"</rss>"
             if "chunked" in request.query:
@@ -84,8 +87,9 @@ class FeedServer:
             return Response(body=body, headers={"Content-Type": "application/xml"})
         if path == "/gzip-bomb":
             body = gzip.compress(b"\0" * 50_000_000, compresslevel=9)
-            return Response(body=body, headers={"Content-Type": "application/xml",
-                                                "Content-Encoding": "gzip"})  # fmt: skip
+            return Response(
+                body=body, headers={"Content-Type": "application/xml", "Content-Encoding": "gzip"}
+            )
         if path == "/empty":
             return Response(body=b"", headers={"Content-Type": "application/xml"})
         return self._file(request, path)

@@ -17,11 +17,24 @@ VIDS = Source(name="Vids", company="Acme", url="https://acme.example/vids", edit
 
 def _row(source_id, url, *, when, edition="tech", fp=None):
     return {
-        "url": url, "fingerprint": fp or url[-8:], "guid": "", "source_id": source_id,
-        "edition": edition, "company": "Acme", "title": url, "author": "", "text": "words here",
-        "text_kind": "excerpt", "words": 2, "tags": "data", "published_at": when,
-        "first_seen_at": when, "digest_day": None, "updated_at": when, "content_hash": "",
-    }  # fmt: skip
+        "url": url,
+        "fingerprint": fp or url[-8:],
+        "guid": "",
+        "source_id": source_id,
+        "edition": edition,
+        "company": "Acme",
+        "title": url,
+        "author": "",
+        "text": "words here",
+        "text_kind": "excerpt",
+        "words": 2,
+        "tags": "data",
+        "published_at": when,
+        "first_seen_at": when,
+        "digest_day": None,
+        "updated_at": when,
+        "content_hash": "",
+    }
 
 
 def test_inserting_the_same_url_twice_stores_it_once(session, now):
@@ -57,11 +70,16 @@ def test_stored_times_come_back_as_utc(session, now):
 def test_list_articles_filters_by_time_and_edition_newest_first(session, now):
     rows = sync_sources([BLOG, VIDS], session=session)
     blog, vids = rows["Blog"].id, rows["Vids"].id
-    insert_articles([
-        _row(blog, "https://acme.example/old", when=now - timedelta(days=3)),
-        _row(blog, "https://acme.example/new", when=now),
-        _row(vids, "https://acme.example/video", when=now - timedelta(hours=1), edition="videos"),
-    ], session=session)  # fmt: skip
+    insert_articles(
+        [
+            _row(blog, "https://acme.example/old", when=now - timedelta(days=3)),
+            _row(blog, "https://acme.example/new", when=now),
+            _row(
+                vids, "https://acme.example/video", when=now - timedelta(hours=1), edition="videos"
+            ),
+        ],
+        session=session,
+    )
     session.commit()
     everything = list_articles(session=session)
     assert [a.url.rsplit("/", 1)[1] for a, _ in everything] == ["new", "video", "old"]

@@ -132,14 +132,22 @@ def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session)
     keys = digests.post_keys(session=session, edition="tech", days=[day], start=start, end=end)
     assert [k.id for k in keys] == [in_day.id]
     with_late = digests.post_keys(
-        session=session, edition="tech", days=[day], start=start, end=end,
+        session=session,
+        edition="tech",
+        days=[day],
+        start=start,
+        end=end,
         late=(start - timedelta(days=3), end),
-    )  # fmt: skip
+    )
     assert [k.id for k in with_late] == [late.id, in_day.id]  # 3 was first seen after the day
     older = digests.post_keys(
-        session=session, edition="tech", days=[day], start=start, end=end,
+        session=session,
+        edition="tech",
+        days=[day],
+        start=start,
+        end=end,
         late=(start - timedelta(days=1), end),
-    )  # fmt: skip
+    )
     assert [k.id for k in older] == [in_day.id]  # 2 was published before the first delivery
     assert late.id is not None
     deep_dives.assign_digest_day(session=session, article_ids=[late.id], day=day)
@@ -153,9 +161,13 @@ def test_the_post_keys_of_a_period_and_assigning_them_to_a_day(session: Session)
 def test_lists_leave_out_digests_without_posts(session: Session) -> None:
     for period, posts in [("2026-04-01", 3), ("2026-04-02", 0)]:
         save_digest(
-            session=session, edition="tech", kind="daily", period=period, title="t",
+            session=session,
+            edition="tech",
+            kind="daily",
+            period=period,
+            title="t",
             payload={"stats": {"posts": posts}},
-        )  # fmt: skip
+        )
     assert [d.period for d in digests.list_digests(session=session)] == ["2026-04-01"]
 
 

@@ -21,8 +21,14 @@ from storage.feeds import (
 )
 from storage.metrics import feed_states
 
-BLOG = Source(name="Blog", company="Acme", url="https://acme.example/feed", edition="tech",
-              tags=("data", "security"), weight=1.2)  # fmt: skip
+BLOG = Source(
+    name="Blog",
+    company="Acme",
+    url="https://acme.example/feed",
+    edition="tech",
+    tags=("data", "security"),
+    weight=1.2,
+)
 
 
 def test_sync_creates_a_row_per_source_with_its_catalogue_fields(session):
@@ -30,8 +36,12 @@ def test_sync_creates_a_row_per_source_with_its_catalogue_fields(session):
     row = rows["Blog"]
     assert row.id is not None
     assert (row.company, row.url, row.edition, row.tags, row.weight) == (
-        "Acme", "https://acme.example/feed", "tech", "data,security", 1.2,
-    )  # fmt: skip
+        "Acme",
+        "https://acme.example/feed",
+        "tech",
+        "data,security",
+        1.2,
+    )
     assert row.status == "never"
 
 
@@ -45,8 +55,15 @@ def test_sync_again_updates_in_place(session):
 
 def test_a_new_url_forgets_the_old_urls_state(session, now):
     row = sync_sources([BLOG], session=session)["Blog"]
-    record_success(row, session=session, now=now, etag='"v1"', last_modified="x",
-                   content_hash="h", redirect_to="https://acme.example/new-feed")  # fmt: skip
+    record_success(
+        row,
+        session=session,
+        now=now,
+        etag='"v1"',
+        last_modified="x",
+        content_hash="h",
+        redirect_to="https://acme.example/new-feed",
+    )
     record_failure(row, session=session, now=now, error="gone", gone=True)
     moved = Source(name="Blog", company="Acme", url="https://acme.example/rss", edition="tech")
     row = sync_sources([moved], session=session)["Blog"]
@@ -57,8 +74,15 @@ def test_a_new_url_forgets_the_old_urls_state(session, now):
 def test_success_keeps_validators_and_clears_errors(session, now):
     row = sync_sources([BLOG], session=session)["Blog"]
     record_failure(row, session=session, now=now, error="DNS")
-    record_success(row, session=session, now=now, etag='"v1"', last_modified="Tue",
-                   content_hash="abc", redirect_to="https://acme.example/new")  # fmt: skip
+    record_success(
+        row,
+        session=session,
+        now=now,
+        etag='"v1"',
+        last_modified="Tue",
+        content_hash="abc",
+        redirect_to="https://acme.example/new",
+    )
     session.expire_all()
     assert (row.etag, row.last_modified, row.content_hash) == ('"v1"', "Tue", "abc")
     assert (row.status, row.error_count, row.last_error) == ("ok", 0, None)
@@ -116,15 +140,21 @@ def test_repeated_failures_back_off_exponentially_up_to_a_day(session, now):
 def test_failing_to_connect_at_all_never_backs_off(session, now):
     row = sync_sources([BLOG], session=session)["Blog"]
     for _ in range(5):
-        record_failure(row, session=session, now=now, error="could not resolve host blog (DNS)",
-                       never_connected=True)  # fmt: skip
+        record_failure(
+            row,
+            session=session,
+            now=now,
+            error="could not resolve host blog (DNS)",
+            never_connected=True,
+        )
     assert (row.error_count, row.status, row.backoff_until) == (5, "error", None)
     assert is_due(row, now=now)
 
 
 def test_a_source_disabled_in_the_catalogue_is_not_due(session, now):
-    off = Source(name="Off", company="Acme", url="https://acme.example/off", edition="tech",
-                 enabled=False)  # fmt: skip
+    off = Source(
+        name="Off", company="Acme", url="https://acme.example/off", edition="tech", enabled=False
+    )
     row = sync_sources([off], session=session)["Off"]
     assert not is_due(row, now=now)
 
@@ -149,15 +179,19 @@ def test_a_source_left_out_of_the_file_is_kept_but_marked_removed(session, now):
 
 def test_a_warning_stays_until_a_clean_parse(session, now):
     row = sync_sources([BLOG], session=session)["Blog"]
-    record_successes([Success(row, None, None, "h1", warning="the feed has XML errors")],
-                     session=session, now=now)  # fmt: skip
+    record_successes(
+        [Success(row, None, None, "h1", warning="the feed has XML errors")],
+        session=session,
+        now=now,
+    )
     session.commit()
     record_successes([Success(row, None, None)], session=session, now=now)  # 304: same feed
     session.commit()
     session.expire_all()
     assert row.last_warning == "the feed has XML errors"
-    record_success(row, session=session, now=now, etag=None, last_modified=None,
-                   content_hash="h2", warning="")  # fmt: skip
+    record_success(
+        row, session=session, now=now, etag=None, last_modified=None, content_hash="h2", warning=""
+    )
     session.expire_all()
     assert row.last_warning is None
 

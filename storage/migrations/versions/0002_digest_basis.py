@@ -28,9 +28,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("posts", sa.Integer(), nullable=False, server_default="0"))
     connection = op.get_bind()
     digest = sa.table(
-        "digest", sa.column("id", sa.Integer), sa.column("payload", sa.Text),
+        "digest",
+        sa.column("id", sa.Integer),
+        sa.column("payload", sa.Text),
         sa.column("posts", sa.Integer),
-    )  # fmt: skip
+    )
     empty = []
     for row_id, payload in connection.execute(sa.select(digest.c.id, digest.c.payload)):
         try:

@@ -85,7 +85,7 @@ SQLITE_DOWN = [
             "deep_dive_search_insert",
             "deep_dive_search_update",
             "deep_dive_search_delete",
-        )  # fmt: skip
+        )
     ),
     "DROP TABLE IF EXISTS article_body",
     "DROP TABLE IF EXISTS article_search",
