@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,6 +30,7 @@ from core.errors import DigestError
 from core.model import Edition
 from newsletter.web import MAX_FORM
 from newsletter.web import build_routes as newsletter_routes
+from storage.db import ping
 
 __all__ = ["create_app"]
 
@@ -80,8 +80,7 @@ def create_app(runtime: Runtime) -> Starlette:
 def _healthz(engine: Engine) -> Route:
     def healthz(request: Request) -> Response:
         try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+            ping(engine)
         except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
             log.warning("healthz database=unreachable error=%r", str(exc).splitlines()[0])
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)

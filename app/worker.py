@@ -40,9 +40,9 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
 from app.jobs import (
     JOBS,
@@ -57,6 +57,7 @@ from app.jobs import (
 from app.jobs import run_weekly as run_weekly_steps
 from core.config import Settings
 from core.dates import WEEKDAYS
+from storage import jobs as job_runs
 
 __all__ = ["JOB_TABLE", "Worker", "stored_next_runs"]
 
@@ -100,13 +101,8 @@ def stored_next_runs(engine: Engine) -> dict[str, datetime]:
     `digest status` compares these with the clock: a next run well in the past means no
     worker is running.
     """
-    if not inspect(engine).has_table(JOB_TABLE):
-        return {}
-    with engine.connect() as connection:
-        rows = connection.execute(text(f"SELECT id, next_run_time FROM {JOB_TABLE}"))
-        return {
-            job_id: datetime.fromtimestamp(when, UTC) for job_id, when in rows if when is not None
-        }
+    with Session(engine) as session:
+        return job_runs.next_run_times(session=session, table=JOB_TABLE)
 
 
 class Worker:

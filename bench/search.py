@@ -31,7 +31,6 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from sqlmodel import Session, col  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.search import search_articles  # noqa: E402
 from storage.tables import Article, DeepDiveRow, FeedSource  # noqa: E402
+from tests.conftest import new_postgres_database  # noqa: E402
 
 EDITIONS = ("tech", "reads", "videos")
 TERMS = (
@@ -230,18 +230,8 @@ def _database(kind: str, postgres: str) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as folder:
             yield f"sqlite:///{Path(folder) / 'search.db'}"
         return
-    import psycopg
-
-    admin = psycopg.connect(
-        postgres.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
-    )
-    name = f"bench_search_{uuid.uuid4().hex[:8]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with new_postgres_database("bench_search", admin_url=postgres) as url:
+        yield url
 
 
 def run(kind: str, args: argparse.Namespace) -> dict[str, float]:

@@ -45,7 +45,7 @@ from core.summarise.extractive import (  # noqa: E402
 )
 from core.summarise.llm import MAX_INPUT_CHARS, LLMSummariser  # noqa: E402
 from core.tags import tag_text  # noqa: E402
-from storage import deep_dives  # noqa: E402
+from storage.articles import articles_in_window  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
 from storage.tables import Article, DeepDiveRow, FeedSource  # noqa: E402
 
@@ -230,7 +230,7 @@ def bench_compose(url: str, n: int) -> None:
 
     def read() -> list[Post]:
         with Session(engine) as session:
-            rows = deep_dives.articles_in_window(
+            rows = articles_in_window(
                 session=session,
                 edition="tech",
                 start=WEEK_START,

@@ -45,7 +45,7 @@ from core.config import Settings  # noqa: E402
 from core.dates import iso_week  # noqa: E402
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup  # noqa: E402
 from storage.db import make_engine, upgrade  # noqa: E402
-from storage.digests import save_digest  # noqa: E402
+from tests.conftest import store_digest  # noqa: E402
 
 EDITIONS = ("tech", "reads", "videos")
 TAGS = ("distributed-systems", "security", "ml-infrastructure", "data", "ai-agents")
@@ -105,28 +105,10 @@ def _seed(url: str, years: int) -> tuple[str, str]:
     with Session(engine) as session:
         for n, day in enumerate(days):
             for edition in EDITIONS:
-                d = _daily(edition, day, n)
-                save_digest(
-                    session=session,
-                    edition=edition,
-                    kind="daily",
-                    period=day.isoformat(),
-                    title=d.title,
-                    payload=d.to_dict(),
-                    tags=d.tags,
-                )
+                store_digest(session, _daily(edition, day, n))
             if day.weekday() == 0:
                 for edition in EDITIONS:
-                    r = _weekly(edition, day)
-                    save_digest(
-                        session=session,
-                        edition=edition,
-                        kind="weekly",
-                        period=r.week,
-                        title=r.title,
-                        payload=r.to_dict(),
-                        tags=r.tags,
-                    )
+                    store_digest(session, _weekly(edition, day))
     engine.dispose()
     return last.isoformat(), iso_week(last - timedelta(days=last.weekday() + 7))
 

@@ -44,6 +44,7 @@ from core.summarise.extractive import summarise_extractive
 from core.tags import merge_tags, tag_text
 from storage import deep_dives
 from storage import digests as stored
+from storage.articles import ArticleRow, articles_by_id, assign_digest_day
 from storage.feeds import list_feeds
 
 __all__ = [
@@ -109,7 +110,7 @@ def daily_digest(
     keys = _day_keys(session, key, day, tz, done)
     if row is not None and not force and (_current(row.basis, keys, writer) or not keys):
         return DailyDigest.from_dict(json.loads(row.payload))
-    rows = deep_dives.articles_by_id(session=session, ids=[k.id for k in keys])
+    rows = articles_by_id(session=session, ids=[k.id for k in keys])
     digest = compose_daily(
         edition=edition,
         day=day,
@@ -119,7 +120,7 @@ def daily_digest(
     )
     if writer is not None:
         digest = write_daily(digest, editor=writer.editor(session=session))
-    deep_dives.assign_digest_day(
+    assign_digest_day(
         session=session, article_ids=[k.id for k in keys if k.digest_day is None], day=day
     )
     session.commit()
@@ -155,7 +156,7 @@ def weekly_rollup(
     keys = _week_keys(session, key, week, tz)
     if row is not None and not force and (_current(row.basis, keys, writer) or not keys):
         return WeeklyRollup.from_dict(json.loads(row.payload))
-    rows = deep_dives.articles_by_id(session=session, ids=[k.id for k in keys])
+    rows = articles_by_id(session=session, ids=[k.id for k in keys])
     posts = posts_of(session, rows, keep_summaries=keep_summaries)
     rollup = compose_weekly(edition=edition, week=week, posts=posts, sources=sources)
     if writer is not None:
@@ -255,7 +256,7 @@ def backfill(
 
 
 def posts_of(
-    session: Session, rows: Sequence[deep_dives.ArticleRow], *, keep_summaries: bool = True
+    session: Session, rows: Sequence[ArticleRow], *, keep_summaries: bool = True
 ) -> list[Post]:
     """Compose's view of stored articles; one without a deep dive gets an extractive one now
     (stored with `keep_summaries`)."""

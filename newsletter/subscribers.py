@@ -241,12 +241,9 @@ def subscribe(
         return SubscribeResult(row, needs_confirmation=True, editions=tuple(editions))
     never_confirmed = row.confirmed_at is None and row.unsubscribed_at is None
     if row.status != "pending" or (not _created and never_confirmed):
-        row.status = "pending"
-        if never_confirmed:  # a new request: its link lives CONFIRM_TTL from now
-            row.created_at = now or utcnow()
-        session.add(row)
-        session.commit()
-        session.refresh(row)
+        # a new request (never confirmed): its link lives CONFIRM_TTL from now
+        requested = (now or utcnow()) if never_confirmed else None
+        store.set_status(session=session, subscriber=row, status="pending", requested_at=requested)
     if store.editions_of(row) != tuple(editions):
         store.set_editions(session=session, subscriber=row, editions=editions)
     log.info("subscribe subscriber=%s status=pending", row.id)

@@ -22,6 +22,7 @@ from sqlmodel import Session, create_engine
 __all__ = [
     "SchemaError",
     "make_engine",
+    "ping",
     "session_scope",
     "upgrade",
     "script_heads",
@@ -64,6 +65,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for `SELECT 1`; raises the driver's error when it does not answer.
+
+    The web app's /healthz calls it on every probe, so it opens a connection and nothing more.
+    """
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import inspect, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, func, select
 
 from storage.tables import JobRun, utcnow
 
-__all__ = ["claim_run", "find_run", "finish_run", "last_runs"]
+__all__ = ["claim_run", "find_run", "finish_run", "last_runs", "next_run_times"]
 
 _LOCK_RETRIES = 5
 
@@ -133,3 +133,17 @@ def last_runs(*, session: Session) -> dict[str, JobRun]:
         (col(JobRun.job) == latest.c.job) & (col(JobRun.started_at) == latest.c.started),
     )
     return {run.job: run for run in session.exec(query)}
+
+
+def next_run_times(*, session: Session, table: str) -> dict[str, datetime]:
+    """{job id: next run} from the scheduler's job store `table`; empty when it does not exist.
+
+    APScheduler creates and writes that table itself (app.worker names it), so it has no
+    model here and is read as plain SQL. A paused job (no next run) is left out.
+    """
+    connection = session.connection()
+    if not inspect(connection).has_table(table):
+        return {}
+    quoted = connection.dialect.identifier_preparer.quote(table)
+    rows = connection.execute(text(f"SELECT id, next_run_time FROM {quoted}"))
+    return {job_id: datetime.fromtimestamp(when, UTC) for job_id, when in rows if when is not None}

@@ -109,13 +109,20 @@ def set_status(
     status: str,
     now: datetime | None = None,
     error: str | None = None,
+    requested_at: datetime | None = None,
 ) -> Subscriber:
-    """Move a subscriber to `status`, stamping the matching time column. Commits."""
+    """Move a subscriber to `status`, stamping the matching time column. Commits.
+
+    `requested_at`, with `pending`: the moment of a new subscription request, stored as
+    `created_at` (a confirmation link lives from it); without it `created_at` is kept.
+    """
     if status not in STATES:
         raise ValueError(f"unknown subscriber status {status!r}")
     now = now or utcnow()
     subscriber.status = status
-    if status == "confirmed":
+    if status == "pending" and requested_at is not None:
+        subscriber.created_at = requested_at
+    elif status == "confirmed":
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
         subscriber.bounced_at = None

@@ -1,4 +1,5 @@
-"""Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL).
+"""Shared fixtures: clean environment, settings from a dict, databases (SQLite and PostgreSQL),
+and the rows tests of every package store: sources, articles, composed digests.
 
 The network is blocked except loopback (pytest-socket, `--allow-hosts` in pyproject.toml).
 Every test that takes `engine` runs twice: on SQLite and on the local PostgreSQL. PostgreSQL
@@ -22,7 +23,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.config import Settings
+from core.model import DailyDigest, WeeklyRollup
 from storage.db import make_engine, upgrade
+from storage.digests import save_digest
+from storage.tables import Article, DeepDiveRow, FeedSource
 
 PG_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -73,6 +77,75 @@ def now() -> datetime:
     return FIXED_NOW
 
 
+def add_source(session: Session, name: str = "Netflix Tech Blog", **fields: object) -> FeedSource:
+    """Store a feed source (Netflix's, in the tech edition, unless `fields` say otherwise)."""
+    values: dict[str, object] = {
+        "company": "Netflix",
+        "url": f"https://{name.replace(' ', '').lower()}.example/feed",
+        "edition": "tech",
+        "status": "ok",
+    }
+    values.update(fields)
+    source = FeedSource(name=name, **values)
+    session.add(source)
+    session.commit()
+    session.refresh(source)
+    return source
+
+
+def add_article(
+    session: Session,
+    source: FeedSource,
+    *,
+    title: str,
+    company: str | None = None,
+    tags: str = "",
+    dive: str = "",
+    published: datetime | None = None,
+    url: str | None = None,
+    **fields: object,
+) -> Article:
+    """Store an article of `source` (other columns from `fields`), with an extractive deep
+    dive when `dive` is given."""
+    published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
+    values: dict[str, object] = {
+        "url": url or f"https://example.com/{abs(hash((title, published)))}",
+        "fingerprint": str(abs(hash(title)))[:16],
+        "source_id": source.id or 0,
+        "edition": source.edition,
+        "company": company or source.company,
+        "title": title,
+        "tags": tags,
+        "published_at": published,
+    }
+    values.update(fields)
+    article = Article(**values)  # type: ignore[arg-type]
+    session.add(article)
+    session.commit()
+    session.refresh(article)
+    if dive:
+        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
+        session.commit()
+    return article
+
+
+def store_digest(session: Session, digest: DailyDigest | WeeklyRollup) -> None:
+    """Store a daily digest or weekly rollup under its edition and period, with its tags. Commits."""
+    if isinstance(digest, DailyDigest):
+        kind, period = "daily", digest.date.isoformat()
+    else:
+        kind, period = "weekly", digest.week
+    save_digest(
+        session=session,
+        edition=digest.edition,
+        kind=kind,
+        period=period,
+        title=digest.title,
+        payload=digest.to_dict(),
+        tags=digest.tags,
+    )
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings built from a dict, never from os.environ."""
@@ -95,23 +168,23 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def new_postgres_database(prefix: str) -> Iterator[str]:
-    """The URL of a new, empty database on the local PostgreSQL server, dropped on exit;
-    skips the test when no server answers."""
+def new_postgres_database(prefix: str, *, admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """The URL of a new, empty database on the PostgreSQL server of `admin_url`, dropped on
+    exit; skips the test when no server answers (bench/search.py uses it too)."""
     try:
         import psycopg
 
         admin = psycopg.connect(
-            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"),
+            admin_url.replace("postgresql+psycopg://", "postgresql://"),
             autocommit=True,
             connect_timeout=3,
         )
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {admin_url}: {exc}")
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

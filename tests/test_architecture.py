@@ -1,4 +1,5 @@
-"""Import direction: app → {bot, newsletter, archive} → core → storage, checked on every module's AST."""
+"""Import direction: app → {bot, newsletter, archive} → core → storage, checked on every module's AST;
+and SQL only in storage."""
 
 from __future__ import annotations
 
@@ -58,3 +59,30 @@ def test_every_front_end_is_a_package_mounted_by_the_app() -> None:
         assert (ROOT / front_end / "__init__.py").exists(), front_end
         assert front_end in web, f"app/web.py does not mount {front_end}"
     assert not (ROOT / "app" / "search_page.py").exists()
+
+
+# The SQL builders and runners front-ends and the app leave to storage (storage/__init__.py).
+SQL_NAMES = {"text", "select", "insert", "update", "delete", "inspect", "func", "col", "or_"}
+SQL_CALLS = {"exec", "execute", "exec_driver_sql", "scalar", "scalars"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if p.relative_to(ROOT).parts[0] in (*FRONT_ENDS, "app")],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_front_ends_run_no_sql_of_their_own(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    built = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").split(".")[0] in {"sqlalchemy", "sqlmodel"}
+        for alias in node.names
+    } & SQL_NAMES
+    run = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    } & SQL_CALLS
+    assert not built and not run, f"ask a storage function instead of {sorted(built | run)}"

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from core.model import DeepDive
 from core.tags import tag_text
 from storage import deep_dives
+from storage.articles import articles_needing_summary
 from storage.tables import Article
 
 __all__ = [
@@ -69,7 +70,7 @@ def pending_articles(
     *, session: Session, since: datetime | None = None, edition: str | None = None
 ) -> list[tuple[Article, str]]:
     """(article, text hash) of every article without an up-to-date deep dive, newest first."""
-    pending = deep_dives.articles_needing_summary(session=session, since=since, edition=edition)
+    pending = articles_needing_summary(session=session, since=since, edition=edition)
     hashed = [(article, row, text_hash(article.text)) for article, row in pending]
     return [(a, digest) for a, row, digest in hashed if row is None or row.text_hash != digest]
 

@@ -1,8 +1,11 @@
-"""Helpers of tests/app: the web app served by uvicorn on loopback, and sample digests."""
+"""Helpers of tests/app: the web app served by uvicorn on loopback, sample digests, calls
+raced against each other in threads, and `digest` run as a child process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 
@@ -11,7 +14,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp
 
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
-from storage.digests import save_digest
+from tests.conftest import store_digest
 from tests.peers.asgi import serve_asgi
 
 BASE_URL = "https://digest.example.org"
@@ -22,6 +25,48 @@ def serve_app(app: ASGIApp) -> Iterator[str]:
     """Run `app` (with its lifespan) under a real uvicorn on loopback; yields its base URL."""
     with serve_asgi(app, lifespan="on") as url:
         yield url
+
+
+def at_once(*calls: Callable[[], object], timeout: float = 30) -> list[BaseException]:
+    """Run each call in a thread of its own, all released together; what they raised.
+
+    How two workers race for one claim: the errors come back so the test asserts on them
+    (an exception in a thread would otherwise only be printed).
+    """
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        barrier.wait()
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test, which asserts on it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return errors
+
+
+@contextmanager
+def child(args: list[str], *, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """Start `args` with text output on a pipe (stderr joined); killed on exit if still running.
+
+    The test signals and waits for it itself; this only makes sure a failed assertion
+    never leaves a server behind.
+    """
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def daily_digest(day: date, *, edition: str = "tech", tags: tuple[str, ...] = ()) -> DailyDigest:
@@ -91,17 +136,6 @@ def weekly_rollup(week: str, *, edition: str = "tech", tags: tuple[str, ...] = (
 
 
 def store(engine: Engine, digest: DailyDigest | WeeklyRollup) -> None:
+    """`store_digest` in a session of its own."""
     with Session(engine) as session:
-        if isinstance(digest, DailyDigest):
-            kind, period = "daily", digest.date.isoformat()
-        else:
-            kind, period = "weekly", digest.week
-        save_digest(
-            session=session,
-            edition=digest.edition,
-            kind=kind,
-            period=period,
-            title=digest.title,
-            payload=digest.to_dict(),
-            tags=digest.tags,
-        )
+        store_digest(session, digest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from core.config import Settings
 from storage.db import make_engine
 from storage.tables import JobRun
 from tests.app.fakes import FakeSteps
+from tests.app.support import at_once
 
 LONDON = ZoneInfo("Europe/London")
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,7 +170,6 @@ def test_an_interrupted_run_is_marked_failed_not_left_running(
 
 def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: datetime) -> None:
     engines = [make_engine(database_url), make_engine(database_url)]
-    barrier = threading.Barrier(2)
     calls = []
     results = []
 
@@ -176,24 +177,14 @@ def test_two_workers_racing_for_one_period_run_it_once(database_url: str, now: d
         calls.append(threading.current_thread().name)
         return {}
 
-    errors: list[BaseException] = []
-
     def race(engine: Engine) -> None:
-        barrier.wait()
-        try:
-            results.append(
-                run_claimed(
-                    engine=engine, job="daily", period="2026-04-01", work=work, clock=lambda: now
-                )
+        results.append(
+            run_claimed(
+                engine=engine, job="daily", period="2026-04-01", work=work, clock=lambda: now
             )
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        )
 
-    threads = [threading.Thread(target=race, args=(e,)) for e in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = at_once(*(functools.partial(race, e) for e in engines))
     for engine in engines:
         engine.dispose()
     assert not errors, "".join(traceback.format_exception(errors[0]))

@@ -30,6 +30,7 @@ from storage import deliveries
 from storage.db import make_engine
 from storage.tables import Article, Digest, FeedSource, JobRun
 from tests.app.fakes import FakeSteps
+from tests.app.support import child
 from tests.peers.http import Request, Response, serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -264,28 +265,12 @@ def test_serve_with_worker_runs_web_and_scheduler_and_stops_on_sigterm(
             f'url = "{feeds.url}/feed.xml"\nedition = "tech"\n'
         )
         env = {**os.environ, "DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)}
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("digest")),
-                "serve",
-                "--port",
-                str(port),
-                "--with-worker",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        try:
+        digest = str(Path(sys.executable).with_name("digest"))
+        with child([digest, "serve", "--port", str(port), "--with-worker"], env=env) as server:
             ingested = _wait_for_ingest(sqlite_url, server)
             health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
             server.send_signal(signal.SIGTERM)
             output, _ = server.communicate(timeout=60)
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
 
     assert ingested, output
     assert health.status_code == 200

@@ -6,8 +6,8 @@ wait for APScheduler's own thread to hand a job over.
 
 from __future__ import annotations
 
+import functools
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -24,6 +24,7 @@ from core.config import Settings
 from storage.db import make_engine
 from storage.tables import JobRun
 from tests.app.fakes import FakeSteps
+from tests.app.support import at_once, child
 
 CHILD = Path(__file__).with_name("worker_child.py")
 THURSDAY_1030 = datetime(2026, 4, 2, 10, 30, tzinfo=UTC)  # DAILY_AT 08:00 UTC has passed
@@ -121,21 +122,7 @@ def test_two_workers_on_one_database_post_once(
 ) -> None:
     engines = [make_engine(database_url), make_engine(database_url)]
     pair = [_worker(worker_settings, e, fake, THURSDAY_1030) for e in engines]
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def fire(worker: Worker) -> None:
-        barrier.wait()
-        try:
-            worker.fire("daily")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=fire, args=(w,)) for w in pair]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = at_once(*(functools.partial(w.fire, "daily") for w in pair))
     for engine in engines:
         engine.dispose()
 
@@ -226,28 +213,18 @@ def test_a_run_missed_while_down_fires_once_when_the_worker_returns(
 
 
 def test_sigterm_during_a_run_lets_it_finish_and_stops_cleanly(sqlite_url: str) -> None:
-    child = subprocess.Popen(
-        [sys.executable, str(CHILD), sqlite_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
+    with child([sys.executable, str(CHILD), sqlite_url]) as worker:
+        assert worker.stdout is not None
         lines = []
-        for line in child.stdout:
+        for line in worker.stdout:
             lines.append(line)
             if line.startswith("ingest started"):
                 break
-        child.send_signal(signal.SIGTERM)
-        rest, _ = child.communicate(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        worker.send_signal(signal.SIGTERM)
+        rest, _ = worker.communicate(timeout=30)
     output = "".join(lines) + rest
 
-    assert child.returncode == 0, output
+    assert worker.returncode == 0, output
     assert "status=stopping signal=SIGTERM" in output
     assert "worker status=stopped" in output
     assert "calls ingest summarise" in output  # the run finished, nothing new started

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,17 +12,15 @@ from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from app.pipeline import Pipeline
 from app.wiring import Runtime
-from bot.app import build_app
+from bot.app import build_app, installation_store
 from core.config import Settings
 from core.model import ArticleRef, DailyDigest, Pattern, Signal, Stats, Story, WeeklyRollup
-from storage.digests import save_digest
-from storage.tables import Article, DeepDiveRow, FeedSource
 from tests.peers.slack_api import TEAM_ID, SlackAPI
 from tests.peers.slack_api import slack_api as _slack_api
 
@@ -101,74 +99,6 @@ def make_weekly(week: str = "2026-W14", *, stories: int = 3) -> WeeklyRollup:
     )
 
 
-def store_daily(session: Session, digest: DailyDigest) -> None:
-    save_digest(
-        session=session,
-        edition=digest.edition,
-        kind="daily",
-        period=digest.date.isoformat(),
-        title=digest.title,
-        payload=digest.to_dict(),
-    )
-
-
-def store_weekly(session: Session, rollup: WeeklyRollup) -> None:
-    save_digest(
-        session=session,
-        edition=rollup.edition,
-        kind="weekly",
-        period=rollup.week,
-        title=rollup.title,
-        payload=rollup.to_dict(),
-    )
-
-
-def add_source(session: Session, name: str = "Netflix Tech Blog", **fields: object) -> FeedSource:
-    values: dict[str, object] = {
-        "company": "Netflix",
-        "url": f"https://{name.replace(' ', '').lower()}.example/feed",
-        "edition": "tech",
-        "status": "ok",
-    }
-    values.update(fields)
-    source = FeedSource(name=name, **values)
-    session.add(source)
-    session.commit()
-    session.refresh(source)
-    return source
-
-
-def add_article(
-    session: Session,
-    source: FeedSource,
-    *,
-    title: str,
-    company: str | None = None,
-    tags: str = "",
-    dive: str = "",
-    published: datetime | None = None,
-    url: str | None = None,
-) -> Article:
-    published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
-    article = Article(
-        url=url or f"https://example.com/{abs(hash((title, published)))}",
-        fingerprint=str(abs(hash(title)))[:16],
-        source_id=source.id or 0,
-        edition=source.edition,
-        company=company or source.company,
-        title=title,
-        tags=tags,
-        published_at=published,
-    )
-    session.add(article)
-    session.commit()
-    session.refresh(article)
-    if dive:
-        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
-        session.commit()
-    return article
-
-
 # --- signed Slack requests ---------------------------------------------------------------
 
 SIGNING_SECRET = "test-signing-secret"
@@ -185,6 +115,29 @@ def slack_settings(database_url: str, api: SlackAPI, **extra: str) -> Settings:
             **extra,
         }
     )
+
+
+# An app installed by OAuth: no bot token in the settings, one stored per workspace.
+OAUTH = {"SLACK_BOT_TOKEN": "", "SLACK_CLIENT_ID": "111.222", "SLACK_CLIENT_SECRET": "secret"}
+
+
+def install_workspaces(
+    settings: Settings, *, engine: Engine, teams: Sequence[str] = ("T1", "T2"), **fields: Any
+) -> None:
+    """Store an OAuth installation for each team, with bot token `xoxb-<team>`."""
+    store = installation_store(settings, engine=engine)
+    for team in teams:
+        store.save(
+            Installation(
+                app_id="A0APP",
+                team_id=team,
+                user_id="U0INSTALLER",
+                bot_token=f"xoxb-{team}",
+                bot_id="B0BOT",
+                bot_user_id="U0BOT",
+                **fields,
+            )
+        )
 
 
 def command_body(api: SlackAPI, text: str, **fields: str) -> str:

@@ -6,13 +6,12 @@ import json
 
 import pytest
 from slack_bolt import BoltRequest
-from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy.engine import Engine
 
 from bot.app import build_app, check_settings, installation_store
 from core.config import Settings
 from core.errors import ConfigError
-from tests.bot.conftest import front, signed_headers, slack_settings
+from tests.bot.conftest import OAUTH, front, install_workspaces, signed_headers, slack_settings
 from tests.peers.slack_api import SlackAPI
 
 
@@ -60,25 +59,11 @@ def test_uninstalling_removes_only_that_workspace(
     sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     settings = slack_settings(
-        sqlite_engine.url.render_as_string(hide_password=False),
-        slack_api,
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID="111.222",
-        SLACK_CLIENT_SECRET="secret",
+        sqlite_engine.url.render_as_string(hide_password=False), slack_api, **OAUTH
     )
     app = build_app(settings, engine=sqlite_engine, **front(settings))
+    install_workspaces(settings, engine=sqlite_engine)
     store = installation_store(settings, engine=sqlite_engine)
-    for team in ("T1", "T2"):
-        store.save(
-            Installation(
-                app_id="A0APP",
-                team_id=team,
-                user_id="U0INSTALLER",
-                bot_token=f"xoxb-{team}",
-                bot_id="B0BOT",
-                bot_user_id="U0BOT",
-            )
-        )
     body = json.dumps(
         {
             "type": "event_callback",

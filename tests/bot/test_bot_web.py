@@ -30,8 +30,8 @@ from tests.bot.conftest import (
     make_weekly,
     signed_headers,
     slack_settings,
-    store_weekly,
 )
+from tests.conftest import store_digest
 from tests.peers.asgi import serve_asgi
 from tests.peers.slack_api import SlackAPI
 
@@ -59,7 +59,7 @@ def test_signed_command_is_acknowledged_and_answered(
     web: str, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W13"))
+        store_digest(session, make_weekly("2026-W13"))
     body = command_body(slack_api, "week last")
     response = _post(web, body, signed_headers(body))
     assert response.status_code == 200

@@ -17,16 +17,13 @@ from bot.commands import Query, parse_command
 from storage import channels as subscriptions
 from tests.bot.conftest import (
     action_body,
-    add_article,
-    add_source,
     command_body,
     dispatch,
     front,
     make_daily,
     make_weekly,
-    store_daily,
-    store_weekly,
 )
+from tests.conftest import add_article, add_source, store_digest
 from tests.peers.slack_api import SlackAPI
 
 TODAY = date(2026, 4, 1)  # a Wednesday in ISO week 2026-W14
@@ -130,7 +127,7 @@ def test_today_answers_ephemerally_with_a_share_button(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(TODAY, dives=5))
+        store_digest(session, make_daily(TODAY, dives=5))
     response = dispatch(bot, command_body(slack_api, "today"))
     assert response.status == 200 and response.body == ""
     [reply] = _answers(slack_api)
@@ -149,7 +146,7 @@ def test_reply_works_where_the_bot_is_not_a_member(
 ) -> None:
     slack_api.fail("chat.postMessage", "not_in_channel")
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W13"))
+        store_digest(session, make_weekly("2026-W13"))
     dispatch(bot, command_body(slack_api, "week last"))
     [reply] = _answers(slack_api)
     assert "Story 2 of 2026-W13" in _texts(reply)
@@ -160,8 +157,8 @@ def test_week_without_a_rollup_shows_the_days_so_far(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(date(2026, 3, 30)))
-        store_daily(session, make_daily(date(2026, 3, 31)))
+        store_digest(session, make_daily(date(2026, 3, 30)))
+        store_digest(session, make_daily(date(2026, 3, 31)))
     dispatch(bot, command_body(slack_api, "week"))
     [reply] = _answers(slack_api)
     assert "Week 2026-W14 so far" in _texts(reply)
@@ -226,7 +223,7 @@ def test_long_week_is_split_into_at_most_four_replies(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W13", stories=300))
+        store_digest(session, make_weekly("2026-W13", stories=300))
     dispatch(bot, command_body(slack_api, "week 2026-W13"))
     replies = _answers(slack_api, 4)
     assert len(slack_api.responses()) == 4
@@ -295,7 +292,7 @@ def test_share_button_posts_the_same_answer_in_channel(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(date(2026, 3, 31)))
+        store_digest(session, make_daily(date(2026, 3, 31)))
     response = dispatch(bot, action_body(slack_api, "tech day 2026-03-31"))
     assert response.status == 200
     [shared] = _answers(slack_api)
@@ -354,7 +351,7 @@ def test_the_ack_does_not_wait_for_a_slow_archive(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(TODAY))
+        store_digest(session, make_daily(TODAY))
     gate = threading.Event()
 
     def hold(*_args: object) -> None:
@@ -389,7 +386,7 @@ def test_a_title_with_mentions_is_inert_in_the_day_answer_and_the_shared_post(
     bot: App, slack_api: SlackAPI, sqlite_engine: Engine
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(TODAY, dives=2, title=HOSTILE))
+        store_digest(session, make_daily(TODAY, dives=2, title=HOSTILE))
     dispatch(bot, command_body(slack_api, "today"))
     [reply] = _answers(slack_api)
     dispatch(bot, action_body(slack_api, "tech day 2026-04-01"))

@@ -17,12 +17,12 @@ from core.errors import ConfigError
 from storage import channels as subscriptions
 from storage import deliveries
 from tests.bot.conftest import (
-    add_article,
-    add_source,
+    OAUTH,
+    install_workspaces,
     make_daily,
     slack_settings,
-    store_daily,
 )
+from tests.conftest import add_article, add_source, store_digest
 from tests.peers.slack_api import SlackAPI
 
 DAY = date(2026, 4, 1)
@@ -32,7 +32,7 @@ DIGEST = make_daily(DAY, dives=6)  # what the stored fixture holds, and what is 
 @pytest.fixture
 def stored(engine: Engine) -> Engine:
     with Session(engine) as session:
-        store_daily(session, DIGEST)
+        store_digest(session, DIGEST)
     return engine
 
 
@@ -195,7 +195,7 @@ def test_cli_posts_and_reports_each_channel(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
     env = {
         "DATABASE_URL": sqlite_url,
@@ -251,7 +251,7 @@ def test_cli_exits_non_zero_whenever_a_channel_does_not_have_the_post(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
         # a run that crashed mid-post left its claim behind
         deliveries.claim(
             session=session, channel="slack", target="C9", issue="tech/daily/2026-04-01"
@@ -287,7 +287,7 @@ def test_cli_as_json_reports_each_channel_and_exits_as_the_text_does(
     import json
 
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=2))
+        store_digest(session, make_daily(DAY, dives=2))
     slack_api.fail("chat.postMessage", "channel_not_found", channel="C404")
     settings = slack_settings(sqlite_url, slack_api)
 
@@ -325,7 +325,7 @@ def test_cli_a_quiet_day_is_not_a_failure(
     sqlite_url: str, sqlite_engine: Engine, slack_api: SlackAPI
 ) -> None:
     with Session(sqlite_engine) as session:
-        store_daily(session, make_daily(DAY, dives=0))
+        store_digest(session, make_daily(DAY, dives=0))
     result = CliRunner().invoke(
         cli,
         ["slack", "post-daily", "--date", "2026-04-01", "--channel", "C1"],
@@ -337,30 +337,8 @@ def test_cli_a_quiet_day_is_not_a_failure(
 
 
 def test_each_workspace_is_posted_with_its_own_token(stored: Engine, slack_api: SlackAPI) -> None:
-    from slack_sdk.oauth.installation_store import Installation
-
-    from bot.app import installation_store
-
-    settings = _settings(
-        stored,
-        slack_api,
-        SLACK_BOT_TOKEN="",
-        SLACK_CLIENT_ID="111.222",
-        SLACK_CLIENT_SECRET="secret",
-    )
-    store = installation_store(settings, engine=stored)
-    for team in ("T1", "T2"):
-        store.save(
-            Installation(
-                app_id="A0APP",
-                team_id=team,
-                user_id="U0INSTALLER",
-                bot_token=f"xoxb-{team}",
-                bot_id="B0BOT",
-                bot_user_id="U0BOT",
-                bot_scopes="commands,chat:write",
-            )
-        )
+    settings = _settings(stored, slack_api, **OAUTH)
+    install_workspaces(settings, engine=stored, bot_scopes="commands,chat:write")
     with Session(stored) as session:
         for team in ("T1", "T2", "T3"):
             subscriptions.subscribe(session=session, team_id=team, channel_id="C1", edition="tech")

@@ -17,7 +17,8 @@ from sqlmodel import Session
 from bot.socket import socket_handler
 from core.config import Settings
 from core.errors import ConfigError
-from tests.bot.conftest import command_body, front, make_weekly, slack_settings, store_weekly
+from tests.bot.conftest import command_body, front, make_weekly, slack_settings
+from tests.conftest import store_digest
 from tests.peers.slack_api import SlackAPI
 
 
@@ -104,7 +105,7 @@ def test_commands_arrive_and_are_acknowledged_over_the_socket(
 ) -> None:
     slack_api.socket_url = socket_slack.url
     with Session(sqlite_engine) as session:
-        store_weekly(session, make_weekly("2026-W14"))
+        store_digest(session, make_weekly("2026-W14"))
     settings = slack_settings(sqlite_url, slack_api, SLACK_APP_TOKEN="xapp-1-test")
     handler = socket_handler(settings, engine=sqlite_engine, **front(settings))
     handler.connect()

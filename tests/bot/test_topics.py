@@ -24,8 +24,8 @@ from tests.bot.conftest import (
     dispatch,
     make_daily,
     slack_settings,
-    store_daily,
 )
+from tests.conftest import store_digest
 from tests.peers.slack_api import TEAM_ID, SlackAPI
 
 DAY = date(2026, 4, 1)
@@ -71,14 +71,14 @@ def test_a_channel_gets_only_its_topics_and_no_post_on_a_day_without_them(
         "This channel now gets the daily tech post."
     )
     with Session(sqlite_engine) as session:
-        store_daily(
+        store_digest(
             session,
             tagged_daily(
                 DAY,
                 [("data",), ("security",), ("data", "security"), ("infrastructure",), ("data",)],
             ),
         )
-        store_daily(session, tagged_daily(NEXT, [("data",), ("ai-agents",)]))
+        store_digest(session, tagged_daily(NEXT, [("data",), ("ai-agents",)]))
 
     result = _post(sqlite_url, slack_api, DAY)
     assert result.exit_code == 0, result.output
@@ -133,7 +133,7 @@ def test_named_channel_and_slack_channel_keep_their_topics(
 ) -> None:
     _command(bot, slack_api, "subscribe ai-agents", "C0AI", 1)
     with Session(sqlite_engine) as session:
-        store_daily(session, tagged_daily(DAY, [("data",), ("data",)]))
+        store_digest(session, tagged_daily(DAY, [("data",), ("data",)]))
     for extra, args in (({}, ["--channel", "C0AI"]), ({"SLACK_CHANNEL": "C0AI"}, [])):
         result = CliRunner().invoke(
             cli,

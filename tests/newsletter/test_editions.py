@@ -23,7 +23,7 @@ from newsletter.smtp import SMTPSender
 from newsletter.web import build_routes
 from storage import subscribers as store
 from storage.db import session_scope
-from storage.digests import save_digest
+from tests.conftest import store_digest
 from tests.peers.asgi import serve_asgi
 from tests.peers.smtp import Sink
 
@@ -131,15 +131,7 @@ def test_readers_choose_editions_and_send_mails_each_only_theirs(
     runtime = Runtime(settings=site.settings.replace(database_url=str(sqlite_engine.url)))
     with session_scope(runtime.engine) as session:
         for edition in ("tech", "reads"):
-            rollup = make_rollup(2, edition=edition)
-            save_digest(
-                session=session,
-                edition=edition,
-                kind="weekly",
-                period=rollup.week,
-                title=rollup.title,
-                payload=rollup.to_dict(),
-            )
+            store_digest(session, make_rollup(2, edition=edition))
     confirmations = len(sink.messages)
     try:
         for edition in ("tech", "reads"):

@@ -19,7 +19,7 @@ from storage import subscribers as store
 from storage.db import session_scope
 from storage.digests import load_digest
 from storage.tables import Article, FeedSource
-from tests.bot.conftest import store_weekly
+from tests.conftest import store_digest
 from tests.peers.smtp import Sink
 
 NOW = datetime(2026, 4, 8, 9, 0, tzinfo=UTC)  # the Wednesday after week 2026-W14
@@ -72,7 +72,7 @@ def invoke(runtime: Runtime, *args: str):
 
 def store_rollup(runtime: Runtime, rollup) -> None:
     with session_scope(runtime.engine) as session:
-        store_weekly(session, rollup)
+        store_digest(session, rollup)
 
 
 def add_confirmed(runtime: Runtime, *emails: str) -> None:

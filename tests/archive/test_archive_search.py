@@ -17,7 +17,7 @@ from app.web import create_app
 from app.wiring import Runtime
 from core.config import Settings
 from tests.app.support import BASE_URL, serve_app
-from tests.bot.conftest import add_article, add_source
+from tests.conftest import add_article, add_source
 
 
 @pytest.fixture
@@ -25,11 +25,21 @@ def articles(engine: Engine) -> Engine:
     with Session(engine, expire_on_commit=False) as session:
         tech = add_source(session, "Edge Blog", company="Edgy")
         reads = add_source(session, "Solo Blog", company="Solo", edition="reads")
-        add_article(session, tech, title="Caching at the edge", tags="infrastructure",
-                    dive="Tiered caches cut origin load by half.",
-                    published=datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
-        add_article(session, tech, title="Release notes <b>", dive="We mention a cache once.",
-                    published=datetime(2026, 3, 30, tzinfo=UTC))  # fmt: skip
+        add_article(
+            session,
+            tech,
+            title="Caching at the edge",
+            tags="infrastructure",
+            dive="Tiered caches cut origin load by half.",
+            published=datetime(2026, 3, 2, tzinfo=UTC),
+        )
+        add_article(
+            session,
+            tech,
+            title="Release notes <b>",
+            dive="We mention a cache once.",
+            published=datetime(2026, 3, 30, tzinfo=UTC),
+        )
         add_article(session, reads, title="Cache invalidation, again")
     return engine
 
