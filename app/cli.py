@@ -9,11 +9,13 @@ pattern: https://click.palletsprojects.com/en/stable/complex/#lazily-loading-sub
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import ClassVar, NamedTuple
 
 import click
@@ -115,7 +117,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in self.lazy:
             module, _, attribute = self.lazy[cmd_name].target.partition(":")
-            command = getattr(importlib.import_module(module), attribute)
+            with _collector_paused():
+                command = getattr(importlib.import_module(module), attribute)
             if not isinstance(command, click.Command) or command.name != cmd_name:
                 raise RuntimeError(f"{self.lazy[cmd_name].target} is not the {cmd_name!r} command")
             self.commands[cmd_name] = command
@@ -186,6 +189,24 @@ def cli(ctx: click.Context, sources_path: str | None, debug: bool) -> None:
     elif sources_path:
         ctx.obj.sources_path = sources_path
     ctx.call_on_close(ctx.obj.close)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while a command's modules are imported, and what they made
+    frozen after (`gc.freeze`: left out of every later collection, the interpreter's last
+    one at exit included). Nearly everything an import makes lives as long as the process,
+    so those collections find nothing, yet each walks all that was imported so far: they
+    cost `digest sources` ~0.15 s of its 0.58 s (measured; most of it the exit's). Python
+    advises the same for long-lived objects before a fork (the `gc.freeze` docs)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -15,6 +15,12 @@ pipeline.summarise()
 pipeline.backfill()
 digest = pipeline.daily("tech", date(2026, 4, 1))
 ```
+
+The deliveries import their front-end where they run: `post_daily` the Slack one (slack_sdk,
+slack_bolt), `issue`/`plan_weekly`/`send_weekly` the email one (premailer, lxml, cssutils).
+That is ~0.3 s of imports an hourly ingest, a `digest daily` or a web request never uses
+(issue 15). These are the only imports inside functions here, and they cannot hide a cycle:
+the front-ends never import `app` (the layers contract; a test checks both).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -38,7 +44,6 @@ import certifi
 from sqlmodel import Session
 
 from app.wiring import Runtime
-from bot.post import post_daily
 from core import digests
 from core.dates import day_bounds, today
 from core.deliver import Outcome
@@ -52,11 +57,12 @@ from core.summarise.extractive import ExtractiveSummariser
 from core.summarise.llm import LLMSummariser, RunBudget
 from core.summarise.usage import Estimate
 from core.workpool import RenewingPool
-from newsletter.render import Issue, render_issue
-from newsletter.send import Tally, plan_issue, send_issue
-from newsletter.smtp import SMTPSender
 from storage.db import session_scope
 from storage.digests import list_digests
+
+if TYPE_CHECKING:
+    from newsletter.render import Issue
+    from newsletter.send import Tally
 
 __all__ = ["Pipeline", "Plan", "worker_pool"]
 
@@ -324,6 +330,8 @@ class Pipeline:
     ) -> list[Outcome]:
         """Compose the day's digest and post it to every subscribed channel (or `channel`),
         once each. What is posted is what stays stored for that day."""
+        from bot.post import post_daily  # the Slack front-end, only when posting
+
         digest = self.daily(edition, day)
         if digest is None:
             raise ComposeError(f"{day.isoformat()} has not happened yet: nothing to post")
@@ -338,6 +346,8 @@ class Pipeline:
     def issue(self, edition: str, week: str) -> Issue | None:
         """The newsletter issue of (edition, week) as it would be mailed now, from the
         rollup composed now; None when the week has no posts (nothing is mailed)."""
+        from newsletter.render import render_issue  # the email front-end, only for an issue
+
         rollup = self.weekly(edition, week)
         if rollup is None:
             raise ComposeError(f"week {week} has not started yet: there is no issue")
@@ -361,6 +371,8 @@ class Pipeline:
     def plan_weekly(self, edition: str, week: str) -> tuple[Issue, int, int] | None:
         """What `send_weekly` would do now: (issue, audience, already done); None when the
         week has no posts."""
+        from newsletter.send import plan_issue
+
         issue = self.issue(edition, week)
         if issue is None:
             return None
@@ -379,6 +391,9 @@ class Pipeline:
     ) -> Tally | None:
         """Compose the week's rollup and mail its issue to every confirmed subscriber not
         yet served; None when the week has no posts (an empty issue is not mailed)."""
+        from newsletter.send import send_issue
+        from newsletter.smtp import SMTPSender
+
         settings = self.runtime.settings
         SMTPSender.from_url(settings.smtp_url)  # fail early, in plain words, if SMTP_URL is bad
         settings.check_secret_key()

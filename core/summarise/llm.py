@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlmodel import Session
 
 from core.claims import Rejected, check_text, read_fields
@@ -41,7 +40,10 @@ from core.summarise.extractive import USABLE_WORDS, condense, summarise_extracti
 from core.summarise.usage import Estimate, RunBudget, Usage
 from storage import summary_cache
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx comes with the client the app builds (`_complete` catches its errors):
+    # composing imports this module for the cache key and never calls the model (~45 ms)
+    import httpx
+
     from core.editorial import LLMEditor
 
 __all__ = [
@@ -343,6 +345,8 @@ class LLMSummariser:
 
     def _complete(self, messages: list[dict[str, str]]) -> tuple[str, dict[str, Any]]:
         """One chat completion, with retries on 429 / 5xx / timeouts. Returns (content, usage)."""
+        import httpx  # already loaded: `self.client` is one
+
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -428,16 +432,19 @@ def _count(value: object, default: int) -> int:
     return default
 
 
-def _timeout(client: httpx.Client, left: float | None) -> httpx.Timeout:
-    """The client's timeout, cut to the time the run has left."""
+def _timeout(
+    client: httpx.Client, left: float | None
+) -> httpx.Timeout | tuple[float, float, float, float]:
+    """The client's timeout, cut to the time the run has left: httpx's (connect, read,
+    write, pool)."""
     timeout = client.timeout
     if left is None:
         return timeout
-    return httpx.Timeout(
+    return (
+        min(timeout.connect or left, left),
         min(timeout.read or left, left),
-        connect=min(timeout.connect or left, left),
-        write=min(timeout.write or left, left),
-        pool=min(timeout.pool or left, left),
+        min(timeout.write or left, left),
+        min(timeout.pool or left, left),
     )
 
 

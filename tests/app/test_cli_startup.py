@@ -88,7 +88,9 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
     tmp_path: Path, sqlite_url: str, now: datetime
 ) -> None:
     """The hourly run's fixed cost: 304s need neither feedparser, nor Alembic (the schema is
-    current), nor the PostgreSQL dialect on SQLite."""
+    current), nor the PostgreSQL dialect on SQLite, nor the front-ends' libraries (Slack,
+    email, page extraction), nor httpx (the model's client: composing after an ingest asks no
+    model when DIGEST_SUMMARISER is extractive), nor lxml (HTML is made text in the workers)."""
     with feed_server() as server:
         sources = tmp_path / "sources.toml"
         sources.write_text(
@@ -117,7 +119,17 @@ def test_an_ingest_of_unchanged_feeds_loads_no_parser_and_no_alembic(
     assert "2 sources: 0 new articles, 2 unchanged, 0 with errors" in output[-2]
     loaded = set(json.loads(output[-1]))
     assert "aiohttp" in loaded  # it did fetch
-    avoidable = {"feedparser", "alembic", "sqlalchemy.dialects.postgresql"}
+    avoidable = {
+        "feedparser",
+        "alembic",
+        "sqlalchemy.dialects.postgresql",
+        "trafilatura",
+        "premailer",
+        "slack_bolt",
+        "slack_sdk",
+        "httpx",
+        "lxml",
+    }
     assert loaded.isdisjoint(avoidable), sorted(loaded & avoidable)
 
 
@@ -174,3 +186,17 @@ def test_listing_commands_read_the_database_without_the_fetcher(
     loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
     assert "sqlalchemy" in loaded  # it did read the database
     assert loaded.isdisjoint(HEAVY[:-2]), sorted(loaded & set(HEAVY))
+
+
+def test_a_command_is_imported_with_the_collector_paused_then_frozen() -> None:
+    """The collector is back on after the import, and what the import made is frozen."""
+    probe = (
+        "import gc, click\nfrom app.cli import cli\n"
+        "assert gc.isenabled() and gc.get_freeze_count() == 0\n"
+        "cli.get_command(click.Context(cli), 'sources')\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 10_000)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["True", "True"]
