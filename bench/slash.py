@@ -31,6 +31,7 @@ Targets (issue 13): ours p99 ack ≤ 10 ms steady and ≤ 100 ms in bursts of 20
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import random
 import statistics
@@ -326,6 +327,8 @@ def serve(config: str, db_url: str, api_url: str, port_file: str) -> None:
         routes = slack_routes(app, signing_secret=settings.slack_signing_secret)
     else:
         routes = default_bolt_routes(settings, engine, clock)
+    gc.collect()  # as `digest serve` does before serving
+    gc.freeze()
     with serve_asgi(Starlette(routes=routes)) as url:
         Path(port_file).write_text(url.rsplit(":", 1)[1])
         while True:  # until the parent terminates us
