@@ -204,12 +204,14 @@ def main() -> int:
     upgrade(engine)
     with session_scope(engine) as session:
         store.add_confirmed(
-            session=session, emails=(f"reader{n}@example.com" for n in range(args.subscribers))
+            session=session,
+            emails=(f"reader{n}@example.com" for n in range(args.subscribers)),
+            editions=["tech"],
         )
         store.add_confirmed(
             session=session,
             emails=(f"capped{n}@example.com" for n in range(args.capped)),
-            edition="reads",
+            editions=["reads"],
         )
         audience = store.recipients(session=session, edition="tech")
     rollup = _rollup()

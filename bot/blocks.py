@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.model import ArticleRef, DailyDigest, Pattern, WeeklyRollup
+from core.sources import DEFAULT_EDITION
 
 __all__ = [
     "HEADER_MAX",
@@ -489,9 +490,15 @@ Put an edition first to pick it: `/digest {example} today`. Answers are only vis
 use *Share to channel* to post one."""
 
 
-def help_answer(*, problem: str = "", editions: Sequence[str] = ()) -> Message:
-    """The usage text, with the reason first when a command could not be understood."""
-    example = next((e for e in editions if e != "tech"), "reads")
+def help_answer(
+    *, problem: str = "", editions: Sequence[str] = (), default_edition: str = DEFAULT_EDITION
+) -> Message:
+    """The usage text, with the reason first when a command could not be understood.
+
+    The example of picking an edition names one of `editions` other than the default (the
+    one a command means without it).
+    """
+    example = next((e for e in editions if e != default_edition), "reads")
     text = HELP.replace("{example}", escape(example))
     blocks = []
     if problem:

@@ -355,7 +355,11 @@ def register(
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         query = parse(command.get("text", ""))
         if query.kind == "help":  # pure: answer in the ack itself, nothing runs later
-            help_message = blocks.help_answer(problem=query.problem, editions=deps.editions)
+            help_message = blocks.help_answer(
+                problem=query.problem,
+                editions=deps.editions,
+                default_edition=deps.default_edition,
+            )
             ack(response_type="ephemeral", **help_message.as_kwargs())
         else:
             ack()

@@ -72,7 +72,7 @@ class ConfirmationMailer:
         self._lock = threading.Lock()
         self._expired_at: float | None = None
 
-    def submit(self, address: str, editions: tuple[str, ...] = ("tech",)) -> bool:
+    def submit(self, address: str, *, editions: tuple[str, ...]) -> bool:
         """Queue a subscribe request for a normalised address and the editions it chose;
         False when the queue is full."""
         try:

@@ -221,7 +221,7 @@ def subscribe(
     email: str,
     *,
     session: Session,
-    editions: Sequence[str] = ("tech",),
+    editions: Sequence[str],
     now: datetime | None = None,
 ) -> SubscribeResult:
     """Record a subscription request; the address receives nothing until it is confirmed.
@@ -366,7 +366,7 @@ def import_csv(
     path: str | Path,
     *,
     session: Session,
-    edition: str = "tech",
+    edition: str,
     now: datetime | None = None,
 ) -> ImportReport:
     """Bring in an existing, already-confirmed list: a CSV file with an `email` column.

@@ -129,7 +129,7 @@ class _Pages:
             )
         mailbox = mailbox_key(address)
         if self.mailboxes.allow(mailbox):
-            if not self.mailer.submit(address, editions):
+            if not self.mailer.submit(address, editions=editions):
                 self.mailboxes.forget(mailbox)
                 log.warning("subscribe queue full; request refused")
                 return _message(

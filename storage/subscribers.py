@@ -68,7 +68,7 @@ def upsert_pending(
     *,
     session: Session,
     email: str,
-    editions: Iterable[str] = ("tech",),
+    editions: Iterable[str],
     now: datetime | None = None,
 ) -> tuple[Subscriber, bool]:
     """The subscriber for `email`, created pending if new; returns (row, created). Commits.
@@ -142,7 +142,7 @@ def add_confirmed(
     *,
     session: Session,
     emails: Iterable[str],
-    editions: Iterable[str] = ("tech",),
+    editions: Iterable[str],
     now: datetime | None = None,
 ) -> tuple[int, int]:
     """Add already-confirmed addresses in bulk; returns (added, already_present). Commits once.

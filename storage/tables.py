@@ -175,7 +175,7 @@ class Subscriber(SQLModel, table=True):
     email: str = Field(index=True, unique=True, max_length=320)  # normalised
     status: str = Field(default="pending", index=True, max_length=20)
     # The editions this reader chose, comma-separated ("tech,reads"); never empty.
-    editions: str = Field(default="tech", max_length=500)
+    editions: str = Field(max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     confirmed_at: datetime | None = None
     unsubscribed_at: datetime | None = None
@@ -192,7 +192,7 @@ class SlackSubscription(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     team_id: str = Field(default="", max_length=50)
     channel_id: str = Field(max_length=50)
-    edition: str = Field(default="tech", max_length=50)
+    edition: str = Field(max_length=50)
     # The tags this channel follows, comma-separated; empty means every deep dive.
     topics: str = Field(default="", max_length=500)
     created_by: str = Field(default="", max_length=50)

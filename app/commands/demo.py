@@ -27,6 +27,7 @@ from app.commands.compose import run_command
 from app.commands.options import format_option
 from app.wiring import Runtime
 from core.config import Settings
+from core.sources import DEFAULT_EDITION
 
 __all__ = ["demo_command"]
 
@@ -55,7 +56,7 @@ def demo_command(ctx: click.Context, port: int, no_serve: bool, fmt: str) -> Non
         demo = Runtime(settings=_settings(Path(folder), base, archive_port), clock=runtime.clock)
         try:
             ctx.obj = demo
-            ctx.invoke(run_command, edition="tech", fmt=fmt, no_ingest=False)
+            ctx.invoke(run_command, edition=DEFAULT_EDITION, fmt=fmt, no_ingest=False)
         finally:
             ctx.obj = runtime
         if no_serve:
@@ -67,7 +68,7 @@ def demo_command(ctx: click.Context, port: int, no_serve: bool, fmt: str) -> Non
 def _settings(folder: Path, base: str, port: int) -> Settings:
     sources = folder / "sources.toml"
     lines = [
-        "[editions.tech]",
+        f"[editions.{DEFAULT_EDITION}]",
         'title = "Engineering @ Scale (demo)"',
         'description = "Sample posts from three fictional engineering blogs."',
     ]
@@ -78,7 +79,7 @@ def _settings(folder: Path, base: str, port: int) -> Settings:
             f'name = "{company} Engineering"',
             f'company = "{company}"',
             f'url = "{base}/{slug}.xml"',
-            'edition = "tech"',
+            f'edition = "{DEFAULT_EDITION}"',
         ]
     sources.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return Settings.from_env(

@@ -216,6 +216,16 @@ def test_help_is_valid_blocks(problem: str) -> None:
     assert "/digest search" in _all_text([message])
 
 
+def test_help_example_names_an_edition_other_than_the_default() -> None:
+    def example(editions: list[str], default: str) -> str:
+        text = _all_text([blocks.help_answer(editions=editions, default_edition=default)])
+        return text.split("Put an edition first to pick it: `/digest ")[1].split(" ")[0]
+
+    assert example(["tech", "reads"], "tech") == "reads"
+    assert example(["reads", "world"], "reads") == "world"
+    assert example(["reads"], "reads") == "reads"  # the placeholder when there is no other
+
+
 def test_signal_without_link_scheme_is_shown_unlinked() -> None:
     digest = make_daily(dives=1)
     bad = type(digest)(**{**digest.__dict__, "signal": Signal("ftp://x", "T", "C", "t", "")})

@@ -221,7 +221,7 @@ def test_a_confirmation_link_with_no_editions_is_refused(
     sqlite_engine: Engine, edition_settings: Settings
 ) -> None:
     with session_scope(sqlite_engine) as session:
-        store.add_confirmed(session=session, emails=["r@example.com"])
+        store.add_confirmed(session=session, emails=["r@example.com"], editions=["tech"])
         row = store.find_by_email(session=session, email="r@example.com")
         token = subs.confirm_token(edition_settings, row, editions=[])
         with pytest.raises(subs.TokenError, match="not valid"):

@@ -69,7 +69,7 @@ def test_the_confirmation_mail_goes_from_the_address(
     sqlite_engine: Engine, named: Settings, sink: Sink
 ) -> None:
     with session_scope(sqlite_engine) as session:
-        row, _ = store.upsert_pending(session=session, email="new@example.com")
+        row, _ = store.upsert_pending(session=session, email="new@example.com", editions=["tech"])
     with SMTPSender.from_url(sink.url) as sender:
         sender.send_message(subs.confirmation_message(row, settings=named))
     (received,) = sink.messages

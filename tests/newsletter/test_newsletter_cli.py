@@ -77,7 +77,7 @@ def store_rollup(runtime: Runtime, rollup) -> None:
 
 def add_confirmed(runtime: Runtime, *emails: str) -> None:
     with session_scope(runtime.engine) as session:
-        store.add_confirmed(session=session, emails=emails)
+        store.add_confirmed(session=session, emails=emails, editions=["tech"])
 
 
 def test_subscribe_mails_a_confirmation_link(runtime: Runtime, sink: Sink) -> None:

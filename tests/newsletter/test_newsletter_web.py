@@ -60,7 +60,7 @@ def status_of(engine: Engine, email: str) -> str:
 
 def confirmed(engine: Engine, email: str) -> int:
     with session_scope(engine) as session:
-        row, _ = store.upsert_pending(session=session, email=email)
+        row, _ = store.upsert_pending(session=session, email=email, editions=["tech"])
         store.set_status(session=session, subscriber=row, status="confirmed")
         return int(row.id or 0)
 
@@ -244,7 +244,9 @@ def test_head_requests_answer_like_get_and_change_nothing(
     """Link checkers and mail scanners send HEAD; it must never confirm or unsubscribe."""
     reader = confirmed(sqlite_engine, "reader@example.com")
     with session_scope(sqlite_engine) as session:
-        pending, _ = store.upsert_pending(session=session, email="pending@example.com")
+        pending, _ = store.upsert_pending(
+            session=session, email="pending@example.com", editions=["tech"]
+        )
     unsubscribe = subs.unsubscribe_url(site.settings, reader, "reader@example.com")
     confirm = subs.confirm_url(site.settings, pending)
 

@@ -86,7 +86,7 @@ def test_the_answer_is_given_before_any_mail_and_the_same_for_a_known_address(
     sqlite_engine: Engine, mail_settings: Settings, sink: Sink
 ) -> None:
     with session_scope(sqlite_engine) as session:
-        row, _ = store.upsert_pending(session=session, email="known@example.com")
+        row, _ = store.upsert_pending(session=session, email="known@example.com", editions=["tech"])
         store.set_status(session=session, subscriber=row, status="confirmed")
     gate, entered = threading.Event(), threading.Event()
 
@@ -141,7 +141,9 @@ def test_pending_subscriptions_expire_with_their_link(
     with session_scope(engine) as session:
 
         def add(email: str, age: timedelta, status: str = "pending") -> None:
-            row, _ = store.upsert_pending(session=session, email=email, now=FIXED_NOW - age)
+            row, _ = store.upsert_pending(
+                session=session, email=email, editions=["tech"], now=FIXED_NOW - age
+            )
             if status != "pending":
                 store.set_status(
                     session=session, subscriber=row, status=status, now=FIXED_NOW - age

@@ -28,7 +28,7 @@ def test_invalid_address_is_refused_in_plain_words(bad: str) -> None:
 
 def test_subscribe_leaves_the_address_pending(engine: Engine) -> None:
     with Session(engine) as session:
-        result = subs.subscribe("Reader@Example.com", session=session)
+        result = subs.subscribe("Reader@Example.com", session=session, editions=["tech"])
         assert result.needs_confirmation
         assert result.subscriber.status == "pending"
         assert store.recipients(session=session, edition="tech") == []
@@ -36,26 +36,26 @@ def test_subscribe_leaves_the_address_pending(engine: Engine) -> None:
 
 def test_subscribing_twice_keeps_one_row(engine: Engine) -> None:
     with Session(engine) as session:
-        first = subs.subscribe("reader@example.com", session=session)
-        second = subs.subscribe(" READER@example.com", session=session)
+        first = subs.subscribe("reader@example.com", session=session, editions=["tech"])
+        second = subs.subscribe(" READER@example.com", session=session, editions=["tech"])
         assert first.subscriber.id == second.subscriber.id
         assert len(store.list_subscribers(session=session)) == 1
 
 
 def test_confirm_token_confirms_and_is_idempotent(engine: Engine, mail_settings: Settings) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         token = subs.confirm_token(mail_settings, row)
         assert subs.confirm(token, session=session, settings=mail_settings).status == "confirmed"
         assert subs.confirm(token, session=session, settings=mail_settings).status == "confirmed"
         assert store.recipients(session=session, edition="tech") == [(row.id, "reader@example.com")]
-        again = subs.subscribe("reader@example.com", session=session)
+        again = subs.subscribe("reader@example.com", session=session, editions=["tech"])
         assert not again.needs_confirmation
 
 
 def test_expired_confirm_token_is_refused(engine: Engine, mail_settings: Settings) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         token = subs.confirm_token(mail_settings, row)
         later = row.created_at + subs.CONFIRM_TTL + timedelta(hours=1)
         with pytest.raises(subs.TokenError, match="expired"):
@@ -65,7 +65,7 @@ def test_expired_confirm_token_is_refused(engine: Engine, mail_settings: Setting
 
 def test_forged_or_damaged_token_is_refused(engine: Engine, mail_settings: Settings) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         foreign = subs.confirm_token(mail_settings.replace(secret_key="someone-else"), row)
         for token in (foreign, subs.confirm_token(mail_settings, row)[:-3] + "xyz", "", "abc"):
             with pytest.raises(subs.TokenError, match="not valid"):
@@ -79,7 +79,7 @@ def test_unsubscribe_token_is_tied_to_the_subscriber(
     engine: Engine, mail_settings: Settings
 ) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         store.set_status(session=session, subscriber=row, status="confirmed")
         other = subs.unsubscribe_token(mail_settings, row.id, "someone@example.com")
         assert subs.unsubscribe(other, session=session, settings=mail_settings) is None
@@ -99,7 +99,7 @@ def test_old_confirm_link_cannot_undo_an_unsubscribe(
     engine: Engine, mail_settings: Settings
 ) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         confirm = subs.confirm_token(mail_settings, row)
         subs.confirm(confirm, session=session, settings=mail_settings)
         subs.unsubscribe(
@@ -116,9 +116,9 @@ def test_coming_back_after_unsubscribing_needs_a_new_confirmation(
     engine: Engine, mail_settings: Settings
 ) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         store.set_status(session=session, subscriber=row, status="unsubscribed")
-        again = subs.subscribe("reader@example.com", session=session)
+        again = subs.subscribe("reader@example.com", session=session, editions=["tech"])
         assert again.needs_confirmation and again.subscriber.status == "pending"
         assert store.recipients(session=session, edition="tech") == []
 
@@ -127,7 +127,7 @@ def test_confirmation_mail_links_to_the_confirm_page(
     engine: Engine, mail_settings: Settings
 ) -> None:
     with Session(engine) as session:
-        row = subs.subscribe("reader@example.com", session=session).subscriber
+        row = subs.subscribe("reader@example.com", session=session, editions=["tech"]).subscriber
         message = subs.confirmation_message(row, settings=mail_settings)
     body = message.get_content()
     assert message["To"] == "reader@example.com"
@@ -153,7 +153,7 @@ def test_import_csv_adds_confirmed_and_reports_bad_lines(
         encoding="utf-8",
     )
     with Session(engine) as session:
-        report = subs.import_csv(path, session=session)
+        report = subs.import_csv(path, session=session, edition="tech")
         assert (report.added, report.existing, report.duplicates) == (2, 1, 1)
         assert [(line, value) for line, value, _ in report.invalid] == [(5, "not-an-address")]
         states = {r.email: r.status for r in store.list_subscribers(session=session)}
@@ -168,4 +168,4 @@ def test_import_without_email_column_is_a_clear_error(engine: Engine, tmp_path: 
     path = tmp_path / "list.csv"
     path.write_text("name,address\nAnn,ann@example.com\n")
     with Session(engine) as session, pytest.raises(subs.DigestError, match="no 'email' column"):
-        subs.import_csv(path, session=session)
+        subs.import_csv(path, session=session, edition="tech")
