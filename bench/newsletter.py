@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import Settings  # noqa: E402
 from core.model import ArticleRef, Pattern, Stats, Story, WeeklyRollup  # noqa: E402
+from core.render import make_environment  # noqa: E402
 from newsletter import render  # noqa: E402
 from newsletter.render import render_issue  # noqa: E402
 from newsletter.send import send_issue  # noqa: E402
@@ -141,8 +142,10 @@ def _naive_send(
         shown=len(rollup.top_stories),
     )
     context["base_host"] = "digest.example.org"
-    template = render._env().get_template("email/weekly.html")
-    text = render._env().get_template("email/weekly.txt").render(context)
+    context["subscribe_url"] = "https://digest.example.org/subscribe"
+    context["number"] = None
+    template = make_environment("files").get_template("email/weekly.html")
+    text = make_environment("files").get_template("email/weekly.txt").render(context)
     start = time.perf_counter()
     for subscriber_id, email in audience:
         link = unsubscribe_url(settings, subscriber_id, email)
