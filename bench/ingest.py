@@ -199,12 +199,14 @@ def _write_sources(path: Path, base: str, feeds: dict[str, bytes]) -> None:
 
 def _ingest_twice(tmp: Path, sources: Path, concurrency: int, repeat: int) -> dict[str, Any]:
     """A first run into a fresh database, then a second (conditional) one."""
-    settings = Settings.from_env({
-        "DATABASE_URL": f"sqlite:///{tmp}/bench-{repeat}.db",
-        "DIGEST_SOURCES": str(sources),
-        "FETCH_CONCURRENCY": str(concurrency),
-        "FETCH_PER_HOST": str(concurrency),
-    })  # fmt: skip
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp}/bench-{repeat}.db",
+            "DIGEST_SOURCES": str(sources),
+            "FETCH_CONCURRENCY": str(concurrency),
+            "FETCH_PER_HOST": str(concurrency),
+        }
+    )
     runtime = Runtime(settings=settings)
     runtime.engine  # migrations are set-up, not ingest  # noqa: B018
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
@@ -216,8 +218,14 @@ def _ingest_twice(tmp: Path, sources: Path, concurrency: int, repeat: int) -> di
     second_counts = Pipeline(runtime).ingest(fulltext=False).counts()
     second = time.perf_counter() - start
     runtime.close()
-    return {"first": first, "first_cpu": first_cpu, "first_workers": first_workers,
-            "first_counts": first_counts, "second": second, "second_counts": second_counts}  # fmt: skip
+    return {
+        "first": first,
+        "first_cpu": first_cpu,
+        "first_workers": first_workers,
+        "first_counts": first_counts,
+        "second": second,
+        "second_counts": second_counts,
+    }
 
 
 def _median_run(command: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
@@ -267,14 +275,20 @@ def fixed_cost(count: int, runs: int) -> dict[str, float]:
 
 def _print_fixed(fixed: dict[str, float]) -> None:
     wall, floor = fixed["wall"], fixed["floor_wall"]
-    print(f"fixed cost: {fixed['feeds']:.0f} unchanged feeds, `digest ingest` as a command "
-          f"(304s, loopback), median of {fixed['runs']:.0f}:")  # fmt: skip
+    print(
+        f"fixed cost: {fixed['feeds']:.0f} unchanged feeds, `digest ingest` as a command "
+        f"(304s, loopback), median of {fixed['runs']:.0f}:"
+    )
     print(f"  digest ingest:          {wall:6.3f} s  (CPU {fixed['cpu']:.3f} s)  (target <= 0.5 s)")
-    print(f"  import sqlmodel, aiohttp: {floor:.3f} s  (CPU {fixed['floor_cpu']:.3f} s); "
-          f"digest ingest / that: {wall / floor:.2f}x")  # fmt: skip
+    print(
+        f"  import sqlmodel, aiohttp: {floor:.3f} s  (CPU {fixed['floor_cpu']:.3f} s); "
+        f"digest ingest / that: {wall / floor:.2f}x"
+    )
     paused = fixed["paused_wall"]
-    print(f"  the same, collector paused: {paused:.3f} s  (CPU {fixed['paused_cpu']:.3f} s); "
-          f"digest ingest / that: {wall / paused:.2f}x")  # fmt: skip
+    print(
+        f"  the same, collector paused: {paused:.3f} s  (CPU {fixed['paused_cpu']:.3f} s); "
+        f"digest ingest / that: {wall / paused:.2f}x"
+    )
 
 
 def main() -> None:
@@ -286,12 +300,21 @@ def main() -> None:
         type=int,
         default=Settings().fetch_concurrency,  # what `digest ingest` uses
     )
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="measure the floor and both runs this many times; best of each")  # fmt: skip
-    parser.add_argument("--unchanged", type=int, default=50,
-                        help="feeds for the fixed-cost run of `digest ingest` (0: skip it)")  # fmt: skip
-    parser.add_argument("--fixed-only", action="store_true",
-                        help="measure only the fixed cost (part 4)")  # fmt: skip
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="measure the floor and both runs this many times; best of each",
+    )
+    parser.add_argument(
+        "--unchanged",
+        type=int,
+        default=50,
+        help="feeds for the fixed-cost run of `digest ingest` (0: skip it)",
+    )
+    parser.add_argument(
+        "--fixed-only", action="store_true", help="measure only the fixed cost (part 4)"
+    )
     args = parser.parse_args()
     # measured first, before the big runs warm the machine; printed beside their figures
     fixed = fixed_cost(args.unchanged, max(5, args.repeat)) if args.unchanged else None
@@ -304,8 +327,10 @@ def main() -> None:
     total_mb = sum(map(len, feeds.values())) / 1e6
     cores = os.cpu_count() or 1
     now = datetime.now(UTC)
-    print(f"{args.feeds} feeds, {total_mb:.1f} MB, {args.latency * 1000:.0f} ms latency, "
-          f"{cores} cores, concurrency {args.concurrency}, best of {args.repeat}")  # fmt: skip
+    print(
+        f"{args.feeds} feeds, {total_mb:.1f} MB, {args.latency * 1000:.0f} ms latency, "
+        f"{cores} cores, concurrency {args.concurrency}, best of {args.repeat}"
+    )
 
     sample = list(feeds.values())[:20]
     cpu = time.process_time()
@@ -340,31 +365,49 @@ def main() -> None:
     floor = max(parse_cpu / cores, latency_floor)
     alone_floor = max(alone_cpu / cores, latency_floor)
     seconds = ", ".join(f"{run['first']:.2f}/{run['second']:.2f}" for run in runs)
-    print(f"parse CPU: ours {alone_cpu / total_mb:.2f} s/MB (prepare_feed: feedparser without "
-          f"sanitising + HTML to text); feedparser defaults {default_rate:.2f} s/MB")  # fmt: skip
-    print(f"  all bodies, one process: {', '.join(f'{c:.2f}' for c in parse_cpus)} s; "
-          f"{cores} processes at once: {', '.join(f'{c:.2f}' for c in parallel_cpus)} s "
-          f"(CPU summed)")  # fmt: skip
+    print(
+        f"parse CPU: ours {alone_cpu / total_mb:.2f} s/MB (prepare_feed: feedparser without "
+        f"sanitising + HTML to text); feedparser defaults {default_rate:.2f} s/MB"
+    )
+    print(
+        f"  all bodies, one process: {', '.join(f'{c:.2f}' for c in parse_cpus)} s; "
+        f"{cores} processes at once: {', '.join(f'{c:.2f}' for c in parallel_cpus)} s "
+        f"(CPU summed)"
+    )
     print(f"sequential fetch+parse: {sequential:6.2f} s")
-    print(f"digest ingest (1st):    {first:6.2f} s  new={first_counts['new']} "
-          f"parsed={first_counts['parsed']} errors={first_counts['errors']}")  # fmt: skip
-    print(f"  CPU of that run: {best['first_cpu']:.2f} s in this process (fetching, storing), "
-          f"{best['first_workers']:.2f} s in worker processes (parsing)")  # fmt: skip
-    print(f"digest ingest (2nd):    {second:6.2f} s  new={second_counts['new']} "
-          f"parsed={second_counts['parsed']} unchanged={second_counts['unchanged']}")  # fmt: skip
+    print(
+        f"digest ingest (1st):    {first:6.2f} s  new={first_counts['new']} "
+        f"parsed={first_counts['parsed']} errors={first_counts['errors']}"
+    )
+    print(
+        f"  CPU of that run: {best['first_cpu']:.2f} s in this process (fetching, storing), "
+        f"{best['first_workers']:.2f} s in worker processes (parsing)"
+    )
+    print(
+        f"digest ingest (2nd):    {second:6.2f} s  new={second_counts['new']} "
+        f"parsed={second_counts['parsed']} unchanged={second_counts['unchanged']}"
+    )
     print(f"  every 1st/2nd run: {seconds} s")
-    print(f"floor:                  {floor:6.2f} s  = max(parse CPU {parse_cpu:.2f} s / {cores} "
-          f"cores, latency {args.feeds * args.latency:.1f} s / {args.concurrency}), "
-          f"parse CPU measured with every core busy")  # fmt: skip
-    print(f"  (with the parse CPU of one process alone, {alone_cpu:.2f} s: floor "
-          f"{alone_floor:.2f} s, ingest / floor {first / alone_floor:.2f}x)")  # fmt: skip
+    print(
+        f"floor:                  {floor:6.2f} s  = max(parse CPU {parse_cpu:.2f} s / {cores} "
+        f"cores, latency {args.feeds * args.latency:.1f} s / {args.concurrency}), "
+        f"parse CPU measured with every core busy"
+    )
+    print(
+        f"  (with the parse CPU of one process alone, {alone_cpu:.2f} s: floor "
+        f"{alone_floor:.2f} s, ingest / floor {first / alone_floor:.2f}x)"
+    )
     busy = (best["first_cpu"] + best["first_workers"]) / cores
-    print(f"our CPU / cores:        {busy:6.2f} s  (the least that run could take on idle "
-          f"cores; {busy / floor:.2f}x the floor)")  # fmt: skip
+    print(
+        f"our CPU / cores:        {busy:6.2f} s  (the least that run could take on idle "
+        f"cores; {busy / floor:.2f}x the floor)"
+    )
     print(f"sequential / ingest:    {sequential / first:6.1f}x  (target >= 5x)")
     print(f"ingest / floor:         {first / floor:6.2f}x  (target <= 1.3x)")
-    print(f"1st run / 2nd run:      {first / second:6.1f}x  (target >= 10x, 0 parses on the 2nd: "
-          f"{second_counts['parsed']})")  # fmt: skip
+    print(
+        f"1st run / 2nd run:      {first / second:6.1f}x  (target >= 10x, 0 parses on the 2nd: "
+        f"{second_counts['parsed']})"
+    )
     if fixed:  # the 2nd run above is timed in this process: no start-up, no backfill
         _print_fixed(fixed)
 
