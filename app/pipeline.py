@@ -77,6 +77,11 @@ class Plan:
     budget: int | None  # LLM_TOKEN_BUDGET
     estimate: Estimate | None
 
+    @property
+    def within_budget(self) -> bool:
+        """Whether what would go to the model fits LLM_TOKEN_BUDGET (True without a model)."""
+        return self.estimate is None or self.estimate.tokens <= (self.budget or 0)
+
     def sentence(self) -> str:
         """The plan in words, for a person."""
         if self.estimate is None:
@@ -85,7 +90,7 @@ class Plan:
                 "(DIGEST_SUMMARISER is not llm): no model, no tokens."
             )
         e = self.estimate
-        fits = "within" if e.tokens <= (self.budget or 0) else "over"
+        fits = "within" if self.within_budget else "over"
         return (
             f"{_n(e.posts, 'post')} would go to the model ({self.model}), about "
             f"{e.tokens:,} tokens, {fits} LLM_TOKEN_BUDGET ({self.budget:,}); {e.cached} "
@@ -106,7 +111,7 @@ class Plan:
                 "tokens": e.tokens,
                 "cached": e.cached,
                 "title_only": e.title_only,
-                "within_budget": e.tokens <= (self.budget or 0),
+                "within_budget": self.within_budget,
             },
         }
 
@@ -306,7 +311,7 @@ class Pipeline:
         """What composing an edition's period needs besides the session."""
         catalogue = self.runtime.catalogue
         summariser = self.summariser()
-        model = isinstance(summariser, LLMSummariser)
+        model = summariser if isinstance(summariser, LLMSummariser) else None
         return {
             "edition": catalogue.edition(edition),
             "sources": [s.name for s in catalogue.select(edition=edition)],
@@ -314,8 +319,8 @@ class Pipeline:
             "now": self.now(),
             # With DIGEST_SUMMARISER=llm the model writes the signal's and patterns'
             # paragraphs too, and deep dives made while composing are left to summarise.
-            "writer": summariser if isinstance(summariser, LLMSummariser) and write else None,
-            "keep_summaries": not model,
+            "writer": model if write else None,
+            "keep_summaries": model is None,
         }
 
     # --- deliveries --------------------------------------------------------------------

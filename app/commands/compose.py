@@ -41,12 +41,11 @@ def _summarise(
     run that has more steps (it prints one line for all of them). `fmt="json"` also prints
     the counts on stdout."""
     day = parse_day(since, today=pipeline.today()) if since else None
+    asked = {"since": day.isoformat() if day else None, "edition": edition}  # heads the json
     if estimate:
         plan = pipeline.estimate(since=day, edition=edition)
         if fmt == "json":
-            echo_json(
-                {"since": day.isoformat() if day else None, "edition": edition, **plan.as_dict()}
-            )
+            echo_json({**asked, **plan.as_dict()})
         click.echo(plan.sentence(), err=True)
         return
     with progress_bar("Summarising") as bar, pipeline.run() as summariser:
@@ -55,13 +54,7 @@ def _summarise(
         )
     if fmt == "json":
         by_kind = {kind: counts.get(kind, 0) for kind in ("extractive", "llm", "title-only")}
-        echo_json(
-            {
-                "since": day.isoformat() if day else None,
-                "edition": edition,
-                "counts": {**counts, **by_kind},
-            }
-        )
+        echo_json({**asked, "counts": {**counts, **by_kind}})
     used = ", ".join(
         f"{counts[k]} {k}" for k in ("llm", "extractive", "title-only") if counts.get(k)
     )
@@ -124,7 +117,7 @@ def summarise_command(
 @_ESTIMATE
 @_SUMMARY_FORMAT
 @click.pass_context
-def summarize_command(ctx: click.Context, **options: object) -> None:
+def summarize_command(ctx: click.Context, /, **options: object) -> None:
     """Alias of `summarise`."""
     ctx.invoke(summarise_command, **options)
 
