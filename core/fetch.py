@@ -172,11 +172,14 @@ async def _get(
             )
         except FetchError as exc:
             return _failed(url, current, str(exc))
-        except (ValueError, aiohttp.InvalidURL) as exc:
+        except aiohttp.InvalidURL as exc:
             return _failed(url, current, f"not a valid URL: {exc}")
+        # before ValueError: a refused certificate is one too (ssl.CertificateError)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = _explain(exc, current, timeout)
             return _failed(url, current, reason, never_connected=_never_connected(exc))
+        except ValueError as exc:
+            return _failed(url, current, f"not a valid URL: {exc}")
         try:
             try:
                 check_peer(response)
@@ -271,6 +274,11 @@ def _explain(exc: BaseException, url: str, timeout: float, *, reading: bool = Fa
         return f"no answer from {host} within {timeout:g} s"
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return f"could not resolve host {host} (DNS)"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        why = getattr(exc.certificate_error, "verify_message", "") or "not verified"
+        return f"the certificate of {host} is not trusted ({why})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"the TLS handshake with {host} failed"
     if isinstance(exc, aiohttp.ClientConnectorError):
         if isinstance(exc.os_error, ConnectionRefusedError):
             return f"{host} refused the connection"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +25,7 @@ from storage.articles import list_articles
 from storage.digests import list_digests
 from storage.tables import Article
 from tests.peers.feeds import FeedServer, feed_server
+from tests.peers.tls import self_signed, server_context
 
 
 def run_ingest(runtime: Runtime, **options: Any) -> dict[str, int]:
@@ -218,3 +222,37 @@ def test_ingest_format_json_gives_the_counts_and_each_outcome(runtime):
     assert set(report) == {"counts", "sources", "backfill"}
     # Example Medium's two posts, on two days of one week, composed and stored
     assert report["backfill"] == {"tech": {"days": 2, "weeks": 1}}
+
+
+def test_https_feeds_are_verified_against_the_systems_cas_or_ssl_cert_file(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """A self-signed feed is refused in plain words; trusted through SSL_CERT_FILE (how an
+    operator adds a CA to the system's store for OpenSSL) it is read. A fresh process each
+    time: the trust store is read when aiohttp is imported."""
+    cert, key = self_signed(tmp_path)
+    with feed_server(tls=server_context(cert, key)) as server:
+        sources = tmp_path / "sources.toml"
+        sources.write_text(
+            '[editions.tech]\ntitle = "T"\n[[sources]]\nname = "Secure"\ncompany = "S"\n'
+            f'url = "{server.url("/medium-rss/feed.xml")}"\nedition = "tech"\n'
+        )
+        digest = str(Path(sys.executable).with_name("digest"))
+        env = {**os.environ, "DATABASE_URL": sqlite_url, "DIGEST_SOURCES": str(sources)}
+        env.pop("SSL_CERT_FILE", None)
+
+        def ingest(**extra: str) -> dict[str, Any]:
+            done = subprocess.run(
+                [digest, "ingest", "--no-fulltext", "--format", "json"],
+                env={**env, **extra},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            return json.loads(done.stdout)["sources"][0]
+
+        refused = ingest()
+        assert refused["status"] == "error"
+        assert refused["error"].startswith("the certificate of 127.0.0.1 is not trusted")
+        assert ingest(SSL_CERT_FILE=str(cert))["status"] == "ok"
+    assert server.server is not None and server.server.url.startswith("https://")

@@ -11,6 +11,7 @@ import pytest
 from core.fetch import parse_retry_after
 from tests.core.conftest import LoopFetcher
 from tests.peers.feeds import FEEDS, FeedServer, feed_server
+from tests.peers.tls import self_signed, server_context
 
 LOCAL = frozenset({"127.0.0.1"})
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -153,6 +154,15 @@ def test_a_closed_port_is_reported_as_refused(fetcher):
     result = fetcher.feed(f"http://127.0.0.1:{port}/feed.xml", allowed_hosts=LOCAL)
     assert result.error == "127.0.0.1 refused the connection"
     assert result.never_connected
+
+
+def test_an_untrusted_certificate_is_reported_in_plain_words(fetcher, tmp_path):
+    """Feeds over HTTPS are verified: a self-signed certificate is refused, and said so
+    (it is a ValueError too, never "not a valid URL"); the publisher's server was reached."""
+    with feed_server(tls=server_context(*self_signed(tmp_path))) as secure:
+        result = fetcher.feed(secure.url("/medium-rss/feed.xml"), allowed_hosts=LOCAL)
+    assert result.error == "the certificate of 127.0.0.1 is not trusted (self-signed certificate)"
+    assert not result.never_connected
 
 
 def test_a_server_error_is_not_a_failure_to_connect(server, fetcher):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -12,7 +10,9 @@ import pytest
 
 from core.errors import ConfigError
 from newsletter.smtp import MailError, SMTPSender
+from tests.peers import tls
 from tests.peers.smtp import smtp_sink
+from tests.peers.tls import self_signed
 
 
 def message_bytes(to: str, n: int = 0) -> bytes:
@@ -26,27 +26,16 @@ def message_bytes(to: str, n: int = 0) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
-    """A throwaway self-signed certificate for 127.0.0.1 (openssl CLI)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
-         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    yield cert, key
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    return context
+    return tls.server_context(*certificate)
 
 
 def client_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(certificate[0]))
+    return tls.client_context(certificate[0])
 
 
 def test_from_url_reads_scheme_host_port_and_credentials() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,9 +117,9 @@ class FeedServer:
 
 
 @contextmanager
-def feed_server() -> Iterator[FeedServer]:
-    """A `FeedServer` listening on 127.0.0.1 (random port) for the block."""
+def feed_server(*, tls: ssl.SSLContext | None = None) -> Iterator[FeedServer]:
+    """A `FeedServer` listening on 127.0.0.1 (random port) for the block; HTTPS with `tls`."""
     feeds = FeedServer()
-    with serve(feeds.handle) as server:
+    with serve(feeds.handle, tls=tls) as server:
         feeds.server = server
         yield feeds

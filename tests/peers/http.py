@@ -9,6 +9,7 @@ Every request is recorded in `server.requests`, so tests assert on what was real
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,18 +42,19 @@ Handler = Callable[[Request], Response]
 
 
 class Server:
-    def __init__(self, httpd: ThreadingHTTPServer) -> None:
+    def __init__(self, httpd: ThreadingHTTPServer, *, scheme: str = "http") -> None:
         self.httpd = httpd
         self.requests: list[Request] = []
         host, port = httpd.server_address[:2]
         self.host = str(host)
         self.port = int(port)
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"{scheme}://{self.host}:{self.port}"
 
 
 @contextmanager
-def serve(handle: Handler) -> Iterator[Server]:
-    """Run `handle` behind a real HTTP server on 127.0.0.1 (random port) for the block."""
+def serve(handle: Handler, *, tls: ssl.SSLContext | None = None) -> Iterator[Server]:
+    """Run `handle` behind a real HTTP server on 127.0.0.1 (random port) for the block;
+    with `tls` (a server context, `tests.peers.tls`), over HTTPS."""
     holder: dict[str, Server] = {}
 
     class _Handler(BaseHTTPRequestHandler):
@@ -109,7 +111,9 @@ def serve(handle: Handler) -> Iterator[Server]:
 
     httpd = _Server(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    server = Server(httpd)
+    if tls is not None:  # a client that refuses the certificate fails its own handshake
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    server = Server(httpd, scheme="https" if tls is not None else "http")
     holder["server"] = server
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
