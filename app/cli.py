@@ -40,7 +40,7 @@ class LazyCommand(NamedTuple):
 COMMANDS: dict[str, LazyCommand] = {
     "ingest": LazyCommand(
         "app.commands.ingest:ingest_command",
-        "Fetch every enabled feed and store new posts, then print what happened per source.",
+        "Fetch every enabled feed and store new posts, then print what happened.",
     ),
     "sources": LazyCommand(
         "app.commands.sources:sources_group",

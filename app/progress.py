@@ -5,13 +5,13 @@ Shown only on a terminal: never in pipes, logs, cron mail or tests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-if TYPE_CHECKING:  # rich.progress is imported by a bar that shows: cron's runs never do
+if TYPE_CHECKING:  # rich is imported by a bar that shows: cron's runs never do
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
 __all__ = ["Bar", "progress_bar"]
@@ -40,11 +40,11 @@ def progress_bar(
     label: str, *, total: int | None = None, enabled: bool = True, console: Console | None = None
 ) -> Iterator[Bar | None]:
     """A transient bar labelled `label` (of `total` steps, if known), or None when disabled
-    or stderr is not a terminal."""
-    console = console or Console(stderr=True)
-    if not enabled or not console.is_terminal:
+    or stderr (`console`'s file, if given) is not a terminal."""
+    if not enabled or (console is None and not sys.stderr.isatty()):
         yield None
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -53,6 +53,10 @@ def progress_bar(
         TimeElapsedColumn,
     )
 
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -4,26 +4,27 @@ in sources.py)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+import sys
+from datetime import date
 from typing import TYPE_CHECKING, TypedDict
 
 import click
-from rich.console import Console
-from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import echo_json, edition_option, format_option
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.dates import day_bounds, format_utc, parse_day, today
-from core.normalise import strip_controls
 from storage.articles import list_articles
 
 if TYPE_CHECKING:
-    from core.ingest import IngestReport
+    from rich.table import Table
+
+    from core.ingest import IngestReport, SourceOutcome
 
 # The pipeline (aiohttp, the fetcher, the composer) is imported by the two functions that
 # ingest: `digest sources` and `digest articles` only read the database, and answer faster.
+# An ingest imports the tables (rich) only when it has a row to print.
 
 __all__ = ["ArticleItem", "ingest_report", "stored_articles", "summary_line"]
 
@@ -57,31 +58,39 @@ def ingest_report(
     is_flag=True,
     help="Do not fetch article pages for feeds that carry only an excerpt.",
 )
+@click.option("--all", "show_all", is_flag=True, help="List every source, the unchanged ones too.")
 @format_option("table", "json", default="table")
 @click.pass_obj
 def ingest_command(
-    runtime: Runtime, edition: str | None, source_name: str | None, no_fulltext: bool, fmt: str
+    runtime: Runtime,
+    edition: str | None,
+    source_name: str | None,
+    no_fulltext: bool,
+    show_all: bool,
+    fmt: str,
 ) -> None:
-    """Fetch every enabled feed and store new posts, then print what happened per source.
+    """Fetch every enabled feed and store new posts, then print what happened.
 
-    The digests of the 7 most recent days and 4 most recent weeks with posts are brought up
-    to date afterwards. Feeds are fetched concurrently with conditional requests (a feed that has not changed
-    costs a 304 and no parsing). One failing feed never stops the others.
+    The sources with news, an error or a note are listed; the unchanged ones are only
+    counted (`--all` lists them too), so an hourly run in which nothing happened prints one
+    line. The digests of the 7 most recent days and 4 most recent weeks with posts are
+    brought up to date afterwards. Feeds are fetched concurrently with conditional requests
+    (a feed that has not changed costs a 304 and no parsing). One failing feed never stops
+    the others.
 
     \b
     Examples:
       digest ingest
       digest ingest --edition reads --no-fulltext
-      digest ingest --source "Netflix Tech Blog"
+      digest ingest --source "Netflix Tech Blog" --all
       digest ingest --format json     # the counts, every source's outcome, the digests composed
     """
-    console = _console()
     report = ingest_report(
         runtime,
         edition=edition,
         source=source_name,
         fulltext=False if no_fulltext else None,
-        progress=console.is_terminal,
+        progress=sys.stdout.isatty(),
     )
     # the archive, its feeds and /digest list the recent periods with posts from here on
     from app.pipeline import Pipeline
@@ -90,15 +99,20 @@ def ingest_command(
     if fmt == "json":
         outcomes = [dataclasses.asdict(outcome) for outcome in report.outcomes]
         echo_json({"counts": report.counts(), "sources": outcomes, "backfill": composed})
-    else:
-        console.print(_report_table(report))
-        console.print(summary_line(report.counts()))
+        return
+    shown = [o for o in report.outcomes if show_all or o.status != "unchanged" or o.notes]
+    if shown:
+        from app.commands import tables
+
+        tables.console().print(_report_table(shown))
+    click.echo(summary_line(report.counts()))
 
 
 def summary_line(counts: dict[str, int]) -> str:
     """'79 sources: 41 new articles, 70 unchanged, 2 with errors' (and how many were skipped)."""
+    sources, new = counts["sources"], counts["new"]
     line = (
-        f"{counts['sources']} sources: {counts['new']} new articles, "
+        f"{sources} source{'s' * (sources != 1)}: {new} new article{'s' * (new != 1)}, "
         f"{counts['unchanged']} unchanged, {counts['errors']} with errors"
     )
     if counts["skipped"]:
@@ -106,7 +120,9 @@ def summary_line(counts: dict[str, int]) -> str:
     return line
 
 
-def _report_table(report: IngestReport) -> Table:
+def _report_table(outcomes: list[SourceOutcome]) -> Table:
+    from app.commands.tables import Table, cell
+
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("Source")
     table.add_column("Edition")
@@ -119,7 +135,7 @@ def _report_table(report: IngestReport) -> Table:
         "disabled": "red",
         "skipped": "yellow",
     }
-    for outcome in report.outcomes:
+    for outcome in outcomes:
         if outcome.status == "ok":
             result = f"ok ({outcome.entries} entries)"
         elif outcome.status == "unchanged":
@@ -129,26 +145,12 @@ def _report_table(report: IngestReport) -> Table:
         if outcome.notes:
             result += "; " + "; ".join(outcome.notes)
         table.add_row(
-            _escape(outcome.name),
+            cell(outcome.name),
             outcome.edition,
             str(outcome.new),
-            f"[{styles.get(outcome.status, '')}]{_escape(result)}[/]",
+            f"[{styles.get(outcome.status, '')}]{cell(result)}[/]",
         )
     return table
-
-
-def _console() -> Console:
-    """Rich's console; when piped or captured, wide enough not to wrap source names."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
-def _escape(text: str) -> str:
-    """Text from a feed or a server, as rich shows it: markup escaped and control characters
-    dropped (rows stored before ingest stripped them may still carry an ESC sequence)."""
-    from rich.markup import escape
-
-    return escape(strip_controls(text))
 
 
 @click.command("articles")
@@ -177,18 +179,20 @@ def articles_command(
     if fmt == "json":
         echo_json(items)
         return
+    from app.commands.tables import Table, cell, console
+
     table = Table(show_edge=False, pad_edge=False)
     for name in ("Published", "Company", "Title", "Words", "Text"):
         table.add_column(name, justify="right" if name == "Words" else "left")
     for item in items:
         table.add_row(
             item["published"][:10],
-            _escape(item["company"]),
-            _escape(item["title"]),
+            cell(item["company"]),
+            cell(item["title"]),
             str(item["words"]),
             item["text_kind"],
         )
-    _console().print(table)
+    console().print(table)
     click.echo(f"{len(items)} articles")
 
 
@@ -243,7 +247,3 @@ def stored_articles(
         }
         for article, source_name in rows
     ]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return format_utc(moment) if moment is not None else None

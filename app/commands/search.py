@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TypedDict
 
 import click
-from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.ingest import _console, _escape, _iso
 from app.commands.options import echo_json, edition_option, format_option
+from app.commands.tables import Table, cell, console, iso
 from app.wiring import Runtime
 from storage.search import ArticleHit, search_articles
 
@@ -47,7 +46,7 @@ def _item(hit: ArticleHit) -> HitItem:
         "company": article.company,
         "url": article.url,
         "edition": article.edition,
-        "published": _iso(article.published_at),
+        "published": iso(article.published_at),
         "tags": [t for t in article.tags.split(",") if t],
         "deep_dive": hit.deep_dive,
         "score": hit.score,
@@ -85,8 +84,8 @@ def search_command(
     for item in items:
         table.add_row(
             (item["published"] or "")[:10],
-            _escape(item["company"]),
-            _escape(item["title"]),
+            cell(item["company"]),
+            cell(item["title"]),
             item["url"],
         )
-    _console().print(table)
+    console().print(table)

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import TypedDict
 
 import click
-from rich.table import Table
 from sqlmodel import Session
 
-from app.commands.ingest import _console, _escape, _iso
 from app.commands.options import echo_json, edition_option, format_option
+from app.commands.tables import Table, cell, console, iso
 from app.wiring import Runtime
 from core.errors import ConfigError
 from core.opml import read_opml, sources_from_opml, write_opml
@@ -71,15 +70,15 @@ def sources_group(ctx: click.Context, edition: str | None, show_all: bool, fmt: 
     for item in items:
         note = item["error"] or (f"warning: {item['warning']}" if item["warning"] else "")
         table.add_row(
-            _escape(item["name"]),
-            _escape(item["company"]),
+            cell(item["name"]),
+            cell(item["company"]),
             item["edition"],
             item["status"],
             str(item["articles"]),
             (item["last_success"] or "")[:16],
-            _escape(note),
+            cell(note),
         )
-    _console().print(table)
+    console().print(table)
 
 
 class SourceItem(TypedDict):
@@ -162,9 +161,9 @@ def _item(
         "error": row.last_error if row is not None and status not in ("ok", "removed") else None,
         "warning": row.last_warning if row is not None else None,
         "articles": counts.get(row.id, 0) if row is not None and row.id else 0,
-        "last_success": _iso(row.last_success_at) if row else None,
-        "backoff_until": _iso(row.backoff_until) if row else None,
-        "removed": _iso(row.removed_at) if row is not None else None,
+        "last_success": iso(row.last_success_at) if row else None,
+        "backoff_until": iso(row.backoff_until) if row else None,
+        "removed": iso(row.removed_at) if row is not None else None,
     }
 
 

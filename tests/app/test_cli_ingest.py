@@ -89,20 +89,31 @@ def _invoke(runtime: Runtime, *args: str):
     return CliRunner().invoke(cli, list(args), obj=runtime, catch_exceptions=False)
 
 
-def test_ingest_prints_a_line_per_source_with_new_unchanged_and_errors(runtime, server):
+def test_ingest_lists_the_sources_with_news_or_errors_and_counts_the_unchanged(runtime, server):
     first = _invoke(runtime, "ingest", "--no-fulltext")
     assert first.exit_code == 0, first.output
     assert "Example Medium" in first.output and "Example Talks" in first.output
     assert "error: the server sent an HTML page, not a feed" in first.output
     assert "3 sources: 3 new articles, 0 unchanged, 1 with errors" in first.output
     second = _invoke(runtime, "ingest", "--no-fulltext")
-    assert "unchanged (not modified)" in second.output
+    assert "Example Medium" not in second.output and "unchanged (not" not in second.output
+    assert "error: the server sent an HTML page, not a feed" in second.output
     assert "3 sources: 0 new articles, 2 unchanged, 1 with errors" in second.output
+    every = _invoke(runtime, "ingest", "--no-fulltext", "--all")
+    assert every.output.count("unchanged (not modified)") == 2, every.output
+    assert "Example Medium" in every.output
+
+
+def test_an_ingest_in_which_nothing_happened_prints_one_line(runtime, server):
+    _invoke(runtime, "ingest", "--no-fulltext", "--source", "Example Medium")
+    quiet = _invoke(runtime, "ingest", "--no-fulltext", "--source", "Example Medium")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.output == "1 source: 0 new articles, 1 unchanged, 0 with errors\n"
 
 
 def test_ingest_one_edition_or_one_source(runtime, server):
     result = _invoke(runtime, "ingest", "--edition", "videos")
-    assert "1 sources: 1 new articles" in result.output
+    assert "1 source: 1 new article" in result.output
     assert [r.path for r in server.requests] == ["/youtube/feed.xml"]  # no page for a video
     result = _invoke(runtime, "ingest", "--source", "example medium")
     assert "Example Medium" in result.output
