@@ -30,7 +30,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class FeedSource(SQLModel, table=True):
+class _Row(SQLModel):
+    """What every table is: a row, never validated or serialised by pydantic (table models
+    skip validation, and nothing dumps one), so pydantic's schema is built only if that
+    ever changes, not for every table at every start (~25 ms of each command's start-up)."""
+
+    model_config = SQLModel.model_config | {"defer_build": True}
+
+
+class FeedSource(_Row, table=True):
     """A configured feed and its fetch state (validators, errors, back-off)."""
 
     __tablename__ = "feed_source"
@@ -62,7 +70,7 @@ class FeedSource(SQLModel, table=True):
     removed_at: datetime | None = None
 
 
-class Article(SQLModel, table=True):
+class Article(_Row, table=True):
     """One post, unique by canonical URL."""
 
     __tablename__ = "article"
@@ -99,7 +107,7 @@ class Article(SQLModel, table=True):
     content_hash: str = Field(default="", max_length=64)
 
 
-class DeepDiveRow(SQLModel, table=True):
+class DeepDiveRow(_Row, table=True):
     """The deep dive of one article."""
 
     __tablename__ = "deep_dive"
@@ -115,7 +123,7 @@ class DeepDiveRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class SummaryCache(SQLModel, table=True):
+class SummaryCache(_Row, table=True):
     """LLM answers keyed by article text hash + model + prompt version: never summarise twice."""
 
     __tablename__ = "summary_cache"
@@ -129,7 +137,7 @@ class SummaryCache(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Digest(SQLModel, table=True):
+class Digest(_Row, table=True):
     """A composed digest, stored as JSON: daily (period '2026-04-01') or weekly ('2026-W14')."""
 
     __tablename__ = "digest"
@@ -148,7 +156,7 @@ class Digest(SQLModel, table=True):
     posts: int = 0  # how many posts it reports (a period without posts is never stored)
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(_Row, table=True):
     """The delivery ledger: one row per (channel, target, issue), claimed before sending."""
 
     __tablename__ = "delivery"
@@ -166,7 +174,7 @@ class Delivery(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
-class Subscriber(SQLModel, table=True):
+class Subscriber(_Row, table=True):
     """A newsletter subscriber: pending → confirmed → unsubscribed | bounced."""
 
     __tablename__ = "subscriber"
@@ -183,7 +191,7 @@ class Subscriber(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
 
 
-class SlackSubscription(SQLModel, table=True):
+class SlackSubscription(_Row, table=True):
     """A Slack channel that receives the daily post (`/digest subscribe`)."""
 
     __tablename__ = "slack_subscription"
@@ -199,7 +207,7 @@ class SlackSubscription(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class JobRun(SQLModel, table=True):
+class JobRun(_Row, table=True):
     """One run of a scheduled job, for `digest status` and for exactly-once periods."""
 
     __tablename__ = "job_run"

@@ -1,7 +1,7 @@
 """A throwaway self-signed certificate for 127.0.0.1 and the TLS contexts either side use.
 
-    cert, key = self_signed(folder)
-    with feed_server(tls=server_context(cert, key)) as server: ...  # https://127.0.0.1:…
+cert, key = self_signed(folder)
+with feed_server(tls=server_context(cert, key)) as server: ...  # https://127.0.0.1:…
 """
 
 from __future__ import annotations
