@@ -201,29 +201,33 @@ def recent_periods(
     weeks: int = BACKFILL_WEEKS,
 ) -> tuple[list[date], list[str]]:
     """The `days` most recent days and `weeks` most recent ISO weeks that have posts, up to
-    today, newest first, however long ago they are."""
+    today, newest first, however long ago they are.
+
+    A post is in the day it is assigned to, else the day it was published. Reads a handful
+    of index entries, however many posts those periods hold: the latest assigned days (a
+    week has at most 7, so `7 * weeks` of them reach back `weeks` weeks), then, among the
+    posts not assigned yet, the latest one before each day found, and once `days` days are
+    found, before each week found."""
     today = dates.today(tz, now)
-    found_days: list[date] = []
-    found_weeks: list[str] = []
-    until = day_bounds(today, tz)[1]
-    offset, page = 0, 500
-    while len(found_days) < days or len(found_weeks) < weeks:
-        rows = stored.recent_post_days(
-            session=session, edition=edition, until=until, offset=offset, limit=page
-        )
-        for published, assigned in rows:
-            day = assigned or day_of(published, tz)
-            if day > today:
-                continue
-            if len(found_days) < days and day not in found_days:
-                found_days.append(day)
-            week = iso_week(day)
-            if len(found_weeks) < weeks and week not in found_weeks:
-                found_weeks.append(week)
-        if len(rows) < page:
+    reach = max(days, 7 * weeks)
+    found = set(stored.assigned_days(session=session, edition=edition, until=today, limit=reach))
+    own_days: set[date] = set()
+    own_weeks: set[str] = set()
+    before = day_bounds(today, tz)[1]
+    while len(own_days) < days or len(own_weeks) < weeks:
+        published = stored.latest_unassigned(session=session, edition=edition, before=before)
+        if published is None:
             break
-        offset += page
-    return sorted(found_days, reverse=True), sorted(found_weeks, reverse=True)
+        day = day_of(published, tz)
+        own_days.add(day)
+        own_weeks.add(iso_week(day))
+        if len(own_days) < days:
+            before = day_bounds(day, tz)[0]
+        else:
+            before = week_bounds(iso_week(day), tz)[0]
+    newest = sorted(found | own_days, reverse=True)
+    recent_weeks = list(dict.fromkeys(iso_week(day) for day in newest))
+    return newest[:days], recent_weeks[:weeks]
 
 
 def backfill(
@@ -346,17 +350,21 @@ def _week_keys(session: Session, edition: str, week: str, tz: ZoneInfo) -> list[
 def _basis(keys: Sequence[stored.PostKey], *, written: bool = False) -> str:
     """The hash of the posts a digest is made from (their ids and versions), and of whether
     a writer (the model) wrote its sections."""
-    versions = "\n".join(sorted(k.version for k in keys)) + ("\nwritten" if written else "")
-    return hashlib.sha256(versions.encode()).hexdigest()
+    return _bases(keys)[written]
+
+
+def _bases(keys: Sequence[stored.PostKey]) -> tuple[str, str]:
+    """The basis of these posts composed, and written by a writer (the versions joined once)."""
+    versions = "\n".join(sorted(k.version for k in keys)).encode()
+    return hashlib.sha256(versions).hexdigest(), hashlib.sha256(versions + b"\nwritten").hexdigest()
 
 
 def _current(basis: str | None, keys: Sequence[stored.PostKey], writer: Writer | None) -> bool:
     """Whether a stored digest of that basis still answers for these posts. One the model
     wrote answers a read without a writer too (a page or `/digest` never waits for the model
     to redo it); a composed one does not answer a delivery that has a writer, which writes it."""
-    if basis == _basis(keys, written=True):
-        return True
-    return writer is None and basis == _basis(keys)
+    composed, written = _bases(keys)
+    return basis == written or (writer is None and basis == composed)
 
 
 def _day(period: str) -> date | None:

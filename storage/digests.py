@@ -9,10 +9,9 @@ was delivered is read from the delivery ledger, whose issues are named
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import CompoundSelect, and_, bindparam, union_all
 from sqlalchemy import select as sa_select
@@ -24,13 +23,14 @@ from storage.tables import Article, DeepDiveRow, Delivery, Digest, utcnow
 
 __all__ = [
     "PostKey",
+    "assigned_days",
     "delivered",
     "delivered_periods",
     "find_digest",
+    "latest_unassigned",
     "list_digests",
     "load_digest",
     "post_keys",
-    "recent_post_days",
     "save_digest",
 ]
 
@@ -137,9 +137,9 @@ def delivered(*, session: Session, edition: str, kind: str, period: str) -> bool
     return found is not None
 
 
-@dataclass(frozen=True)
-class PostKey:
-    """What decides whether a post belongs to a period, and whether it changed."""
+class PostKey(NamedTuple):
+    """What decides whether a post belongs to a period, and whether it changed (a tuple: a
+    period's read makes one per post)."""
 
     id: int
     published_at: datetime
@@ -216,17 +216,29 @@ def _post_keys_statement(*, late: bool) -> CompoundSelect[Any]:
     )
 
 
-def recent_post_days(
-    *, session: Session, edition: str, until: datetime, offset: int = 0, limit: int = 500
-) -> list[tuple[datetime, date | None]]:
-    """(published_at, digest_day) of the edition's posts published before `until`, newest
-    first, one page at a time: the caller stops once it has seen enough periods."""
+def assigned_days(*, session: Session, edition: str, until: date, limit: int) -> list[date]:
+    """The `limit` latest days up to `until` that posts of the edition are assigned to,
+    newest first (`ix_article_period` answers alone)."""
+    day = col(Article.digest_day)
     query = (
-        sa_select(col(Article.published_at), col(Article.digest_day))
-        .where(col(Article.edition) == edition)
-        .where(col(Article.published_at) < until)
-        .order_by(col(Article.published_at).desc(), col(Article.id).desc())
-        .offset(offset)
+        sa_select(day)
+        .where(col(Article.edition) == edition, day.is_not(None), day <= until)
+        .distinct()
+        .order_by(day.desc())
         .limit(limit)
     )
-    return [(row[0], row[1]) for row in session.execute(query)]
+    return [row[0] for row in session.execute(query)]
+
+
+def latest_unassigned(*, session: Session, edition: str, before: datetime) -> datetime | None:
+    """When the latest post of the edition published before `before` and not yet assigned to
+    a day was published (one index probe)."""
+    published = col(Article.published_at)
+    query = (
+        sa_select(published)
+        .where(col(Article.edition) == edition, col(Article.digest_day).is_(None))
+        .where(published < before)
+        .order_by(published.desc())
+        .limit(1)
+    )
+    return session.execute(query).scalar()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from core.dates import iso_week
+from core.dates import day_of, iso_week
 from core.digests import backfill, daily_digest, recent_periods, weekly_rollup
 from core.model import Edition
 from storage import deliveries
@@ -70,6 +71,46 @@ def test_recent_periods_leave_out_future_posts(session: Session) -> None:
     _post(session, "Yesterday", NOW - timedelta(days=1))
     days, weeks = recent_periods(session=session, edition="tech", tz=TZ, now=NOW)
     assert days == [date(2026, 4, 20)] and weeks == ["2026-W17"]
+
+
+def test_recent_periods_are_those_every_post_gives_however_they_are_spread(
+    session: Session,
+) -> None:
+    """Against the rule read off every post (its assigned day, else the day it was published,
+    up to today): crowded days, late posts assigned to later days, a sparse past, a gap of
+    months, in a zone where UTC days and local days differ; with no post assigned yet, some,
+    and all."""
+    tz = ZoneInfo("America/Los_Angeles")
+    rng = random.Random(7)
+    today = date(2026, 4, 21)
+    posts = []
+    for n in range(160):
+        back = rng.choice([0, 1, 2, 3, 5, 9, 12, 20, 33, 47, 120, 300]) + rng.random()
+        posts.append(_post(session, f"Post {n}", NOW - timedelta(days=back)))
+    _post(session, "Tomorrow's", NOW + timedelta(days=1, hours=12))
+
+    def check() -> None:
+        chosen = {a.digest_day or day_of(a.published_at, tz) for a in posts}
+        every = sorted((d for d in chosen if d <= today), reverse=True)
+        for days, weeks in ((7, 4), (2, 6), (30, 2)):
+            found = recent_periods(
+                session=session, edition="tech", tz=tz, now=NOW, days=days, weeks=weeks
+            )
+            assert found == (every[:days], list(dict.fromkeys(map(iso_week, every)))[:weeks])
+
+    check()
+    for article in posts:
+        day = day_of(article.published_at, tz)
+        if rng.random() < 0.4:  # composed already: its own day, or a later one (a late post)
+            article.digest_day = min(today, day + timedelta(days=rng.choice([0, 0, 1, 4])))
+            session.add(article)
+    session.commit()
+    check()
+    for article in posts:  # every past day composed: all of them assigned
+        article.digest_day = article.digest_day or day_of(article.published_at, tz)
+        session.add(article)
+    session.commit()
+    check()
 
 
 def test_a_future_period_is_never_composed_or_stored(session: Session) -> None:
