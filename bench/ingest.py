@@ -16,11 +16,13 @@ Serves N generated feeds (20 items, ~3 kB of HTML per item) from a local server 
 4. last, beside those figures, the fixed cost every hourly run pays: `digest ingest` run as
    a command over `--unchanged` feeds (default 50) that all answer 304 from a loopback
    server with no latency (start-up, imports, migration check, worker pool, fetching, the
-   table, the recent digests brought up to date), the median of `--repeat` runs (at least
-   5), beside the baselines measured in turn with it: a bare interpreter that imports what
-   no Python ingest of ours can do without (sqlmodel and aiohttp), and the same with the
+   summary line, the recent digests brought up to date), the median of `--repeat` runs (at
+   least 5), beside the baselines measured in turn with it: a bare interpreter that imports
+   what no Python ingest of ours can do without (sqlmodel and aiohttp), the same with the
    garbage collector paused while importing, as `digest` imports a command (most of the
-   difference is the collection at exit, which frozen objects skip). It is measured first.
+   difference is the collection at exit, which frozen objects skip), and, when it is
+   installed, `newsboat -x reload` over the same feeds (the reader the target was set
+   against). It is measured first.
 
 The floor's parse CPU and both runs are measured `--repeat` times, in turn, and the best of
 each is kept: on a shared machine the same work varies by a quarter from minute to minute.
@@ -38,6 +40,7 @@ import io
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -260,6 +263,9 @@ def fixed_cost(count: int, runs: int) -> dict[str, float]:
             # the same imports with the collector paused, then frozen, as `digest` imports
             "paused_": [sys.executable, "-c", PAUSED_IMPORTS],
         }
+        newsboat = _newsboat(Path(tmp), base, feeds)
+        if newsboat:
+            commands["newsboat_"] = newsboat
         walls: dict[str, list[float]] = {key: [] for key in commands}
         cpus: dict[str, list[float]] = {key: [] for key in commands}
         for _ in range(runs):  # in turn, so all see the same machine
@@ -271,6 +277,23 @@ def fixed_cost(count: int, runs: int) -> dict[str, float]:
         result[key + "wall"] = statistics.median(walls[key])
         result[key + "cpu"] = statistics.median(cpus[key])
     return result
+
+
+def _newsboat(tmp: Path, base: str, feeds: dict[str, bytes]) -> list[str] | None:
+    """`newsboat -x reload` over the same feeds, its cache filled by a first run (it asks
+    with the validators it kept, as we do): the yardstick the 0.5 s target was set against
+    (issue 15: 1.0 s for us, 0.34 s for newsboat, on that day's machine). None if it is not
+    installed (`apt install newsboat`)."""
+    found = shutil.which("newsboat")
+    if found is None:
+        return None
+    urls, config = tmp / "newsboat-urls", tmp / "newsboat-config"
+    urls.write_text("".join(f"{base}{path}\n" for path in feeds))
+    config.write_text("")
+    command = [found, "-u", str(urls), "-c", str(tmp / "newsboat.db"), "-C", str(config)]
+    command += ["-x", "reload"]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return command
 
 
 def _print_fixed(fixed: dict[str, float]) -> None:
@@ -289,6 +312,14 @@ def _print_fixed(fixed: dict[str, float]) -> None:
         f"  the same, collector paused: {paused:.3f} s  (CPU {fixed['paused_cpu']:.3f} s); "
         f"digest ingest / that: {wall / paused:.2f}x"
     )
+    if "newsboat_wall" in fixed:
+        newsboat = fixed["newsboat_wall"]
+        print(
+            f"  newsboat -x reload:       {newsboat:.3f} s  (CPU {fixed['newsboat_cpu']:.3f} s); "
+            f"digest ingest / that: {wall / newsboat:.2f}x (the target's: 0.5 / 0.34 = 1.47x)"
+        )
+    else:
+        print("  newsboat -x reload: not installed, not measured (apt install newsboat)")
 
 
 def main() -> None:
