@@ -6,7 +6,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from core.dates import day_of, iso_week
 from core.digests import backfill, daily_digest, recent_periods, weekly_rollup
