@@ -10,6 +10,9 @@ One layer for what every answer needs, so no route can forget it:
   above the limit is ever held in memory (Starlette's `request.body()` would keep it all).
 - **Redirects** are made relative when they point back at the host the request named: a
   forged `Host: evil.example` must not come back as `Location: http://evil.example/…`.
+- **Errors:** Starlette answers an exception from outside every middleware, so its 500 page
+  would skip the headers; `server_error` is that page, with them, and says nothing of the
+  error (it is logged).
 
 ```python
 app = HttpGuard(starlette_app, limits=[("/slack/", 1_000_000), ("/subscribe", 16_384)])
@@ -22,9 +25,11 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CONTENT_SECURITY_POLICY", "DEFAULT_LIMIT", "HttpGuard"]
+__all__ = ["CONTENT_SECURITY_POLICY", "DEFAULT_LIMIT", "HttpGuard", "server_error"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +120,19 @@ class HttpGuard:
                 return
             refused = True
             await _refuse(send, scope, limit)
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    """The answer to an unexpected exception (Starlette's handler for 500): plain words, no
+    detail of the error, and the headers every answer carries. The exception goes on to the
+    server's log."""
+    response = PlainTextResponse(
+        "Something went wrong on our side. It has been logged; try again in a minute.\n",
+        status_code=500,
+    )
+    for name, value in _HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 async def _refuse(send: Send, scope: Scope, limit: int) -> None:

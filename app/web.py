@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app.http_guard import HttpGuard
+from app.http_guard import HttpGuard, server_error
 from app.metrics import build_metrics
 from app.pipeline import Pipeline
 from app.wiring import Runtime
@@ -69,7 +69,7 @@ def create_app(runtime: Runtime) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        exception_handlers={404: archive.not_found, 405: archive.not_found},
+        exception_handlers={404: archive.not_found, 405: archive.not_found, 500: server_error},
         # headers, body limits and relative redirects for every route (app/http_guard.py)
         middleware=[
             Middleware(HttpGuard, limits=[("/slack/", SLACK_MAX_BODY)], default_limit=MAX_FORM)

@@ -174,3 +174,24 @@ def test_the_guard_stops_reading_at_the_limit() -> None:
     pulled, sent[:] = 0, []
     asyncio.run(guard({**scope, "path": "/slack/events"}, endless, send))
     assert pulled == 51 and sent[0]["status"] == 413
+
+
+def test_an_unexpected_error_answers_500_in_plain_words_with_the_headers(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette answers an exception from outside every middleware: the page it sends must
+    carry the headers too, and say nothing of the error (the server logs it)."""
+    with sqlite_engine.begin() as connection:  # the archive's reads now fail
+        connection.exec_driver_sql("DROP TABLE digest")
+    settings = Settings.from_env(
+        {"DATABASE_URL": "sqlite://", "PUBLIC_BASE_URL": BASE_URL, "SECRET_KEY": "test-secret"}
+    )
+    app = create_app(Runtime(settings=settings, database=sqlite_engine, clock=CLOCK))
+    with serve_app(app) as url:
+        response = httpx.get(url + "/", timeout=30)
+    assert response.status_code == 500
+    assert response.text.startswith("Something went wrong on our side.")
+    assert "digest" not in response.text and "Traceback" not in response.text
+    assert response.headers["content-security-policy"].startswith("default-src 'self'")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
