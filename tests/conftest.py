@@ -106,9 +106,12 @@ def add_article(
     **fields: object,
 ) -> Article:
     """Store an article of `source` (other columns from `fields`), with an extractive deep
-    dive when `dive` is given."""
+    dive when `dive` is given. First seen and updated when it was published, unless `fields`
+    say otherwise: never the wall clock's now (the columns' default)."""
     published = published or datetime(2026, 4, 1, 8, tzinfo=UTC)
     values: dict[str, object] = {
+        "first_seen_at": published,
+        "updated_at": published,
         "url": url or f"https://example.com/{abs(hash((title, published)))}",
         "fingerprint": str(abs(hash(title)))[:16],
         "source_id": source.id or 0,
@@ -124,7 +127,14 @@ def add_article(
     session.commit()
     session.refresh(article)
     if dive:
-        session.add(DeepDiveRow(article_id=article.id or 0, text=dive, summariser="extractive"))
+        session.add(
+            DeepDiveRow(
+                article_id=article.id or 0,
+                text=dive,
+                summariser="extractive",
+                created_at=article.first_seen_at,
+            )
+        )
         session.commit()
     return article
 
