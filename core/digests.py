@@ -187,7 +187,7 @@ def _save(
         title=composed.title,
         payload=composed.to_dict(),
         tags=composed.tags,
-        basis=_basis(keys, written=writer is not None),
+        basis=_bases(keys)[writer is not None],
     )
 
 
@@ -347,14 +347,9 @@ def _week_keys(session: Session, edition: str, week: str, tz: ZoneInfo) -> list[
     return stored.post_keys(session=session, edition=edition, days=days, start=start, end=end)
 
 
-def _basis(keys: Sequence[stored.PostKey], *, written: bool = False) -> str:
-    """The hash of the posts a digest is made from (their ids and versions), and of whether
-    a writer (the model) wrote its sections."""
-    return _bases(keys)[written]
-
-
 def _bases(keys: Sequence[stored.PostKey]) -> tuple[str, str]:
-    """The basis of these posts composed, and written by a writer (the versions joined once)."""
+    """The hashes a digest of these posts is stored under (their ids and versions, joined
+    once): composed, and with its sections written by a writer (the model)."""
     versions = "\n".join(sorted(k.version for k in keys)).encode()
     return hashlib.sha256(versions).hexdigest(), hashlib.sha256(versions + b"\nwritten").hexdigest()
 

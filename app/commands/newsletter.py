@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime
 from typing import TypedDict
 
 import click
@@ -14,11 +13,12 @@ from rich.table import Table
 from sqlmodel import Session
 
 from app.commands.options import echo_json, edition_option, format_option
+from app.commands.tables import iso
 from app.pipeline import Pipeline
 from app.progress import progress_bar
 from app.wiring import Runtime
 from core.config import parse_duration
-from core.dates import format_utc, iso_week, parse_week
+from core.dates import iso_week, parse_week
 from core.errors import ComposeError, ConfigError, DeliveryError
 from newsletter import subscribers
 from newsletter.render import Issue, issue_key
@@ -155,18 +155,15 @@ class SubscriberItem(TypedDict):
 
 
 def _subscriber_dict(row: Subscriber) -> SubscriberItem:
-    def stamp(value: datetime | None) -> str | None:
-        return format_utc(value) if value else None
-
     return {
         "id": row.id,
         "email": row.email,
         "editions": list(store.editions_of(row)),
         "status": row.status,
-        "created_at": stamp(row.created_at),
-        "confirmed_at": stamp(row.confirmed_at),
-        "unsubscribed_at": stamp(row.unsubscribed_at),
-        "bounced_at": stamp(row.bounced_at),
+        "created_at": iso(row.created_at),
+        "confirmed_at": iso(row.confirmed_at),
+        "unsubscribed_at": iso(row.unsubscribed_at),
+        "bounced_at": iso(row.bounced_at),
         "last_error": row.last_error,
     }
 

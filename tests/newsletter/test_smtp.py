@@ -30,14 +30,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return self_signed(tmp_path_factory.mktemp("tls"))
 
 
-def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    return tls.server_context(*certificate)
-
-
-def client_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
-    return tls.client_context(certificate[0])
-
-
 def test_from_url_reads_scheme_host_port_and_credentials() -> None:
     sender = SMTPSender.from_url("smtps://mailer%40corp:p%3Ass@relay.example.org")
     assert (sender.host, sender.port, sender.tls) == ("relay.example.org", 465, True)
@@ -81,18 +73,20 @@ def test_reconnects_when_the_server_drops_the_connection() -> None:
 
 
 def test_starttls_then_auth(certificate) -> None:
-    with smtp_sink(auth={"mailer": "s3cret"}, tls_context=server_context(certificate)) as sink:
+    with smtp_sink(auth={"mailer": "s3cret"}, tls_context=tls.server_context(*certificate)) as sink:
         assert sink.url.startswith("smtp://mailer:s3cret@")
-        with SMTPSender.from_url(sink.url, ssl_context=client_context(certificate)) as sender:
+        with SMTPSender.from_url(
+            sink.url, ssl_context=tls.client_context(certificate[0])
+        ) as sender:
             sender.send("digest@news.example.org", "r@example.com", message_bytes("r@example.com"))
             assert sender._conn is not None and isinstance(sender._conn.sock, ssl.SSLSocket)
     assert sink.recipients() == ["r@example.com"]
 
 
 def test_wrong_password_is_a_permanent_error(certificate) -> None:
-    with smtp_sink(auth={"mailer": "s3cret"}, tls_context=server_context(certificate)) as sink:
+    with smtp_sink(auth={"mailer": "s3cret"}, tls_context=tls.server_context(*certificate)) as sink:
         url = sink.url.replace("s3cret", "wrong")
-        with SMTPSender.from_url(url, ssl_context=client_context(certificate)) as sender:
+        with SMTPSender.from_url(url, ssl_context=tls.client_context(certificate[0])) as sender:
             with pytest.raises(MailError, match="refused the login") as info:
                 sender.send(
                     "digest@news.example.org", "r@example.com", message_bytes("r@example.com")
@@ -101,9 +95,11 @@ def test_wrong_password_is_a_permanent_error(certificate) -> None:
 
 
 def test_implicit_tls(certificate) -> None:
-    with smtp_sink(tls_context=server_context(certificate), implicit_tls=True) as sink:
+    with smtp_sink(tls_context=tls.server_context(*certificate), implicit_tls=True) as sink:
         assert sink.url.startswith("smtps://")
-        with SMTPSender.from_url(sink.url, ssl_context=client_context(certificate)) as sender:
+        with SMTPSender.from_url(
+            sink.url, ssl_context=tls.client_context(certificate[0])
+        ) as sender:
             sender.send("digest@news.example.org", "r@example.com", message_bytes("r@example.com"))
     assert sink.recipients() == ["r@example.com"]
 
